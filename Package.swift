@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "provision",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "provision", targets: ["provision"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: a modulemap and a shim header each, nothing else.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        .systemLibrary(
+            name: "CArgon2",
+            pkgConfig: "libargon2",
+            providers: [.apt(["libargon2-dev"])]
+        ),
+
+        // The transactional core: knows nothing of Lua or the CLI.
+        .target(
+            name: "ProvisionCore",
+            dependencies: ["CLibPQ", "CArgon2"]
+        ),
+
+        // The command-line tool.
+        .executableTarget(
+            name: "provision",
+            dependencies: [
+                "ProvisionCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Fresh databases on the test server and a runner for the built binary.
+        .target(
+            name: "ProvisionTestSupport",
+            dependencies: ["ProvisionCore"],
+            path: "Tests/ProvisionTestSupport"
+        ),
+        .testTarget(
+            name: "ProvisionCoreTests",
+            dependencies: ["ProvisionCore", "ProvisionTestSupport"]
+        ),
+        .testTarget(
+            name: "ProvisionEndToEndTests",
+            dependencies: ["ProvisionCore", "ProvisionTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

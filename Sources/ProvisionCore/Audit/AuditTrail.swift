@@ -1,0 +1,47 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Who is running, and which run this is: stamped on every audit row.
+public struct AuditContext: Sendable {
+    public let actor: String
+    public let runId: UUID
+
+    public init(actor: String = AuditContext.currentActor(), runId: UUID = UUID()) {
+        self.actor = actor
+        self.runId = runId
+    }
+
+    /// `$PROVISION_ACTOR`, else the OS login name.
+    public static func currentActor(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let actor = environment["PROVISION_ACTOR"]?.trimmingCharacters(in: .whitespacesAndNewlines), !actor.isEmpty {
+            return String(actor.prefix(200))
+        }
+        if let login = getlogin() { return String(cString: login) }
+        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return "uid:\(geteuid())"
+    }
+}
+
+/// Appends `audit_events` rows in the caller's transaction. Details are plain facts
+/// (slug, email, role); never a password or a hash.
+struct AuditTrail {
+    let connection: Connection
+    let context: AuditContext
+
+    func record(action: String, tenantId: String? = nil, userId: String? = nil, detail: [String: String] = [:]) throws(ProvisionError) {
+        let json: String
+        do {
+            let data = try JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys])
+            json = String(decoding: data, as: UTF8.self)
+        } catch {
+            json = "{}"
+        }
+        try connection.run("""
+            INSERT INTO audit_events (actor, action, run_id, tenant_id, user_id, detail)
+            VALUES (\(context.actor), \(action), \(context.runId.uuidString.lowercased())::uuid,
+                    \(tenantId)::uuid, \(userId)::uuid, \(json)::jsonb)
+            """)
+    }
+}

@@ -1,0 +1,227 @@
+import CLibPQ
+import Foundation
+
+/// Rows a statement returned, as PostgreSQL's text format, with column names and types.
+public struct Rows: Sendable {
+    public struct Column: Sendable {
+        public let name: String
+        public let typeOID: UInt32
+    }
+    public let columns: [Column]
+    public let values: [[String?]]
+    /// How many rows an INSERT/UPDATE/DELETE touched.
+    public let affected: Int
+
+    public var count: Int { values.count }
+    public var isEmpty: Bool { values.isEmpty }
+
+    public subscript(row: Int, column: String) -> String? {
+        guard let index = columns.firstIndex(where: { $0.name == column }) else { return nil }
+        return values[row][index]
+    }
+
+    /// The first row as a dictionary, for single-row look-ups.
+    public var first: [String: String?]? {
+        guard let row = values.first else { return nil }
+        var result: [String: String?] = [:]
+        for (column, value) in zip(columns, row) { result[column.name] = value }
+        return result
+    }
+}
+
+/// One synchronous libpq connection. Every value goes to the server as a bound parameter
+/// (`PQexecParams`); every failure comes back as a redacted `DatabaseFailure`.
+public final class Connection {
+    private let handle: OpaquePointer
+    private let redactor: Redactor
+    private var savepointCounter = 0
+    public private(set) var inTransaction = false
+
+    /// Opens `url` (a libpq URI or key=value conninfo). Throws `database_unavailable`
+    /// with the password scrubbed from libpq's message.
+    public init(url: String, statementTimeoutMilliseconds: Int = 30_000, applicationName: String = "provision") throws(ProvisionError) {
+        let redactor = Redactor(connectionString: url)
+        // Earlier entries are defaults: the expanded DATABASE_URL overrides them.
+        let keywords = ["connect_timeout", "application_name", "dbname"]
+        let values = ["10", applicationName, url]
+        let connection: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let connection else {
+            throw ProvisionError(.databaseUnavailable, "cannot connect to the database: out of memory")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let raw = String(cString: PQerrorMessage(connection))
+            PQfinish(connection)
+            let reason = redactor.redact(raw).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw ProvisionError(.databaseUnavailable, "cannot connect to the database named by DATABASE_URL (\(redactor.safeTarget)): \(reason)")
+        }
+        self.handle = connection
+        self.redactor = redactor
+        do {
+            try execute("SELECT set_config('statement_timeout', \(String(statementTimeoutMilliseconds)), false)")
+            try execute("SET client_min_messages = warning")
+        } catch {
+            throw ProvisionError(error)
+        }
+    }
+
+    deinit { PQfinish(handle) }
+
+    /// Where the connection points, without the password: for messages.
+    public var safeTarget: String { redactor.safeTarget }
+
+    @discardableResult
+    public func execute(_ sql: SQL) throws(DatabaseFailure) -> Rows {
+        let parameters = sql.parameters
+        let result: OpaquePointer? = withOptionalCStringArray(parameters) { valuePointers in
+            PQexecParams(handle, sql.text, Int32(parameters.count), nil, valuePointers, nil, nil, 0)
+        }
+        guard let result else {
+            throw failure(nil, parameters: parameters)
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return rows(of: result)
+        default:
+            throw failure(result, parameters: parameters)
+        }
+    }
+
+    /// The simple-query protocol: several statements, no parameters.
+    fileprivate func executeSimple(_ text: String) throws(DatabaseFailure) {
+        guard let result = PQexec(handle, text) else { throw failure(nil, parameters: []) }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: return
+        default: throw failure(result, parameters: [])
+        }
+    }
+
+    /// Like `execute`, but failures arrive as contract errors.
+    @discardableResult
+    public func run(_ sql: SQL) throws(ProvisionError) -> Rows {
+        do { return try execute(sql) } catch { throw ProvisionError(error) }
+    }
+
+    // MARK: Transactions
+
+    public func begin(readOnly: Bool = false) throws(ProvisionError) {
+        try run(readOnly ? "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED")
+        inTransaction = true
+        savepointCounter = 0
+    }
+
+    public func commit() throws(ProvisionError) {
+        inTransaction = false
+        try run("COMMIT")
+    }
+
+    /// Rolls back whatever is open. Never throws: a rollback that fails (the connection is
+    /// gone) leaves the server to abort the transaction when the session ends.
+    public func rollback() {
+        inTransaction = false
+        _ = try? execute("ROLLBACK")
+    }
+
+    /// A savepoint with a generated name (never derived from input).
+    public func savepoint() throws(ProvisionError) -> Savepoint {
+        savepointCounter += 1
+        let savepoint = Savepoint(name: "provision_sp_\(savepointCounter)")
+        try run(SQL(unsafeText: "SAVEPOINT \(savepoint.name)", parameters: []))
+        return savepoint
+    }
+
+    public func release(_ savepoint: Savepoint) throws(ProvisionError) {
+        try run(SQL(unsafeText: "RELEASE SAVEPOINT \(savepoint.name)", parameters: []))
+    }
+
+    public func rollback(to savepoint: Savepoint) throws(ProvisionError) {
+        try run(SQL(unsafeText: "ROLLBACK TO SAVEPOINT \(savepoint.name)", parameters: []))
+        try run(SQL(unsafeText: "RELEASE SAVEPOINT \(savepoint.name)", parameters: []))
+    }
+
+    // MARK: Private
+
+    private func rows(of result: OpaquePointer) -> Rows {
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        var columns: [Rows.Column] = []
+        columns.reserveCapacity(columnCount)
+        for column in 0..<columnCount {
+            columns.append(.init(name: String(cString: PQfname(result, Int32(column))), typeOID: PQftype(result, Int32(column))))
+        }
+        var values: [[String?]] = []
+        values.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            var line: [String?] = []
+            line.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                    line.append(nil)
+                } else {
+                    let length = Int(PQgetlength(result, Int32(row), Int32(column)))
+                    let bytes = PQgetvalue(result, Int32(row), Int32(column))!
+                    line.append(bytes.withMemoryRebound(to: UInt8.self, capacity: length) {
+                        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+                    })
+                }
+            }
+            values.append(line)
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return Rows(columns: columns, values: values, affected: affected)
+    }
+
+    private func failure(_ result: OpaquePointer?, parameters: [String?]) -> DatabaseFailure {
+        func field(_ code: Int32) -> String? {
+            guard let result, let value = PQresultErrorField(result, code) else { return nil }
+            return String(cString: value)
+        }
+        let sqlState = field(provision_pg_diag_sqlstate).map(SQLState.init)
+        let primary = field(provision_pg_diag_message_primary)
+            ?? String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines)
+        let redact = { (text: String) in self.redactor.redact(text, boundValues: parameters) }
+        return DatabaseFailure(
+            sqlState: sqlState,
+            constraint: field(provision_pg_diag_constraint_name),
+            message: redact(primary.isEmpty ? "no response from the server" : primary),
+            hint: field(provision_pg_diag_message_hint).map(redact)
+        )
+    }
+}
+
+public struct Savepoint: Sendable, Equatable {
+    public let name: String
+}
+
+private func withCStringArray<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    withOptionalCStringArray(strings.map { Optional($0) }) { pointers in
+        body(pointers + [nil])
+    }
+}
+
+/// Hands libpq a C array of strings (NULL for SQL NULL) that lives for the call.
+private func withOptionalCStringArray<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    var owned: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0)! } }
+    defer { for pointer in owned { free(pointer) } }
+    return owned.withUnsafeMutableBufferPointer { buffer in
+        body(buffer.map { $0.map { UnsafePointer($0) } })
+    }
+}
+
+extension Connection {
+    /// Runs a multi-statement script with the simple-query protocol. Only for text the
+    /// binary carries (bundled migrations): it takes no parameters, so nothing is spliced.
+    func executeScript(_ script: StaticScript) throws(ProvisionError) {
+        do { try executeSimple(script.text) } catch { throw ProvisionError(error) }
+    }
+}
+
+/// Text compiled into the binary, never built from input.
+struct StaticScript {
+    let text: String
+}

@@ -1,0 +1,37 @@
+/// A PostgreSQL SQLSTATE. Open, not a closed enum: the server has hundreds, and the
+/// core only needs names for the few it treats specially.
+public struct SQLState: Sendable, Hashable, CustomStringConvertible {
+    public let code: String
+    public init(_ code: String) { self.code = code }
+    public var description: String { code }
+    public var errorClass: String { String(code.prefix(2)) }
+
+    public static let uniqueViolation = SQLState("23505")
+    public static let foreignKeyViolation = SQLState("23503")
+    public static let checkViolation = SQLState("23514")
+    public static let notNullViolation = SQLState("23502")
+    public static let readOnlySQLTransaction = SQLState("25006")
+    public static let queryCanceled = SQLState("57014")
+    public static let undefinedTable = SQLState("42P01")
+    public static let undefinedColumn = SQLState("42703")
+    public static let insufficientPrivilege = SQLState("42501")
+    public static let serializationFailure = SQLState("40001")
+    public static let deadlockDetected = SQLState("40P01")
+    public static let adminShutdown = SQLState("57P01")
+    public static let invalidParameterValue = SQLState("22023")
+}
+
+/// What the server said about a failed statement, already redacted: bound values and
+/// the connection password never appear in `message`. The server's DETAIL (which
+/// repeats row values) is not kept at all.
+public struct DatabaseFailure: Error, Sendable, CustomStringConvertible {
+    public let sqlState: SQLState?
+    public let constraint: String?
+    public let message: String
+    public let hint: String?
+
+    public var description: String {
+        if let sqlState { return "\(message) (SQLSTATE \(sqlState))" }
+        return message
+    }
+}

@@ -1,0 +1,138 @@
+/// Applies the bundled migrations the way Flyway and `prisma migrate deploy` do: in one
+/// transaction, under an advisory lock (so five concurrent runs apply each migration
+/// once), recording version and checksum, and refusing an applied migration whose text
+/// has since changed.
+public struct Migrator {
+    public enum State: Sendable, Equatable {
+        case applied(at: String)
+        case pending
+        /// Applied, but its recorded checksum differs from the bundled text.
+        case modified(at: String)
+        /// Recorded in the database but unknown to this binary (a newer `provision`).
+        case unknown(at: String)
+    }
+
+    public struct Entry: Sendable {
+        public let version: Int
+        public let name: String
+        public let state: State
+    }
+
+    /// Arbitrary but fixed: every `provision migrate` takes the same lock.
+    static let advisoryLockKey: Int64 = 0x7072_6F76_6973_696F
+
+    let connection: Connection
+    let migrations: [Migration]
+
+    public init(connection: Connection, migrations: [Migration] = BundledMigrations.all) {
+        self.connection = connection
+        self.migrations = migrations
+    }
+
+    public func status() throws(ProvisionError) -> [Entry] {
+        let applied = try appliedMigrations()
+        return try entries(applied: applied)
+    }
+
+    /// Applies what is pending; returns the migrations it applied (none when up to date).
+    public func migrate(audit: AuditContext) throws(ProvisionError) -> [Migration] {
+        try connection.begin()
+        do throws(ProvisionError) {
+            try connection.run("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))")
+            try connection.executeScript(StaticScript(text: """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version    integer     PRIMARY KEY,
+                    name       text        NOT NULL,
+                    checksum   text        NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """))
+            let entries = try entries(applied: try appliedMigrations())
+            if let modified = entries.first(where: { if case .modified = $0.state { true } else { false } }) {
+                throw ProvisionError(.notMigrated, "migration \(modified.version) (\(modified.name)) was edited after it was applied: its checksum no longer matches the database's record. Applied migrations must never change; restore it and add a new migration instead")
+            }
+            var applied: [Migration] = []
+            for migration in migrations where entries.contains(where: { $0.version == migration.version && $0.state == .pending }) {
+                try connection.executeScript(StaticScript(text: migration.sql))
+                try connection.run("""
+                    INSERT INTO schema_migrations (version, name, checksum)
+                    VALUES (\(migration.version), \(migration.name), \(try checksum(of: migration)))
+                    """)
+                applied.append(migration)
+            }
+            let trail = AuditTrail(connection: connection, context: audit)
+            for migration in applied {
+                try trail.record(action: "schema.migrate", detail: ["version": String(migration.version), "name": migration.name])
+            }
+            try connection.commit()
+            return applied
+        } catch {
+            connection.rollback()
+            throw error
+        }
+    }
+
+    /// What every command but `migrate` calls first: exit 4 naming `provision migrate`
+    /// unless every bundled migration is applied.
+    public func requireMigrated() throws(ProvisionError) {
+        let exists = try connection.run("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
+        guard exists.first?["present"] == "t" else {
+            throw ProvisionError(.notMigrated, "the database at \(connection.safeTarget) has no provision schema: run `provision migrate` first")
+        }
+        let appliedVersions = Set(try appliedMigrations().map(\.version))
+        let pending = migrations.filter { !appliedVersions.contains($0.version) }
+        guard pending.isEmpty else {
+            let list = pending.map { "\($0.version) \($0.name)" }.joined(separator: ", ")
+            throw ProvisionError(.notMigrated, "the database schema is not up to date (\(pending.count) pending: \(list)): run `provision migrate` first")
+        }
+    }
+
+    // MARK: Private
+
+    private struct AppliedMigration {
+        let version: Int
+        let name: String
+        let checksum: String
+        let appliedAt: String
+    }
+
+    private func appliedMigrations() throws(ProvisionError) -> [AppliedMigration] {
+        let exists = try connection.run("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
+        guard exists.first?["present"] == "t" else { return [] }
+        let rows = try connection.run("""
+            SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') AS applied_at
+            FROM schema_migrations ORDER BY version
+            """)
+        return (0..<rows.count).map { row in
+            AppliedMigration(
+                version: Int(rows[row, "version"] ?? "") ?? 0,
+                name: rows[row, "name"] ?? "",
+                checksum: rows[row, "checksum"] ?? "",
+                appliedAt: rows[row, "applied_at"] ?? ""
+            )
+        }
+    }
+
+    private func entries(applied: [AppliedMigration]) throws(ProvisionError) -> [Entry] {
+        var result: [Entry] = []
+        for migration in migrations {
+            if let record = applied.first(where: { $0.version == migration.version }) {
+                let matches = try checksum(of: migration) == record.checksum
+                result.append(Entry(version: migration.version, name: migration.name,
+                                    state: matches ? .applied(at: record.appliedAt) : .modified(at: record.appliedAt)))
+            } else {
+                result.append(Entry(version: migration.version, name: migration.name, state: .pending))
+            }
+        }
+        for record in applied where !migrations.contains(where: { $0.version == record.version }) {
+            result.append(Entry(version: record.version, name: record.name, state: .unknown(at: record.appliedAt)))
+        }
+        return result.sorted { $0.version < $1.version }
+    }
+
+    /// SHA-256 of the migration text, computed by PostgreSQL itself (no hashing code here).
+    private func checksum(of migration: Migration) throws(ProvisionError) -> String {
+        let rows = try connection.run("SELECT encode(sha256(convert_to(\(migration.sql), 'UTF8')), 'hex') AS checksum")
+        return rows.first?["checksum"].flatMap { $0 } ?? ""
+    }
+}

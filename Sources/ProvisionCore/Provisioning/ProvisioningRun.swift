@@ -1,0 +1,250 @@
+import Foundation
+
+/// One run of provisioning: one connection, one transaction, the primitives that write
+/// (or, in a dry run, plan), the actions and warnings an operator sees, and the one-time
+/// passwords that are revealed only once the transaction committed.
+///
+/// A dry run without a database (`connection == nil`) validates and plans, and says that
+/// conflict checks were skipped.
+public final class ProvisioningRun {
+    public let dryRun: Bool
+    public let audit: AuditContext
+    public let style: FieldStyle
+    public let passwordLifetimeHours: Int
+    public private(set) var actions: [String] = []
+    public private(set) var warnings: [String] = []
+
+    let connection: Connection?
+    private var trail: AuditTrail? { connection.map { AuditTrail(connection: $0, context: audit) } }
+    private var issued: [IssuedCredential] = []
+    private var state: State = .notStarted
+    // Dry runs write nothing, so conflicts inside the run are tracked here.
+    private var plannedSlugs: Set<String> = []
+    private var plannedUsers: [String: User] = [:]
+    private var knownTimeZones: Set<String> = []
+
+    private enum State { case notStarted, open, committed, rolledBack }
+
+    public init(connection: Connection?, dryRun: Bool, audit: AuditContext = AuditContext(),
+                style: FieldStyle = .flags, passwordLifetimeHours: Int = 72) {
+        precondition(connection != nil || dryRun, "only a dry run may go without a database")
+        self.connection = connection
+        self.dryRun = dryRun
+        self.audit = audit
+        self.style = style
+        self.passwordLifetimeHours = passwordLifetimeHours
+        if connection == nil {
+            warn("DATABASE_URL is not set: inputs were validated, but conflict checks against the database were skipped")
+        }
+    }
+
+    /// Opens the run's transaction: READ ONLY for a dry run, so the database itself
+    /// refuses any write.
+    public func begin() throws(ProvisionError) {
+        guard state == .notStarted else { return }
+        try connection?.begin(readOnly: dryRun)
+        state = .open
+    }
+
+    /// Commits (a dry run rolls back instead) and hands over the one-time passwords,
+    /// which exist outside this object from this point on only.
+    public func commit() throws(ProvisionError) -> [IssuedCredential] {
+        guard state == .open else { return [] }
+        if dryRun {
+            rollback()
+            return []
+        }
+        do {
+            try connection?.commit()
+        } catch {
+            state = .rolledBack
+            issued = []
+            throw error
+        }
+        state = .committed
+        defer { issued = [] }
+        return issued
+    }
+
+    public func rollback() {
+        if state == .open { connection?.rollback() }
+        state = .rolledBack
+        issued = []
+    }
+
+    public func warn(_ message: String) { warnings.append(message) }
+
+    // MARK: Look-ups
+
+    public func findTenant(slug: String) throws(ProvisionError) -> Tenant? {
+        guard let connection else { return nil }
+        let rows = try connection.run("""
+            SELECT id, slug, name, time_zone, support_email, support_phone
+            FROM tenants WHERE slug = \(slug)
+            """)
+        guard let row = rows.first else { return nil }
+        return Tenant(id: row["id"] ?? nil, slug: (row["slug"] ?? nil) ?? slug, name: (row["name"] ?? nil) ?? "",
+                      timeZone: row["time_zone"] ?? nil, supportEmail: row["support_email"] ?? nil,
+                      supportPhone: row["support_phone"] ?? nil, planned: false)
+    }
+
+    /// Case-insensitive, as the schema's unique index is.
+    public func findUser(email: String) throws(ProvisionError) -> User? {
+        guard let connection else { return nil }
+        let rows = try connection.run("SELECT id, email, name FROM users WHERE lower(email) = lower(\(email))")
+        guard let row = rows.first else { return nil }
+        return User(id: row["id"] ?? nil, email: (row["email"] ?? nil) ?? email, name: row["name"] ?? nil,
+                    created: false, planned: false)
+    }
+
+    // MARK: Primitives
+
+    public func createTenant(_ spec: TenantSpec) throws(ProvisionError) -> Tenant {
+        try requireOpen()
+        if let zone = spec.timeZone { try requireDatabaseKnows(timeZone: zone) }
+        if plannedSlugs.contains(spec.slug) { throw slugExists(spec.slug, inThisRun: true) }
+        if try findTenant(slug: spec.slug) != nil { throw slugExists(spec.slug) }
+        if spec.supportEmail == nil && spec.supportPhone == nil {
+            warn("tenant \(spec.slug) has no support email or phone: the portal will show a generic “contact your center” message")
+        }
+        actions.append("create tenant \(spec.slug)")
+        guard let connection, !dryRun else {
+            plannedSlugs.insert(spec.slug)
+            return Tenant(id: nil, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
+                          supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: true)
+        }
+        let rows: Rows
+        do {
+            rows = try connection.run("""
+                INSERT INTO tenants (slug, name, time_zone, support_email, support_phone)
+                VALUES (\(spec.slug), \(spec.name), \(spec.timeZone), \(spec.supportEmail), \(spec.supportPhone))
+                RETURNING id
+                """)
+        } catch where error.code == .slugExists {
+            // Another run created the slug between our look-up and our insert.
+            throw slugExists(spec.slug)
+        }
+        let id = rows.first?["id"] ?? nil
+        try trail?.record(action: "tenant.create", tenantId: id, detail: [
+            "slug": spec.slug, "name": spec.name, "timeZone": spec.timeZone ?? "",
+            "supportEmail": spec.supportEmail ?? "", "supportPhone": spec.supportPhone ?? "",
+        ])
+        return Tenant(id: id, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
+                      supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: false)
+    }
+
+    /// Creates the Owner's user with a one-time password, or (with `allowExistingUser`)
+    /// reuses an existing user, who keeps their password. `forTenant` labels the
+    /// credential for the operator.
+    public func createOwner(_ spec: OwnerSpec, forTenant tenantSlug: String? = nil) throws(ProvisionError) -> User {
+        try requireOpen()
+        let key = spec.email.lowercased()
+        let existing: User?
+        if let planned = plannedUsers[key] { existing = planned } else { existing = try findUser(email: spec.email) }
+        if let existing {
+            guard spec.allowExistingUser else { throw emailExists(existing.email, inThisRun: existing.planned) }
+            actions.append("use existing user \(existing.email)")
+            return User(id: existing.id, email: existing.email, name: existing.name, created: false, planned: existing.planned || dryRun)
+        }
+        actions.append("create user \(spec.email) with a one-time password")
+        guard let connection, !dryRun else {
+            let user = User(id: nil, email: spec.email, name: spec.name, created: true, planned: true)
+            plannedUsers[key] = user
+            return user
+        }
+        let password = OneTimePassword.generate()
+        let hash = try PasswordHash.argon2id(password)
+        let conflictClause = spec.allowExistingUser ? "ON CONFLICT ((lower(email))) DO NOTHING" : ""
+        let insert = SQL(unsafeText: """
+            INSERT INTO users (email, name, password_hash, must_change_password, password_expires_at)
+            VALUES ($1, $2, $3, true, now() + make_interval(hours => $4::int))
+            \(conflictClause)
+            RETURNING id, to_char(password_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS expires_at
+            """, parameters: [spec.email, spec.name, hash, String(passwordLifetimeHours)])
+        let rows: Rows
+        do {
+            rows = try connection.run(insert)
+        } catch where error.code == .emailExists {
+            throw emailExists(spec.email)
+        }
+        guard let row = rows.first, let id = row["id"] ?? nil else {
+            // allowExistingUser lost a race: the user now exists, so link them instead.
+            guard let existing = try findUser(email: spec.email) else {
+                throw ProvisionError(.databaseError, "user \(spec.email) could neither be created nor found")
+            }
+            actions[actions.count - 1] = "use existing user \(existing.email)"
+            return existing
+        }
+        issued.append(IssuedCredential(userId: id, email: spec.email, tenantSlug: tenantSlug, password: password,
+                                       expiresAt: (row["expires_at"] ?? nil) ?? ""))
+        try trail?.record(action: "user.create", userId: id, detail: [
+            "email": spec.email, "name": spec.name ?? "", "mustChangePassword": "true",
+            "passwordExpiresInHours": String(passwordLifetimeHours),
+        ])
+        return User(id: id, email: spec.email, name: spec.name, created: true, planned: false)
+    }
+
+    public func linkMembership(tenant: Tenant, user: User, role: Role) throws(ProvisionError) -> Membership {
+        try requireOpen()
+        actions.append("add \(user.email) to \(tenant.slug) as \(role.rawValue)")
+        guard let connection, !dryRun, let tenantId = tenant.id, let userId = user.id else {
+            if let connection, let tenantId = tenant.id, let userId = user.id {
+                let rows = try connection.run("SELECT 1 FROM memberships WHERE tenant_id = \(tenantId)::uuid AND user_id = \(userId)::uuid")
+                if !rows.isEmpty { throw membershipExists(user.email, tenant.slug) }
+            }
+            return Membership(tenantId: tenant.id, userId: user.id, tenantSlug: tenant.slug, userEmail: user.email,
+                              role: role, planned: true)
+        }
+        do {
+            try connection.run("""
+                INSERT INTO memberships (tenant_id, user_id, role)
+                VALUES (\(tenantId)::uuid, \(userId)::uuid, \(role.rawValue))
+                """)
+        } catch where error.code == .membershipExists {
+            throw membershipExists(user.email, tenant.slug)
+        }
+        try trail?.record(action: "membership.create", tenantId: tenantId, userId: userId, detail: [
+            "slug": tenant.slug, "email": user.email, "role": role.rawValue,
+        ])
+        return Membership(tenantId: tenantId, userId: userId, tenantSlug: tenant.slug, userEmail: user.email,
+                          role: role, planned: false)
+    }
+
+    // MARK: Private
+
+    private func requireOpen() throws(ProvisionError) {
+        if state == .notStarted { try begin() }
+        guard state == .open else {
+            throw ProvisionError(.playbookError, "this run has already ended; no more changes can be made in it")
+        }
+    }
+
+    /// The tz database Foundation reads and PostgreSQL's may differ in age: both must
+    /// know the zone, or the platform could not use it.
+    private func requireDatabaseKnows(timeZone: String) throws(ProvisionError) {
+        guard let connection, !knownTimeZones.contains(timeZone) else { return }
+        let rows = try connection.run("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = \(timeZone)) AS known")
+        guard rows.first?["known"] == "t" else {
+            let field = Field.timeZone.name(in: style)
+            throw ProvisionError(.invalidInput, "\(field) '\(timeZone)' is not known to the database's time-zone data; choose another IANA zone or update PostgreSQL's tzdata", field: field)
+        }
+        knownTimeZones.insert(timeZone)
+    }
+
+    private func slugExists(_ slug: String, inThisRun: Bool = false) -> ProvisionError {
+        let field = Field.tenantSlug.name(in: style)
+        let place = inThisRun ? "is already planned earlier in this run" : "already exists"
+        return ProvisionError(.slugExists, "tenant slug '\(slug)' \(place): choose a new slug or delete the existing tenant (if safe)", field: field)
+    }
+
+    private func emailExists(_ email: String, inThisRun: Bool = false) -> ProvisionError {
+        let field = Field.ownerEmail.name(in: style)
+        let place = inThisRun ? "is already planned earlier in this run" : "already belongs to a user"
+        let remedy = style == .lua ? "pass allowExistingUser = true" : "re-run with --allowExistingUser"
+        return ProvisionError(.emailExists, "owner email '\(email)' \(place): \(remedy) if this user should intentionally belong to several tenants (membership), otherwise use another email", field: field)
+    }
+
+    private func membershipExists(_ email: String, _ slug: String) -> ProvisionError {
+        ProvisionError(.membershipExists, "\(email) is already a member of tenant \(slug)")
+    }
+}

@@ -1,0 +1,32 @@
+import CArgon2
+
+/// argon2id through libargon2, at or above OWASP's floor (m=19456 KiB, t=2, p=1), with a
+/// random 16-byte salt, as a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
+public enum PasswordHash {
+    public static let memoryKiB: UInt32 = 19_456
+    public static let iterations: UInt32 = 2
+    public static let parallelism: UInt32 = 1
+    public static let saltLength = 16
+    public static let hashLength = 32
+
+    public static func argon2id(_ password: OneTimePassword) throws(ProvisionError) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let salt = (0..<saltLength).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let plain = Array(password.reveal().utf8)
+        let encodedLength = argon2_encodedlen(iterations, memoryKiB, parallelism, UInt32(saltLength), UInt32(hashLength), Argon2_id)
+        var encoded = [CChar](repeating: 0, count: encodedLength)
+        let status = argon2id_hash_encoded(iterations, memoryKiB, parallelism,
+                                           plain, plain.count, salt, salt.count,
+                                           hashLength, &encoded, encodedLength)
+        guard status == ARGON2_OK.rawValue else {
+            throw ProvisionError(.databaseError, "could not hash the one-time password: \(String(cString: argon2_error_message(status)))")
+        }
+        return String(decoding: encoded.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether `password` matches `encoded` (for tests and for the operator's own checks).
+    public static func verify(_ password: String, against encoded: String) -> Bool {
+        let plain = Array(password.utf8)
+        return argon2id_verify(encoded, plain, plain.count) == ARGON2_OK.rawValue
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+
+/// One function per field (CONTRACT §3). The CLI, batch and Lua all call these; nothing
+/// else decides what a valid slug or email is. Each returns the value as stored.
+public enum Validate {
+    public static let maxValueBytes = 1024
+
+    public static let reservedSlugs: Set<String> = [
+        "www", "api", "admin", "app", "t", "static", "assets", "mail", "help", "support",
+        "portal", "login", "auth", "status", "signup", "register", "logout", "account",
+        "dashboard", "docs", "cdn", "files", "media", "public", "internal", "system", "root",
+        "null", "undefined", "localhost", "smtp", "ftp", "webmail", "billing", "owner",
+    ]
+
+    /// Rules that hold for any value: size, NUL bytes, UTF-8 (the caller checks raw bytes
+    /// before they become a `String`; see `rawValue(_:field:)`).
+    public static func general(_ value: String, _ field: String) throws(ProvisionError) {
+        if value.utf8.count > maxValueBytes {
+            throw ProvisionError(.invalidInput, "\(field) is too long: \(value.utf8.count) bytes, at most \(maxValueBytes) are allowed", field: field)
+        }
+        if value.utf8.contains(0) {
+            throw ProvisionError(.invalidInput, "\(field) contains a NUL byte", field: field)
+        }
+    }
+
+    /// Turns raw bytes into a value, refusing invalid UTF-8 instead of repairing it.
+    public static func rawValue(_ bytes: some Collection<UInt8>, field: String) throws(ProvisionError) -> String {
+        guard let value = String(validating: bytes, as: UTF8.self) else {
+            throw ProvisionError(.invalidInput, "\(field) is not valid UTF-8", field: field)
+        }
+        return value
+    }
+
+    public static func tenantSlug(_ value: String, field: String) throws(ProvisionError) -> String {
+        try general(value, field)
+        let slug = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        if slug.isEmpty {
+            throw ProvisionError(.invalidInput, "\(field) is required and must not be empty", field: field)
+        }
+        if slug != slug.lowercased() {
+            let lower = slug.lowercased()
+            let suggestion = isSlugShaped(lower) ? ": did you mean '\(lower)'?" : ""
+            throw ProvisionError(.invalidInput, "\(field) '\(slug)' must be lowercase (it is used for routing)\(suggestion)", field: field)
+        }
+        if slug.count < 3 || slug.count > 63 {
+            throw ProvisionError(.invalidInput, "\(field) '\(slug)' must be 3 to 63 characters long, it has \(slug.count)", field: field)
+        }
+        if !isSlugShaped(slug) {
+            throw ProvisionError(.invalidInput, "\(field) '\(slug)' may contain only a-z, 0-9 and single dashes between them (a DNS label, e.g. pilot-staging)", field: field)
+        }
+        if reservedSlugs.contains(slug) {
+            throw ProvisionError(.invalidInput, "\(field) '\(slug)' is reserved by the platform's routing; choose another slug", field: field)
+        }
+        return slug
+    }
+
+    static func isSlugShaped(_ slug: String) -> Bool {
+        slug.wholeMatch(of: /[a-z0-9]+(-[a-z0-9]+)*/) != nil
+    }
+
+    /// Display names (`tenantName`, `ownerName`): trimmed, 1–200 characters, no controls.
+    public static func displayName(_ value: String, field: String) throws(ProvisionError) -> String {
+        try general(value, field)
+        let name = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        if name.isEmpty {
+            throw ProvisionError(.invalidInput, "\(field) must not be empty", field: field)
+        }
+        if name.count > 200 {
+            throw ProvisionError(.invalidInput, "\(field) is too long: \(name.count) characters, at most 200 are allowed", field: field)
+        }
+        if let control = name.unicodeScalars.first(where: isControl) {
+            let code = "U+" + String(control.value, radix: 16, uppercase: true).leftPadded(to: 4)
+            throw ProvisionError(.invalidInput, "\(field) contains a control character (\(code)); use plain text on one line", field: field)
+        }
+        return name
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .lineSeparator, .paragraphSeparator: return true
+        default: return false
+        }
+    }
+
+    /// A sane addr-spec (dot-atom local part, a dotted domain of DNS labels), at most 254
+    /// characters. Stored as given, trimmed; uniqueness is case-insensitive in the schema.
+    public static func email(_ value: String, field: String) throws(ProvisionError) -> String {
+        try general(value, field)
+        let email = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        if email.isEmpty {
+            throw ProvisionError(.invalidInput, "\(field) must not be empty", field: field)
+        }
+        if email.count > 254 {
+            throw ProvisionError(.invalidInput, "\(field) is too long: \(email.count) characters, at most 254 are allowed", field: field)
+        }
+        let invalid = ProvisionError(.invalidInput, "\(field) '\(email)' is not a valid email address (expected name@example.com)", field: field)
+        guard let at = email.lastIndex(of: "@") else { throw invalid }
+        let local = email[..<at]
+        let domain = email[email.index(after: at)...]
+        guard local.count >= 1, local.count <= 64,
+              local.wholeMatch(of: /[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*/) != nil
+        else { throw invalid }
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2,
+              labels.allSatisfy({ $0.count <= 63 && $0.wholeMatch(of: /[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?/) != nil }),
+              let tld = labels.last, tld.allSatisfy(\.isLetter) || tld.hasPrefix("xn--")
+        else { throw invalid }
+        return email
+    }
+
+    /// Digits with an optional leading `+`, spaces, dashes, dots and parentheses; 7–15 digits.
+    public static func phone(_ value: String, field: String) throws(ProvisionError) -> String {
+        try general(value, field)
+        let phone = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        if phone.isEmpty {
+            throw ProvisionError(.invalidInput, "\(field) must not be empty", field: field)
+        }
+        guard phone.wholeMatch(of: /\+?[0-9 ().\-]+/) != nil else {
+            throw ProvisionError(.invalidInput, "\(field) '\(phone)' may contain only digits, a leading +, spaces, dashes, dots and parentheses (e.g. +1 555 123 4567)", field: field)
+        }
+        let digits = phone.filter(\.isASCIIDigit).count
+        guard (7...15).contains(digits) else {
+            throw ProvisionError(.invalidInput, "\(field) '\(phone)' has \(digits) digits; a phone number has 7 to 15", field: field)
+        }
+        return phone
+    }
+
+    public static func role(_ value: String, field: String) throws(ProvisionError) -> Role {
+        try general(value, field)
+        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let role = Role(rawValue: trimmed) { return role }
+        if let role = Role(rawValue: trimmed.uppercased()) {
+            throw ProvisionError(.invalidInput, "\(field) '\(trimmed)' must be uppercase: did you mean '\(role.rawValue)'?", field: field)
+        }
+        throw ProvisionError(.invalidInput, "\(field) '\(trimmed)' is not a role; use one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", field: field)
+    }
+
+    /// true/false/yes/no/1/0, any case; empty means false (CONTRACT §2, batch CSV).
+    public static func flag(_ value: String, field: String) throws(ProvisionError) -> Bool {
+        switch value.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() {
+        case "", "false", "no", "0": return false
+        case "true", "yes", "1": return true
+        default:
+            throw ProvisionError(.invalidInput, "\(field) '\(value)' must be true/false, yes/no or 1/0", field: field)
+        }
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import ProvisionCore
+
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply the bundled schema migrations (the runbook's `prisma migrate deploy`).",
+        discussion: """
+            Safe to run twice or concurrently: migrations apply in one transaction under an
+            advisory lock, and an applied migration whose text changed is refused.
+
+            Example:
+              DATABASE_URL=postgresql://provision@db.internal/platform provision migrate
+              provision migrate --status
+            """
+    )
+
+    @Flag(help: "List applied and pending migrations without applying anything.")
+    var status = false
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    func run() throws {
+        let output = Output(json: json)
+        let connection = try DatabaseURL.connect()
+        let migrator = Migrator(connection: connection)
+        if status {
+            let entries = try migrator.status()
+            report(status: entries, target: connection.safeTarget, output: output)
+            if entries.contains(where: { if case .modified = $0.state { true } else { false } }) {
+                throw ProvisionError(.notMigrated, "an applied migration was edited after it was applied (marked 'modified' above)")
+            }
+            return
+        }
+        let applied = try migrator.migrate(audit: AuditContext())
+        if json {
+            output.document([
+                "applied": applied.map { ["version": $0.version, "name": $0.name] },
+                "upToDate": true,
+            ])
+        } else if applied.isEmpty {
+            output.result("Schema is up to date at \(connection.safeTarget): \(BundledMigrations.all.count) migrations applied, none pending.")
+        } else {
+            output.result("Applied \(applied.count) migration\(applied.count == 1 ? "" : "s") to \(connection.safeTarget):")
+            for migration in applied { output.result("  + \(migration.version) \(migration.name)") }
+        }
+    }
+
+    private func report(status entries: [Migrator.Entry], target: String, output: Output) {
+        func describe(_ state: Migrator.State) -> (String, String?) {
+            switch state {
+            case .applied(let at): return ("applied", at)
+            case .pending: return ("pending", nil)
+            case .modified(let at): return ("modified", at)
+            case .unknown(let at): return ("unknown", at)
+            }
+        }
+        if json {
+            output.document(["migrations": entries.map { entry -> [String: Any] in
+                let (state, at) = describe(entry.state)
+                return ["version": entry.version, "name": entry.name, "state": state, "appliedAt": at.orNull]
+            }])
+            return
+        }
+        output.result("Migrations at \(target):")
+        for entry in entries {
+            let (state, at) = describe(entry.state)
+            output.result("  \(String(entry.version).leftPadded(4)) \(entry.name.padding(40)) \(state.padding(9)) \(at ?? "")")
+        }
+        let pending = entries.filter { $0.state == .pending }.count
+        output.result(pending == 0 ? "Up to date." : "\(pending) pending: run `provision migrate`.")
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+struct Provision: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "provision",
+        abstract: "Provision tenants of the education platform in PostgreSQL, safely.",
+        discussion: """
+            DATABASE_URL (a libpq URI or key=value conninfo) names the database.
+            Exit codes: 0 success, 1 runtime failure, 2 invalid input, 3 conflict,
+            4 precondition (DATABASE_URL unset or unreachable, schema not migrated).
+            """,
+        subcommands: [MigrateCommand.self, TenantCommand.self]
+    )
+}

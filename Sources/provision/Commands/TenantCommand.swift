@@ -1,0 +1,171 @@
+import ArgumentParser
+import ProvisionCore
+
+struct TenantCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tenant",
+        abstract: "Create a new tenant and its initial Owner user (the runbook's provision:tenant).",
+        discussion: """
+            Does not create a default center or seed catalog data. Fails (exit 3) if the slug
+            exists, or if the owner email exists without --allowExistingUser. A new Owner gets
+            a one-time password, printed once after the transaction committed.
+
+            Example (staging):
+              provision tenant \\
+                --tenantSlug pilot-staging \\
+                --tenantName "Pilot Staging" \\
+                --ownerEmail owner@pilot-staging.example.com \\
+                --ownerName "Pilot Owner" \\
+                --timeZone America/Edmonton \\
+                --supportEmail support@pilot-staging.example.com \\
+                --supportPhone "+1 555 123 4567"
+
+            Dry run:
+              provision tenant --tenantSlug pilot --tenantName "Pilot" \\
+                --ownerEmail owner@pilot.example.com --dryRun
+            """
+    )
+
+    @Option(name: [.customLong("tenantSlug"), .customLong("tenant-slug")],
+            help: ArgumentHelp("(required) Lowercase slug used for routing (subdomain or /t/:slug).", valueName: "slug"))
+    var tenantSlug: String?
+
+    @Option(name: [.customLong("tenantName"), .customLong("tenant-name")],
+            help: ArgumentHelp("(required) Display name for the tenant.", valueName: "name"))
+    var tenantName: String?
+
+    @Option(name: [.customLong("ownerEmail"), .customLong("owner-email")],
+            help: ArgumentHelp("(required) Login email for the initial Owner.", valueName: "email"))
+    var ownerEmail: String?
+
+    @Option(name: [.customLong("ownerName"), .customLong("owner-name")],
+            help: ArgumentHelp("Display name for the Owner.", valueName: "name"))
+    var ownerName: String?
+
+    @Option(name: [.customLong("timeZone"), .customLong("time-zone")],
+            help: ArgumentHelp("IANA time zone stored on the tenant, e.g. America/Edmonton.", valueName: "zone"))
+    var timeZone: String?
+
+    @Option(name: [.customLong("supportEmail"), .customLong("support-email")],
+            help: ArgumentHelp("Support email shown in portal help/account.", valueName: "email"))
+    var supportEmail: String?
+
+    @Option(name: [.customLong("supportPhone"), .customLong("support-phone")],
+            help: ArgumentHelp("Support phone shown in portal help/account.", valueName: "phone"))
+    var supportPhone: String?
+
+    @Flag(name: [.customLong("allowExistingUser"), .customLong("allow-existing-user")],
+          help: "Link an existing user to this tenant via membership (no new password).")
+    var allowExistingUser = false
+
+    @Flag(name: [.customLong("dryRun"), .customLong("dry-run")],
+          help: "Validate inputs, check conflicts and print the actions without writing.")
+    var dryRun = false
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    /// Every field through the core's validators, named as the runbook's flags.
+    func specs() throws(ProvisionError) -> (tenant: TenantSpec, owner: OwnerSpec) {
+        func required(_ value: String?, _ field: Field) throws(ProvisionError) -> String {
+            guard let value else {
+                throw ProvisionError(.invalidInput, "missing required flag --\(field.rawValue)", field: field.rawValue)
+            }
+            return value
+        }
+        let tenant = try TenantSpec(slug: required(tenantSlug, .tenantSlug), name: required(tenantName, .tenantName),
+                                    timeZone: timeZone, supportEmail: supportEmail, supportPhone: supportPhone, style: .flags)
+        let owner = try OwnerSpec(email: required(ownerEmail, .ownerEmail), name: ownerName,
+                                  allowExistingUser: allowExistingUser, style: .flags)
+        return (tenant, owner)
+    }
+
+    func run() throws {
+        let output = Output(json: json)
+        let (tenantSpec, ownerSpec) = try specs()
+        let connection: Connection? = dryRun && DatabaseURL.fromEnvironment == nil ? nil : try DatabaseURL.connectMigrated()
+        let run = ProvisioningRun(connection: connection, dryRun: dryRun)
+        do {
+            // The runbook's script, as a thin sequence of primitives.
+            try run.begin()
+            let tenant = try run.createTenant(tenantSpec)
+            let owner = try run.createOwner(ownerSpec, forTenant: tenant.slug)
+            let membership = try run.linkMembership(tenant: tenant, user: owner, role: .owner)
+            try Interrupts.whileCommitting { () throws(ProvisionError) in
+                let credentials = try run.commit()
+                TenantReport(run: run, tenant: tenant, owner: owner, membership: membership,
+                             credential: credentials.first { $0.userId == owner.id }).print(to: output)
+            }
+        } catch {
+            run.rollback()
+            if !json { output.warnings(run.warnings) }
+            throw error
+        }
+    }
+}
+
+/// What `provision tenant` shows: the plan or the result, then the one-time password.
+struct TenantReport {
+    let run: ProvisioningRun
+    let tenant: Tenant
+    let owner: User
+    let membership: Membership
+    let credential: IssuedCredential?
+
+    func print(to output: Output) {
+        if output.json {
+            var ownerObject: [String: Any] = [
+                "id": owner.id.orNull, "email": owner.email, "name": owner.name.orNull, "created": owner.created,
+            ]
+            if let credential {
+                ownerObject["oneTimePassword"] = credential.password.reveal()
+                ownerObject["passwordExpiresAt"] = credential.expiresAt
+            }
+            output.document([
+                "dryRun": run.dryRun,
+                "tenant": [
+                    "id": tenant.id.orNull, "slug": tenant.slug, "name": tenant.name, "timeZone": tenant.timeZone.orNull,
+                    "supportEmail": tenant.supportEmail.orNull, "supportPhone": tenant.supportPhone.orNull,
+                ] as [String: Any],
+                "owner": ownerObject,
+                "membership": ["role": membership.role.rawValue],
+                "actions": run.actions,
+                "warnings": run.warnings,
+            ])
+            return
+        }
+        output.warnings(run.warnings)
+        var lines: [String] = []
+        if run.dryRun {
+            lines.append("Dry run: nothing was written. provision would:")
+        } else {
+            lines.append("Provisioned tenant \(tenant.slug):")
+        }
+        lines += run.actions.map { "  + \($0)" }
+        lines.append("")
+        lines.append("Tenant  \(tenant.slug)  \"\(tenant.name)\"\(tenant.id.map { "  id \($0)" } ?? "")")
+        lines.append("        time zone: \(tenant.timeZone ?? "(none)")  support: \([tenant.supportEmail, tenant.supportPhone].compactMap { $0 }.joined(separator: ", ").ifEmpty("(none)"))")
+        let ownerState = owner.created ? (run.dryRun ? "new user" : "new user") : "existing user, linked"
+        lines.append("Owner   \(owner.email)\(owner.name.map { "  \"\($0)\"" } ?? "")\(owner.id.map { "  id \($0)" } ?? "")  (\(ownerState))")
+        if run.dryRun {
+            lines.append("")
+            lines.append("The plan is valid. Run again without --dryRun to apply it.")
+        }
+        if let credential {
+            lines.append("")
+            lines.append("One-time password for \(credential.email) (shown once; it must be changed at first login and expires \(credential.expiresAt)):")
+            lines.append("")
+            lines.append("    \(credential.password.reveal())")
+            lines.append("")
+            lines.append("Next: log in as the Owner with it, then create centers, levels, programs and groups in the Admin UI.")
+        } else if !run.dryRun && !owner.created {
+            lines.append("")
+            lines.append("No password was created: \(owner.email) already had an account and keeps its password.")
+        }
+        output.result(lines.joined(separator: "\n"))
+    }
+}
+
+extension String {
+    func ifEmpty(_ replacement: String) -> String { isEmpty ? replacement : self }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import ProvisionCore
+
+/// DATABASE_URL, as the runbook's preconditions name it.
+enum DatabaseURL {
+    static var fromEnvironment: String? {
+        guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"],
+              !url.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+        return url
+    }
+
+    static let unsetError = ProvisionError(.databaseUnavailable, "DATABASE_URL is not set: export it as a libpq URI (postgresql://user@host:5432/db) or key=value conninfo, then run again")
+
+    /// Connects, or fails with exit 4 and a message without the password.
+    static func connect() throws(ProvisionError) -> Connection {
+        guard let url = fromEnvironment else { throw unsetError }
+        return try Connection(url: url, statementTimeoutMilliseconds: statementTimeoutMilliseconds)
+    }
+
+    /// A connection whose schema is fully migrated (exit 4 naming `provision migrate` if not).
+    static func connectMigrated() throws(ProvisionError) -> Connection {
+        let connection = try connect()
+        try Migrator(connection: connection).requireMigrated()
+        return connection
+    }
+
+    /// `PROVISION_STATEMENT_TIMEOUT_MS`, default 30 s: one stuck statement never hangs a run.
+    static var statementTimeoutMilliseconds: Int {
+        ProcessInfo.processInfo.environment["PROVISION_STATEMENT_TIMEOUT_MS"].flatMap(Int.init) ?? 30_000
+    }
+}

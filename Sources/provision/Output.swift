@@ -1,0 +1,56 @@
+import Foundation
+import ProvisionCore
+
+/// Where a command's words go: results to stdout, progress and warnings to stderr, and
+/// with `--json` exactly one JSON document on stdout, errors included.
+struct Output {
+    let json: Bool
+
+    static func standardOutput(_ text: String) {
+        FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    static func standardError(_ text: String) {
+        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    func result(_ text: String) { Output.standardOutput(text) }
+
+    func progress(_ text: String) { Output.standardError(text) }
+
+    func warnings(_ warnings: [String]) {
+        for warning in warnings { Output.standardError("warning: \(warning)") }
+    }
+
+    /// Serialises with Foundation's JSONSerialization; `NSNull()` stands for null.
+    static func document(_ object: [String: Any]) -> String {
+        do {
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            return String(decoding: data, as: UTF8.self)
+        } catch {
+            return #"{"error": {"code": "playbook_error", "message": "could not encode the result as JSON"}}"#
+        }
+    }
+
+    func document(_ object: [String: Any]) { Output.standardOutput(Output.document(object)) }
+
+    /// Reports a failure in the form the caller asked for.
+    func failure(_ error: ProvisionError) {
+        if json {
+            document(Output.errorObject(error))
+        } else {
+            Output.standardError("error: \(error.message)")
+        }
+    }
+
+    static func errorObject(_ error: ProvisionError) -> [String: Any] {
+        var body: [String: Any] = ["code": error.code.rawValue, "message": error.message]
+        if let field = error.field { body["field"] = field }
+        return ["error": body]
+    }
+}
+
+extension Optional {
+    /// The value for a JSON document: the wrapped value or `NSNull()`.
+    var orNull: Any { self.map { $0 as Any } ?? NSNull() }
+}

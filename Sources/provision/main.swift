@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import ProvisionCore
+
+// A custom entry point: the contract's exit codes (2 for any usage error, where
+// ArgumentParser would use 64) and, with --json, errors as one JSON document.
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let json = (arguments.firstIndex(of: "--").map { arguments[..<$0] } ?? arguments[...]).contains("--json")
+let output = Output(json: json)
+
+Interrupts.install()
+
+/// argv is bytes: refuse invalid UTF-8 instead of letting it be silently repaired.
+func checkRawArguments() throws(ProvisionError) {
+    var previous: String?
+    for index in 1..<Int(CommandLine.argc) {
+        guard let pointer = CommandLine.unsafeArgv[index] else { continue }
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(pointer))
+        if String(validating: bytes, as: UTF8.self) == nil {
+            let text = String(decoding: bytes, as: UTF8.self)
+            let flag = text.hasPrefix("--") ? String(text.prefix { $0 != "=" }) : (previous?.hasPrefix("--") == true ? previous! : "argument")
+            let field = flag.hasPrefix("--") ? String(flag.dropFirst(2)) : flag
+            throw ProvisionError(.invalidInput, "the value of \(flag) is not valid UTF-8", field: field)
+        }
+        previous = String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+do {
+    try checkRawArguments()
+    var command = try Provision.parseAsRoot(arguments)
+    try command.run()
+    exit(0)
+} catch let error as ProvisionError {
+    output.failure(error)
+    exit(error.exitStatus)
+} catch let error as ExitCode {
+    exit(error.rawValue)
+} catch {
+    let code = Provision.exitCode(for: error)
+    if code == .success {
+        Output.standardOutput(Provision.fullMessage(for: error))
+        exit(0)
+    }
+    let message = Provision.message(for: error)
+    if json {
+        output.failure(ProvisionError(.invalidInput, message))
+    } else {
+        Output.standardError("error: \(message)")
+        Output.standardError("See 'provision --help' or 'provision <command> --help'.")
+    }
+    exit(2)
+}

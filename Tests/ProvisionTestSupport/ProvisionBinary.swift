@@ -1,0 +1,95 @@
+import Foundation
+
+/// Runs the built `provision` the way an operator does: a child process with its own
+/// environment, arguments, exit status, stdout and stderr.
+public struct ProvisionBinary: Sendable {
+    public struct Result: Sendable, CustomStringConvertible {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+
+        /// The stdout JSON document (for `--json` runs).
+        public var json: [String: Any]? {
+            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any]
+        }
+
+        public var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
+        public var errorField: String? { (json?["error"] as? [String: Any])?["field"] as? String }
+
+        public var description: String { "exit \(status)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
+    }
+
+    public static var path: String {
+        if let path = ProcessInfo.processInfo.environment["PROVISION_BIN"], !path.isEmpty { return path }
+        // Tests/ProvisionTestSupport/ProvisionBinary.swift → repository root.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/provision").path
+    }
+
+    /// Runs `provision ARGUMENTS` with DATABASE_URL set to `databaseURL` (unset if nil).
+    /// The child sees a minimal environment plus `environment`.
+    @discardableResult
+    public static func run(_ arguments: [String], databaseURL: String?, environment: [String: String] = [:],
+                           stdin: String? = nil, workingDirectory: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment.filter { key, _ in
+            ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"].contains(key)
+        }
+        env["PROVISION_ACTOR"] = "e2e-test"
+        if let databaseURL { env["DATABASE_URL"] = databaseURL }
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        // Read both pipes concurrently so a chatty child never blocks on a full pipe.
+        let collected = CollectedOutput()
+        let group = DispatchGroup()
+        for (handle, isOut) in [(out.fileHandleForReading, true), (err.fileHandleForReading, false)] {
+            group.enter()
+            DispatchQueue.global().async {
+                let data = handle.readDataToEndOfFile()
+                collected.set(data, isOut: isOut)
+                group.leave()
+            }
+        }
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: collected.stdout, stderr: collected.stderr)
+    }
+
+    /// Starts `provision` without waiting, for signal tests.
+    public static func start(_ arguments: [String], databaseURL: String?, environment: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment.filter { key, _ in ["PATH", "HOME", "LANG"].contains(key) }
+        env["PROVISION_ACTOR"] = "e2e-test"
+        if let databaseURL { env["DATABASE_URL"] = databaseURL }
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return (process, out, err)
+    }
+}
+
+private final class CollectedOutput: @unchecked Sendable {
+    private let lock = NSLock()
+    private var out = Data(), err = Data()
+    func set(_ data: Data, isOut: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        if isOut { out = data } else { err = data }
+    }
+    var stdout: String { lock.lock(); defer { lock.unlock() }; return String(decoding: out, as: UTF8.self) }
+    var stderr: String { lock.lock(); defer { lock.unlock() }; return String(decoding: err, as: UTF8.self) }
+}
