@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         // System libraries: a modulemap and a shim header each, nothing else.
@@ -34,10 +35,26 @@ let package = Package(
             dependencies: ["CLibPQ", "CArgon2"]
         ),
 
+        // The only C we write: wrappers for Lua's macros and the trampolines.
+        .target(
+            name: "LuaShims",
+            dependencies: ["CLua"]
+        ),
+
+        // The Lua 5.4 embedding: state, sandbox, limits, the `provision` module.
+        .target(
+            name: "LuaHost",
+            dependencies: [
+                "ProvisionCore", "CLua", "LuaShims",
+                .product(name: "CSV", package: "CSV.swift"),
+            ]
+        ),
+
         // The command-line tool.
         .executableTarget(
             name: "provision",
             dependencies: [
+                "LuaHost",
                 "ProvisionCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -52,6 +69,10 @@ let package = Package(
         .testTarget(
             name: "ProvisionCoreTests",
             dependencies: ["ProvisionCore", "ProvisionTestSupport"]
+        ),
+        .testTarget(
+            name: "LuaHostTests",
+            dependencies: ["LuaHost", "ProvisionCore", "ProvisionTestSupport"]
         ),
         .testTarget(
             name: "ProvisionEndToEndTests",

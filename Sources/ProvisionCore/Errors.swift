@@ -35,11 +35,14 @@ public struct ProvisionError: Error, Sendable, Equatable, CustomStringConvertibl
     public var message: String
     /// The field as the caller names it (`tenantSlug` on the CLI, `slug` in Lua).
     public var field: String?
+    /// More for a human on stderr (a playbook's traceback); never in JSON.
+    public var detail: String?
 
-    public init(_ code: ErrorCode, _ message: String, field: String? = nil) {
+    public init(_ code: ErrorCode, _ message: String, field: String? = nil, detail: String? = nil) {
         self.code = code
         self.message = message
         self.field = field
+        self.detail = detail
     }
 
     public var exitStatus: Int32 { code.exitStatus }

@@ -41,6 +41,7 @@ struct Output {
         } else {
             Output.standardError("error: \(error.message)")
         }
+        if let detail = error.detail { Output.standardError(detail) }
     }
 
     static func errorObject(_ error: ProvisionError) -> [String: Any] {

@@ -70,8 +70,16 @@ public struct Membership: Sendable, Equatable {
 public struct IssuedCredential: Sendable {
     public let userId: String
     public let email: String
-    public let tenantSlug: String?
+    /// The tenant the user was made Owner of in this run, for the operator's table.
+    public internal(set) var tenantSlug: String?
     public let password: OneTimePassword
     /// ISO 8601, UTC.
     public let expiresAt: String
+}
+
+/// A unit that failed and was rolled back alone.
+public struct UnitFailure: Sendable {
+    /// The first tenant slug the unit tried to create, if any.
+    public let tenantSlug: String?
+    public let error: ProvisionError
 }

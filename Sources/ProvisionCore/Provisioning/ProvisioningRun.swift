@@ -13,6 +13,18 @@ public final class ProvisioningRun {
     public let passwordLifetimeHours: Int
     public private(set) var actions: [String] = []
     public private(set) var warnings: [String] = []
+    /// What this run created or planned, in order (rolled-back units removed).
+    public private(set) var tenants: [Tenant] = []
+    public private(set) var users: [User] = []
+    public private(set) var memberships: [Membership] = []
+    /// Units (savepoints) that failed and were rolled back alone.
+    public private(set) var failures: [UnitFailure] = []
+
+    /// True while primitives plan instead of writing: the whole run is a dry run, or a
+    /// playbook called `provision.dryRun(fn)`.
+    public var isPlanning: Bool { dryRun || planningDepth > 0 }
+    private var planningDepth = 0
+    private var attemptedSlugs: [String] = []
 
     let connection: Connection?
     private var trail: AuditTrail? { connection.map { AuditTrail(connection: $0, context: audit) } }
@@ -21,6 +33,7 @@ public final class ProvisioningRun {
     // Dry runs write nothing, so conflicts inside the run are tracked here.
     private var plannedSlugs: Set<String> = []
     private var plannedUsers: [String: User] = [:]
+    private var plannedMemberships: Set<String> = []
     private var knownTimeZones: Set<String> = []
 
     private enum State { case notStarted, open, committed, rolledBack }
@@ -74,6 +87,75 @@ public final class ProvisioningRun {
 
     public func warn(_ message: String) { warnings.append(message) }
 
+    // MARK: Units
+
+    /// A savepoint unit: it commits with the run, or fails alone (`rollback(unit)`),
+    /// taking with it everything it did: rows, planned conflicts, actions, passwords.
+    public struct Unit {
+        fileprivate let savepoint: Savepoint?
+        fileprivate let snapshot: Snapshot
+        fileprivate let planning: Bool
+    }
+
+    fileprivate struct Snapshot {
+        let plannedSlugs: Set<String>
+        let plannedUsers: [String: User]
+        let plannedMemberships: Set<String>
+        let actions: Int
+        let warnings: Int
+        let issued: Int
+        let tenants: Int
+        let users: Int
+        let memberships: Int
+        let attemptedSlugs: Int
+    }
+
+    /// Opens a unit; with `planning`, primitives inside it plan instead of writing
+    /// (`provision.dryRun(fn)`).
+    public func beginUnit(planning: Bool = false) throws(ProvisionError) -> Unit {
+        try requireOpen()
+        let savepoint = try connection?.savepoint()
+        if planning { planningDepth += 1 }
+        return Unit(savepoint: savepoint, snapshot: Snapshot(
+            plannedSlugs: plannedSlugs, plannedUsers: plannedUsers, plannedMemberships: plannedMemberships,
+            actions: actions.count, warnings: warnings.count, issued: issued.count, tenants: tenants.count, users: users.count,
+            memberships: memberships.count, attemptedSlugs: attemptedSlugs.count), planning: planning)
+    }
+
+    /// Keeps what the unit did.
+    public func release(_ unit: Unit) throws(ProvisionError) {
+        if unit.planning { planningDepth -= 1 }
+        if let savepoint = unit.savepoint, state == .open { try connection?.release(savepoint) }
+    }
+
+    /// Undoes what the unit did. With `error`, the failure is recorded for the report
+    /// under the first slug the unit tried to create. Returns the unit's actions and
+    /// warnings (a plan, for `provision.dryRun(fn)`).
+    @discardableResult
+    public func rollback(_ unit: Unit, error: ProvisionError? = nil) throws(ProvisionError) -> (actions: [String], warnings: [String]) {
+        if unit.planning { planningDepth -= 1 }
+        if let savepoint = unit.savepoint, state == .open { try connection?.rollback(to: savepoint) }
+        let snapshot = unit.snapshot
+        let undone = (Array(actions[snapshot.actions...]), Array(warnings[snapshot.warnings...]))
+        if let error {
+            // Slugs tried inside are kept when an inner unit rolls back, so the
+            // outermost failing unit can still name the tenant it was about.
+            let slug = attemptedSlugs.count > snapshot.attemptedSlugs ? attemptedSlugs[snapshot.attemptedSlugs] : nil
+            failures.append(UnitFailure(tenantSlug: slug, error: error))
+            attemptedSlugs.removeSubrange(snapshot.attemptedSlugs...)
+        }
+        plannedSlugs = snapshot.plannedSlugs
+        plannedUsers = snapshot.plannedUsers
+        plannedMemberships = snapshot.plannedMemberships
+        actions.removeSubrange(snapshot.actions...)
+        warnings.removeSubrange(snapshot.warnings...)
+        issued.removeSubrange(min(snapshot.issued, issued.count)...)
+        tenants.removeSubrange(snapshot.tenants...)
+        users.removeSubrange(snapshot.users...)
+        memberships.removeSubrange(snapshot.memberships...)
+        return undone
+    }
+
     // MARK: Look-ups
 
     public func findTenant(slug: String) throws(ProvisionError) -> Tenant? {
@@ -97,10 +179,57 @@ public final class ProvisioningRun {
                     created: false, planned: false)
     }
 
+    /// A tenant by slug: one this run created or planned, else the database's.
+    public func lookUpTenant(slug: String) throws(ProvisionError) -> Tenant? {
+        if let tenant = tenants.last(where: { $0.slug == slug }) { return tenant }
+        return try findTenant(slug: slug)
+    }
+
+    /// A user by email (case-insensitive): one this run created or planned, else the database's.
+    public func lookUpUser(email: String) throws(ProvisionError) -> User? {
+        if let user = users.last(where: { $0.email.lowercased() == email.lowercased() }) { return user }
+        return try findUser(email: email)
+    }
+
+    public func resolveTenant(slug: String, field: String) throws(ProvisionError) -> Tenant {
+        guard let tenant = try lookUpTenant(slug: slug) else {
+            throw ProvisionError(.notFound, "tenant '\(slug)' does not exist", field: field)
+        }
+        return tenant
+    }
+
+    public func resolveUser(email: String, field: String) throws(ProvisionError) -> User {
+        guard let user = try lookUpUser(email: email) else {
+            throw ProvisionError(.notFound, "user '\(email)' does not exist", field: field)
+        }
+        return user
+    }
+
+    /// A read-only statement in the run's transaction, for playbooks and checks: it runs
+    /// inside a savepoint with `transaction_read_only` on, which is rolled back afterwards,
+    /// so whatever the text says, the database refuses to write.
+    public func readOnlyQuery(_ text: String, parameters: [String?]) throws(ProvisionError) -> Rows {
+        guard let connection else {
+            throw ProvisionError(.databaseUnavailable, "this dry run has no database (DATABASE_URL is not set), so it cannot query")
+        }
+        try requireOpen()
+        let savepoint = try connection.savepoint()
+        do throws(ProvisionError) {
+            try connection.run("SET LOCAL transaction_read_only = on")
+            let rows = try connection.run(SQL(unsafeText: text, parameters: parameters))
+            try connection.rollback(to: savepoint)
+            return rows
+        } catch {
+            try? connection.rollback(to: savepoint)
+            throw error
+        }
+    }
+
     // MARK: Primitives
 
     public func createTenant(_ spec: TenantSpec) throws(ProvisionError) -> Tenant {
         try requireOpen()
+        attemptedSlugs.append(spec.slug)
         if let zone = spec.timeZone { try requireDatabaseKnows(timeZone: zone) }
         if plannedSlugs.contains(spec.slug) { throw slugExists(spec.slug, inThisRun: true) }
         if try findTenant(slug: spec.slug) != nil { throw slugExists(spec.slug) }
@@ -108,10 +237,12 @@ public final class ProvisioningRun {
             warn("tenant \(spec.slug) has no support email or phone: the portal will show a generic “contact your center” message")
         }
         actions.append("create tenant \(spec.slug)")
-        guard let connection, !dryRun else {
+        guard let connection, !isPlanning else {
             plannedSlugs.insert(spec.slug)
-            return Tenant(id: nil, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
-                          supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: true)
+            let tenant = Tenant(id: nil, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
+                                supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: true)
+            tenants.append(tenant)
+            return tenant
         }
         let rows: Rows
         do {
@@ -129,8 +260,10 @@ public final class ProvisioningRun {
             "slug": spec.slug, "name": spec.name, "timeZone": spec.timeZone ?? "",
             "supportEmail": spec.supportEmail ?? "", "supportPhone": spec.supportPhone ?? "",
         ])
-        return Tenant(id: id, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
-                      supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: false)
+        let tenant = Tenant(id: id, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
+                            supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: false)
+        tenants.append(tenant)
+        return tenant
     }
 
     /// Creates the Owner's user with a one-time password, or (with `allowExistingUser`)
@@ -144,12 +277,15 @@ public final class ProvisioningRun {
         if let existing {
             guard spec.allowExistingUser else { throw emailExists(existing.email, inThisRun: existing.planned) }
             actions.append("use existing user \(existing.email)")
-            return User(id: existing.id, email: existing.email, name: existing.name, created: false, planned: existing.planned || dryRun)
+            let user = User(id: existing.id, email: existing.email, name: existing.name, created: false, planned: existing.planned || isPlanning)
+            users.append(user)
+            return user
         }
         actions.append("create user \(spec.email) with a one-time password")
-        guard let connection, !dryRun else {
+        guard let connection, !isPlanning else {
             let user = User(id: nil, email: spec.email, name: spec.name, created: true, planned: true)
             plannedUsers[key] = user
+            users.append(user)
             return user
         }
         let password = OneTimePassword.generate()
@@ -173,6 +309,7 @@ public final class ProvisioningRun {
                 throw ProvisionError(.databaseError, "user \(spec.email) could neither be created nor found")
             }
             actions[actions.count - 1] = "use existing user \(existing.email)"
+            users.append(existing)
             return existing
         }
         issued.append(IssuedCredential(userId: id, email: spec.email, tenantSlug: tenantSlug, password: password,
@@ -181,19 +318,26 @@ public final class ProvisioningRun {
             "email": spec.email, "name": spec.name ?? "", "mustChangePassword": "true",
             "passwordExpiresInHours": String(passwordLifetimeHours),
         ])
-        return User(id: id, email: spec.email, name: spec.name, created: true, planned: false)
+        let user = User(id: id, email: spec.email, name: spec.name, created: true, planned: false)
+        users.append(user)
+        return user
     }
 
     public func linkMembership(tenant: Tenant, user: User, role: Role) throws(ProvisionError) -> Membership {
         try requireOpen()
         actions.append("add \(user.email) to \(tenant.slug) as \(role.rawValue)")
-        guard let connection, !dryRun, let tenantId = tenant.id, let userId = user.id else {
+        let key = "\(tenant.slug)\u{0}\(user.email.lowercased())"
+        if plannedMemberships.contains(key) { throw membershipExists(user.email, tenant.slug) }
+        guard let connection, !isPlanning, let tenantId = tenant.id, let userId = user.id else {
             if let connection, let tenantId = tenant.id, let userId = user.id {
                 let rows = try connection.run("SELECT 1 FROM memberships WHERE tenant_id = \(tenantId)::uuid AND user_id = \(userId)::uuid")
                 if !rows.isEmpty { throw membershipExists(user.email, tenant.slug) }
             }
-            return Membership(tenantId: tenant.id, userId: user.id, tenantSlug: tenant.slug, userEmail: user.email,
-                              role: role, planned: true)
+            plannedMemberships.insert(key)
+            let membership = Membership(tenantId: tenant.id, userId: user.id, tenantSlug: tenant.slug, userEmail: user.email,
+                                        role: role, planned: true)
+            memberships.append(membership)
+            return membership
         }
         do {
             try connection.run("""
@@ -206,8 +350,13 @@ public final class ProvisioningRun {
         try trail?.record(action: "membership.create", tenantId: tenantId, userId: userId, detail: [
             "slug": tenant.slug, "email": user.email, "role": role.rawValue,
         ])
-        return Membership(tenantId: tenantId, userId: userId, tenantSlug: tenant.slug, userEmail: user.email,
-                          role: role, planned: false)
+        let membership = Membership(tenantId: tenantId, userId: userId, tenantSlug: tenant.slug, userEmail: user.email,
+                                    role: role, planned: false)
+        memberships.append(membership)
+        if role == .owner, let index = issued.firstIndex(where: { $0.userId == userId && $0.tenantSlug == nil }) {
+            issued[index].tenantSlug = tenant.slug
+        }
+        return membership
     }
 
     // MARK: Private

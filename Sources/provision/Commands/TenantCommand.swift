@@ -1,4 +1,5 @@
 import ArgumentParser
+import LuaHost
 import ProvisionCore
 
 struct TenantCommand: ParsableCommand {
@@ -80,26 +81,29 @@ struct TenantCommand: ParsableCommand {
         return (tenant, owner)
     }
 
+    @OptionGroup var limits: LimitOptions
+
     func run() throws {
         let output = Output(json: json)
         let (tenantSpec, ownerSpec) = try specs()
-        let connection: Connection? = dryRun && DatabaseURL.fromEnvironment == nil ? nil : try DatabaseURL.connectMigrated()
-        let run = ProvisioningRun(connection: connection, dryRun: dryRun)
-        do {
-            // The runbook's script, as a thin sequence of primitives.
-            try run.begin()
-            let tenant = try run.createTenant(tenantSpec)
-            let owner = try run.createOwner(ownerSpec, forTenant: tenant.slug)
-            let membership = try run.linkMembership(tenant: tenant, user: owner, role: .owner)
-            try Interrupts.whileCommitting { () throws(ProvisionError) in
-                let credentials = try run.commit()
-                TenantReport(run: run, tenant: tenant, owner: owner, membership: membership,
-                             credential: credentials.first { $0.userId == owner.id }).print(to: output)
+        // The stdlib playbook gets values the core has already accepted.
+        var vars: [String: String] = [
+            "tenantSlug": tenantSpec.slug, "tenantName": tenantSpec.name, "ownerEmail": ownerSpec.email,
+            "allowExistingUser": allowExistingUser ? "true" : "false",
+        ]
+        vars["ownerName"] = ownerSpec.name
+        vars["timeZone"] = tenantSpec.timeZone
+        vars["supportEmail"] = tenantSpec.supportEmail
+        vars["supportPhone"] = tenantSpec.supportPhone
+        let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), style: .flags, showsLocation: false)
+        try PlaybookRunner.run(playbook: Stdlib.playbook("tenant", in: options.stdlib).path, options: options, output: output) { session, credentials in
+            let run = session.run
+            guard let tenant = run.tenants.first, let owner = run.users.first, let membership = run.memberships.first else {
+                output.failure(ProvisionError(.playbookError, "the tenant playbook finished without a tenant, owner and membership"))
+                return
             }
-        } catch {
-            run.rollback()
-            if !json { output.warnings(run.warnings) }
-            throw error
+            TenantReport(run: run, tenant: tenant, owner: owner, membership: membership,
+                         credential: credentials.first { $0.userId == owner.id }).print(to: output)
         }
     }
 }

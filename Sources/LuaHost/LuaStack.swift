@@ -1,0 +1,152 @@
+import CLua
+import LuaShims
+import ProvisionCore
+
+/// One Lua thread's stack, as seen from a host function or the host. Every operation
+/// here is one that cannot raise a Lua error: tables are read and written raw (no
+/// metamethods), strings are read with their length, and anything that may run a
+/// metamethod goes through a protected C helper.
+struct LuaStack {
+    let L: OpaquePointer
+
+    var top: Int32 { lua_gettop(L) }
+    func setTop(_ index: Int32) { lua_settop(L, index) }
+    func pop(_ count: Int32 = 1) { provision_lua_pop(L, count) }
+    func absolute(_ index: Int32) -> Int32 { lua_absindex(L, index) }
+
+    func type(at index: Int32) -> Int32 { lua_type(L, index) }
+    func typeName(at index: Int32) -> String { String(cString: lua_typename(L, lua_type(L, index))) }
+    func isNoneOrNil(_ index: Int32) -> Bool { provision_lua_isnoneornil(L, index) != 0 }
+    func isTable(_ index: Int32) -> Bool { lua_type(L, index) == LUA_TTABLE }
+    func isFunction(_ index: Int32) -> Bool { lua_type(L, index) == LUA_TFUNCTION }
+
+    // MARK: Reading
+
+    /// The bytes of a string value (not a number: no silent conversion), embedded NULs kept.
+    func bytes(at index: Int32) -> [UInt8]? {
+        guard lua_type(L, index) == LUA_TSTRING else { return nil }
+        var length = 0
+        guard let pointer = provision_lua_tolstring(L, index, &length) else { return nil }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: length))
+    }
+
+    /// A string value as text, refusing invalid UTF-8 rather than repairing it.
+    func string(at index: Int32, field: String) throws(ProvisionError) -> String? {
+        guard let bytes = bytes(at: index) else { return nil }
+        return try Validate.rawValue(bytes, field: field)
+    }
+
+    /// Any string for messages: invalid UTF-8 is repaired, never refused.
+    func lossyString(at index: Int32) -> String? {
+        bytes(at: index).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func integer(at index: Int32) -> Int64? {
+        guard lua_isinteger(L, index) != 0 else { return nil }
+        return provision_lua_tointeger(L, index)
+    }
+
+    func boolean(at index: Int32) -> Bool { lua_toboolean(L, index) != 0 }
+
+    /// Pushes `table[key]` without metamethods; returns its type.
+    @discardableResult
+    func rawField(_ table: Int32, _ key: String) -> Int32 {
+        let table = absolute(table)
+        push(key)
+        return lua_rawget(L, table)
+    }
+
+    @discardableResult
+    func rawIndex(_ table: Int32, _ index: Int64) -> Int32 {
+        lua_rawgeti(L, table, lua_Integer(index))
+    }
+
+    func rawLength(_ index: Int32) -> Int64 { Int64(lua_rawlen(L, index)) }
+
+    /// A string for any value, never raising (a failing `__tostring` yields a description).
+    func describe(_ index: Int32) -> String {
+        _ = provision_safe_tostring(L, index)
+        defer { pop() }
+        return lossyString(at: -1) ?? "?"
+    }
+
+    // MARK: Pushing
+
+    func pushNil() { lua_pushnil(L) }
+    func push(_ value: Bool) { lua_pushboolean(L, value ? 1 : 0) }
+    func push(_ value: Int64) { lua_pushinteger(L, lua_Integer(value)) }
+    func push(_ value: Int) { lua_pushinteger(L, lua_Integer(value)) }
+    func push(_ value: Double) { lua_pushnumber(L, value) }
+    func push(_ value: String) {
+        var value = value
+        value.withUTF8 { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { _ = lua_pushlstring(L, $0.baseAddress, $0.count) }
+        }
+    }
+    func push(_ value: String?) { if let value { push(value) } else { pushNil() } }
+    func pushValue(_ index: Int32) { lua_pushvalue(L, index) }
+
+    func newTable(array: Int32 = 0, record: Int32 = 0) { lua_createtable(L, array, record) }
+
+    /// `table[key] = top`, raw; pops the value.
+    func setRawField(_ table: Int32, _ key: String) {
+        let table = absolute(table)
+        push(key)
+        provision_lua_insert(L, -2)
+        lua_rawset(L, table)
+    }
+
+    /// `table[index] = top`, raw; pops the value.
+    func setRawIndex(_ table: Int32, _ index: Int64) {
+        lua_rawseti(L, table, lua_Integer(index))
+    }
+
+    /// Pushes a table of string-keyed values (nil values are left out).
+    func pushRecord(_ fields: [(String, LuaScalar?)]) {
+        newTable(record: Int32(fields.count))
+        for (key, value) in fields {
+            guard let value else { continue }
+            value.push(on: self)
+            setRawField(-2, key)
+        }
+    }
+
+    func pushArray(_ values: [String]) {
+        newTable(array: Int32(values.count))
+        for (offset, value) in values.enumerated() {
+            push(value)
+            setRawIndex(-2, Int64(offset + 1))
+        }
+    }
+
+    /// Pushes a contract error object: `{code=, message=, field=?}` with `__tostring`.
+    func pushError(_ error: ProvisionError) {
+        pushError(code: error.code.rawValue, message: error.message, field: error.field)
+    }
+
+    func pushError(code: String, message: String, field: String?) {
+        pushRecord([("code", .string(code)), ("message", .string(message)), ("field", field.map(LuaScalar.string))])
+        if provision_lua_getregistryfield(L, "provision.error") == LUA_TTABLE {
+            lua_setmetatable(L, -2)
+        } else {
+            pop()
+        }
+    }
+}
+
+/// A value the host hands to Lua.
+enum LuaScalar {
+    case string(String)
+    case integer(Int64)
+    case number(Double)
+    case boolean(Bool)
+
+    func push(on stack: LuaStack) {
+        switch self {
+        case .string(let value): stack.push(value)
+        case .integer(let value): stack.push(value)
+        case .number(let value): stack.push(value)
+        case .boolean(let value): stack.push(value)
+        }
+    }
+}

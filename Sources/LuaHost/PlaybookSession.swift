@@ -1,0 +1,292 @@
+import CLua
+import Foundation
+import LuaShims
+import ProvisionCore
+
+/// How a playbook runs: dry or not, its variables and arguments, its limits, how its
+/// errors name fields, and where `require` may look.
+public struct PlaybookOptions: Sendable {
+    public var dryRun: Bool
+    public var vars: [String: String]
+    public var arguments: [String]
+    public var limits: LuaLimits
+    /// `.flags` when the CLI runs a stdlib playbook on the runbook's flags.
+    public var style: FieldStyle
+    public var stdlib: URL
+    /// Whether errors name the playbook's file:line and carry a traceback: yes for an
+    /// operator's playbook, no for the stdlib playbooks behind `tenant` and `batch`,
+    /// whose errors speak of the operator's flags and rows instead.
+    public var showsLocation: Bool
+
+    public init(dryRun: Bool = false, vars: [String: String] = [:], arguments: [String] = [],
+                limits: LuaLimits = LuaLimits(), style: FieldStyle = .lua, stdlib: URL = Stdlib.location(),
+                showsLocation: Bool = true) {
+        self.showsLocation = showsLocation
+        self.dryRun = dryRun
+        self.vars = vars
+        self.arguments = arguments
+        self.limits = limits
+        self.style = style
+        self.stdlib = stdlib
+    }
+}
+
+/// One playbook run: a sandboxed Lua state over one `ProvisioningRun` (one transaction).
+/// `execute` runs the playbook and leaves the transaction open; the caller commits (and
+/// only then reveals passwords) or rolls back.
+public final class PlaybookSession {
+    public let run: ProvisioningRun
+    public let options: PlaybookOptions
+    let state: LuaState
+    private var module: ProvisionModule?
+    /// Where `provision.log` lines go (stderr for the CLI).
+    public var logSink: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+    public init(connection: Connection?, options: PlaybookOptions, audit: AuditContext = AuditContext()) throws(ProvisionError) {
+        self.options = options
+        self.run = ProvisioningRun(connection: connection, dryRun: options.dryRun, audit: audit, style: options.style)
+        self.state = try LuaState(limits: options.limits)
+    }
+
+    /// Loads and runs the playbook at `path` (as the operator named it, for messages).
+    /// Throws the contract error of an uncaught Lua error, with file:line and traceback;
+    /// the run is rolled back then.
+    public func execute(path: String) throws(ProvisionError) {
+        let url = URL(fileURLWithPath: path)
+        let source: [UInt8]
+        do {
+            source = Array(try Data(contentsOf: url))
+        } catch {
+            throw ProvisionError(.invalidInput, "cannot read playbook \(path): \((error as NSError).localizedDescription)", field: "playbook")
+        }
+        try execute(source: source, chunkName: path, folder: url.deletingLastPathComponent())
+    }
+
+    public func execute(source: [UInt8], chunkName: String, folder: URL) throws(ProvisionError) {
+        do throws(ProvisionError) {
+            try prepare(folder: folder)
+            try state.load(source, chunkName: "@" + chunkName)
+            // Like the standalone interpreter: ARGS as `...` and in `arg`.
+            for argument in options.arguments { state.stack.push(argument) }
+            try run.begin()
+            state.startScripts(timeoutSeconds: options.limits.timeoutSeconds)
+            let status = state.call(arguments: Int32(options.arguments.count), results: 0)
+            if status != LUA_OK {
+                throw uncaughtError(status: status)
+            }
+            if state.memoryTripped || state.timeTripped {
+                // The script swallowed the limit's error; the run still failed.
+                throw limitError()
+            }
+        } catch {
+            run.rollback()
+            throw error
+        }
+    }
+
+    /// Commits (a dry run rolls back) and hands over the one-time passwords.
+    public func commit() throws(ProvisionError) -> [IssuedCredential] { try run.commit() }
+
+    public func rollback() { run.rollback() }
+
+    public var peakMemory: Int { state.peakMemory }
+    public var memoryInUse: Int { state.memoryInUse }
+    /// The host functions the state can call, by their Lua names (for the annotations check).
+    public var registeredFunctions: [String] { state.registeredNames }
+
+    // MARK: Set-up
+
+    private func prepare(folder: URL) throws(ProvisionError) {
+        let stack = state.stack
+        // The sandbox prelude, given the searcher; it returns the error metatable.
+        try state.load(Array(Sandbox.prelude.utf8), chunkName: "=sandbox", code: .playbookError)
+        state.pushFunction("searcher", searcher(roots: [folder, options.stdlib, options.stdlib.appendingPathComponent("playbooks")]))
+        stack.push("playbook")
+        guard state.call(arguments: 2, results: 1) == LUA_OK else {
+            let message = stack.describe(-1)
+            throw ProvisionError(.playbookError, "the sandbox could not be set up: \(message)")
+        }
+        provision_lua_setregistryfield(state.L, "provision.error")
+
+        let module = ProvisionModule(session: self)
+        self.module = module
+        module.push(on: state, vars: options.vars)
+        // `require "provision"` and the global `provision`.
+        _ = lua_getglobal(state.L, "package")
+        stack.rawField(-1, "loaded")
+        stack.pushValue(-3)
+        stack.setRawField(-2, "provision")
+        stack.pop(2)
+        lua_setglobal(state.L, "provision")
+        // print would write into stdout, which belongs to the results (and --json):
+        // it logs to stderr instead, like provision.log.
+        _ = lua_getglobal(state.L, "provision")
+        stack.rawField(-1, "log")
+        lua_setglobal(state.L, "print")
+        stack.pop()
+
+        stack.newTable(array: Int32(options.arguments.count))
+        for (offset, argument) in options.arguments.enumerated() {
+            stack.push(argument)
+            stack.setRawIndex(-2, Int64(offset + 1))
+        }
+        lua_setglobal(state.L, "arg")
+    }
+
+    /// `require`'s searcher: text files under the playbook's folder and stdlib/ only.
+    private func searcher(roots: [URL]) -> HostBody {
+        { [unowned self] stack in
+            guard let name = stack.lossyString(at: 1) else { return 0 }
+            let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+            guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" } }) else {
+                stack.push("\n\tmodule name '\(name)' is not allowed (letters, digits, _ and - between dots)")
+                return 1
+            }
+            let relative = parts.joined(separator: "/")
+            var tried: [String] = []
+            for root in roots {
+                for candidate in ["\(relative).lua", "\(relative)/init.lua"] {
+                    let file = root.appendingPathComponent(candidate)
+                    tried.append(file.path)
+                    guard let data = FileManager.default.contents(atPath: file.path) else { continue }
+                    try self.state.load(Array(data), chunkName: "@" + file.path, code: .playbookError)
+                    stack.push(file.path)
+                    return 2
+                }
+            }
+            stack.push(tried.map { "\n\tno file '\($0)'" }.joined())
+            return 1
+        }
+    }
+
+    // MARK: Errors
+
+    func emit(message: String) { logSink(message) }
+
+    private func limitError() -> ProvisionError {
+        state.memoryTripped
+            ? ProvisionError(.limitExceeded, "the playbook used more memory than --maxMemoryMB allows (\(options.limits.maxMemoryBytes / 1_048_576) MB)")
+            : ProvisionError(.limitExceeded, "the playbook ran longer than --timeout allows (\(options.limits.timeoutSeconds.map { String($0) } ?? "?") s)")
+    }
+
+    /// The contract error for the error value on top of the stack (which stays there).
+    func contractError(fromValueAt index: Int32, on stack: LuaStack) -> ProvisionError {
+        let index = stack.absolute(index)
+        switch stack.type(at: index) {
+        case LUA_TTABLE:
+            let codeType = stack.rawField(index, "code")
+            let code = codeType == LUA_TSTRING ? stack.lossyString(at: -1) : nil
+            stack.pop()
+            let messageType = stack.rawField(index, "message")
+            let message = messageType == LUA_TNIL ? nil : stack.describe(-1)
+            stack.pop()
+            let fieldType = stack.rawField(index, "field")
+            let field = fieldType == LUA_TSTRING ? stack.lossyString(at: -1) : nil
+            stack.pop()
+            if let code, let known = ErrorCode(rawValue: code) {
+                return ProvisionError(known, message ?? code, field: field)
+            }
+            if let code {
+                // A code of the playbook's own: exit 1, and the code kept in the message.
+                return ProvisionError(.playbookError, "\(code): \(message ?? "")", field: field)
+            }
+            return ProvisionError(.playbookError, message ?? stack.describe(index), field: field)
+        case LUA_TNIL, LUA_TNONE:
+            return ProvisionError(.playbookError, "the playbook raised an error without a message (error(nil))")
+        default:
+            return ProvisionError(.playbookError, stack.describe(index))
+        }
+    }
+
+    private func uncaughtError(status: Int32) -> ProvisionError {
+        if state.memoryTripped || state.timeTripped {
+            stack_pop()
+            return limitError()
+        }
+        var error: ProvisionError
+        if status == LUA_ERRMEM {
+            error = ProvisionError(.limitExceeded, "the playbook ran out of memory")
+        } else {
+            error = contractError(fromValueAt: -1, on: state.stack)
+        }
+        state.stack.pop()
+        let traceback = state.takeTraceback()
+        guard options.showsLocation else { return error }
+        if let location = Self.location(in: traceback, message: error.message), !error.message.hasPrefix(location) {
+            error.message = "\(location): \(error.message)"
+        }
+        if let traceback {
+            error.detail = Self.shortTraceback(traceback)
+        }
+        return error
+    }
+
+    private func stack_pop() { state.stack.pop() }
+
+    /// The first frame of the playbook's own code (not `[C]`, not the sandbox).
+    static func location(in traceback: String?, message: String) -> String? {
+        guard let traceback else { return nil }
+        for line in traceback.split(separator: "\n").dropFirst() {
+            let frame = line.trimmingCharacters(in: .whitespaces)
+            guard !frame.hasPrefix("[C]"), !frame.hasPrefix("sandbox"), !frame.hasPrefix("(...tail calls...)") else { continue }
+            let parts = frame.split(separator: ":", maxSplits: 2)
+            if parts.count >= 2, Int(parts[1]) != nil { return "\(parts[0]):\(parts[1])" }
+        }
+        return nil
+    }
+
+    static func shortTraceback(_ traceback: String) -> String {
+        let lines = traceback.split(separator: "\n", omittingEmptySubsequences: true)
+            .map(String.init)
+            .filter { !$0.contains("[C]: in ?") }
+        return (lines.count > 9 ? Array(lines.prefix(9)) + ["\t…"] : lines).joined(separator: "\n")
+    }
+
+    // MARK: Rows
+
+    /// Rows as an array of tables keyed by column; bool, integer and float columns become
+    /// Lua booleans and numbers, NULL is absent, the rest is text.
+    func pushRows(_ rows: Rows, on stack: LuaStack) {
+        stack.newTable(array: Int32(rows.count))
+        for (offset, row) in rows.values.enumerated() {
+            stack.newTable(record: Int32(rows.columns.count))
+            for (column, value) in zip(rows.columns, row) {
+                guard let value else { continue }
+                switch column.typeOID {
+                case 16: stack.push(value == "t")
+                case 20, 21, 23:
+                    if let integer = Int64(value) { stack.push(integer) } else { stack.push(value) }
+                case 700, 701, 1700:
+                    if let number = Double(value) { stack.push(number) } else { stack.push(value) }
+                default: stack.push(value)
+                }
+                stack.setRawField(-2, column.name)
+            }
+            stack.setRawIndex(-2, Int64(offset + 1))
+        }
+    }
+}
+
+/// Where stdlib/ is: `$PROVISION_STDLIB`, else beside an installed binary
+/// (`../share/provision/stdlib`), else the source tree the binary was built in.
+public enum Stdlib {
+    public static func location(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        if let path = environment["PROVISION_STDLIB"], !path.isEmpty { return URL(fileURLWithPath: path) }
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+        var folder = executable.deletingLastPathComponent()
+        let installed = folder.deletingLastPathComponent().appendingPathComponent("share/provision/stdlib")
+        if FileManager.default.fileExists(atPath: installed.appendingPathComponent("playbooks").path) { return installed }
+        for _ in 0..<6 {
+            let candidate = folder.appendingPathComponent("stdlib")
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("playbooks").path) { return candidate }
+            folder = folder.deletingLastPathComponent()
+        }
+        // The source tree this file was compiled from, for tests run from anywhere.
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("stdlib")
+    }
+
+    public static func playbook(_ name: String, in stdlib: URL = location()) -> URL {
+        stdlib.appendingPathComponent("playbooks/\(name).lua")
+    }
+}

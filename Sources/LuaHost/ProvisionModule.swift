@@ -1,0 +1,352 @@
+import CLua
+import LuaShims
+import ProvisionCore
+
+/// The `provision` module (CONTRACT §5): each function reads its arguments from Lua,
+/// calls one ProvisionCore primitive, and pushes a plain table back. No SQL for writes
+/// is built here, and no password ever reaches the Lua state.
+final class ProvisionModule {
+    let session: PlaybookSession
+    var run: ProvisioningRun { session.run }
+    var style: FieldStyle { run.style }
+
+    init(session: PlaybookSession) { self.session = session }
+
+    /// The functions in the order LuaLS annotations list them.
+    static let functionNames = [
+        "createTenant", "createOwner", "linkMembership", "dryRun", "transaction",
+        "findTenant", "findUser", "query", "readCSV", "log", "warn",
+    ]
+
+    /// Pushes the module table.
+    func push(on state: LuaState, vars: [String: String]) {
+        let stack = state.stack
+        stack.newTable(record: 16)
+        let bodies: [(String, HostBody)] = [
+            ("createTenant", { [unowned self] in try self.createTenant($0) }),
+            ("createOwner", { [unowned self] in try self.createOwner($0) }),
+            ("linkMembership", { [unowned self] in try self.linkMembership($0) }),
+            ("dryRun", { [unowned self] in try self.dryRun($0) }),
+            ("transaction", { [unowned self] in try self.transaction($0) }),
+            ("findTenant", { [unowned self] in try self.findTenant($0) }),
+            ("findUser", { [unowned self] in try self.findUser($0) }),
+            ("query", { [unowned self] in try self.query($0) }),
+            ("readCSV", { [unowned self] in try self.readCSV($0) }),
+            ("log", { [unowned self] in self.log($0) }),
+            ("warn", { [unowned self] in self.warn($0) }),
+        ]
+        for (name, body) in bodies {
+            state.pushFunction("provision.\(name)", body)
+            stack.setRawField(-2, name)
+        }
+        stack.newTable(record: Int32(vars.count))
+        for (key, value) in vars.sorted(by: { $0.key < $1.key }) {
+            stack.push(value)
+            stack.setRawField(-2, key)
+        }
+        stack.setRawField(-2, "vars")
+    }
+
+    // MARK: Primitives
+
+    private func createTenant(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "createTenant",
+                                      keys: ["slug", "name", "timeZone", "supportEmail", "supportPhone"])
+        let spec = try TenantSpec(
+            slug: args.required("slug", as: .tenantSlug, style),
+            name: args.required("name", as: .tenantName, style),
+            timeZone: args.optional("timeZone", as: .timeZone, style),
+            supportEmail: args.optional("supportEmail", as: .supportEmail, style),
+            supportPhone: args.optional("supportPhone", as: .supportPhone, style),
+            style: style)
+        let tenant = try atomically { () throws(ProvisionError) in try run.createTenant(spec) }
+        push(tenant, on: stack)
+        return 1
+    }
+
+    private func createOwner(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "createOwner", keys: ["email", "name", "allowExistingUser"])
+        let spec = try OwnerSpec(
+            email: args.required("email", as: .ownerEmail, style),
+            name: args.optional("name", as: .ownerName, style),
+            allowExistingUser: args.boolean("allowExistingUser", as: .allowExistingUser, style),
+            style: style)
+        let user = try atomically { () throws(ProvisionError) in try run.createOwner(spec) }
+        push(user, on: stack)
+        return 1
+    }
+
+    private func linkMembership(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "linkMembership", keys: ["tenant", "user", "role"])
+        let slug = try args.reference("tenant", key: "slug", field: Field.tenantSlug.name(in: style))
+        let email = try args.reference("user", key: "email", field: Field.ownerEmail.name(in: style))
+        let role = try Validate.role(args.required("role", as: .role, style), field: "role")
+        let membership = try atomically { () throws(ProvisionError) -> Membership in
+            let tenant = try run.resolveTenant(slug: slug, field: "tenant")
+            let user = try run.resolveUser(email: email, field: "user")
+            return try run.linkMembership(tenant: tenant, user: user, role: role)
+        }
+        stack.pushRecord([
+            ("tenantId", membership.tenantId.map(LuaScalar.string)), ("userId", membership.userId.map(LuaScalar.string)),
+            ("tenant", .string(membership.tenantSlug)), ("user", .string(membership.userEmail)),
+            ("role", .string(membership.role.rawValue)), ("planned", .boolean(membership.planned)),
+        ])
+        return 1
+    }
+
+    /// `dryRun()`: is this a dry run. `dryRun(fn, ...)`: runs fn with every primitive
+    /// planning, discards what it planned, and returns the plan, then fn's results.
+    private func dryRun(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        if stack.top == 0 {
+            stack.push(run.isPlanning)
+            return 1
+        }
+        guard stack.isFunction(1) else {
+            throw ProvisionError(.invalidInput, "dryRun expects a function (or no argument), got \(stack.typeName(at: 1))", field: "fn")
+        }
+        let unit = try run.beginUnit(planning: true)
+        let arguments = stack.top - 1
+        let status = session.state.call(on: stack, arguments: arguments, results: LUA_MULTRET)
+        if status != LUA_OK {
+            try run.rollback(unit)
+            return -1  // the original error object, unchanged, is on top
+        }
+        let plan = try run.rollback(unit)
+        let results = stack.top
+        stack.newTable(record: 2)
+        stack.pushArray(plan.actions)
+        stack.setRawField(-2, "actions")
+        stack.pushArray(plan.warnings)
+        stack.setRawField(-2, "warnings")
+        provision_lua_insert(stack.L, 1)
+        return results + 1
+    }
+
+    /// A savepoint unit: commits with the run on return, rolls back alone on error and
+    /// returns `false, err` with the error object unchanged.
+    private func transaction(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        guard stack.isFunction(1) else {
+            throw ProvisionError(.invalidInput, "transaction expects a function, got \(stack.typeName(at: 1))", field: "fn")
+        }
+        let unit = try run.beginUnit()
+        let status = session.state.call(on: stack, arguments: stack.top - 1, results: LUA_MULTRET)
+        if status != LUA_OK {
+            _ = session.state.takeTraceback()
+            try run.rollback(unit, error: session.contractError(fromValueAt: -1, on: stack))
+            stack.push(false)
+            provision_lua_insert(stack.L, -2)
+            return 2
+        }
+        try run.release(unit)
+        stack.push(true)
+        provision_lua_insert(stack.L, 1)
+        return stack.top
+    }
+
+    private func findTenant(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let field = Field.tenantSlug.name(in: style)
+        guard let slug = try stack.string(at: 1, field: field) else {
+            throw ProvisionError(.invalidInput, "findTenant expects a slug string, got \(stack.typeName(at: 1))", field: field)
+        }
+        if let tenant = try run.lookUpTenant(slug: slug) {
+            push(tenant, on: stack)
+        } else {
+            stack.pushNil()
+        }
+        return 1
+    }
+
+    private func findUser(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let field = Field.ownerEmail.name(in: style)
+        guard let email = try stack.string(at: 1, field: field) else {
+            throw ProvisionError(.invalidInput, "findUser expects an email string, got \(stack.typeName(at: 1))", field: field)
+        }
+        if let user = try run.lookUpUser(email: email) {
+            push(user, on: stack)
+        } else {
+            stack.pushNil()
+        }
+        return 1
+    }
+
+    private func query(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        guard let sql = try stack.string(at: 1, field: "sql") else {
+            throw ProvisionError(.invalidInput, "query expects SQL text, got \(stack.typeName(at: 1))", field: "sql")
+        }
+        var parameters: [String?] = []
+        if stack.top > 1 {
+            for index in 2...stack.top {
+                parameters.append(try parameter(stack, at: index))
+            }
+        }
+        let rows = try run.readOnlyQuery(sql, parameters: parameters)
+        session.pushRows(rows, on: stack)
+        return 1
+    }
+
+    private func readCSV(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        guard let path = try stack.string(at: 1, field: "path") else {
+            throw ProvisionError(.invalidInput, "readCSV expects a file path, got \(stack.typeName(at: 1))", field: "path")
+        }
+        let table = try CSVTable.read(path: path)
+        stack.newTable(array: Int32(table.rows.count))
+        for (offset, row) in table.rows.enumerated() {
+            stack.newTable(record: Int32(table.header.count))
+            for (column, value) in zip(table.header, row) {
+                stack.push(value)
+                stack.setRawField(-2, column)
+            }
+            stack.setRawIndex(-2, Int64(offset + 1))
+        }
+        stack.newTable(record: 3)
+        stack.pushArray(table.header)
+        stack.setRawField(-2, "header")
+        stack.newTable(array: Int32(table.lines.count))
+        for (offset, line) in table.lines.enumerated() {
+            stack.push(line)
+            stack.setRawIndex(-2, Int64(offset + 1))
+        }
+        stack.setRawField(-2, "lines")
+        stack.push(path)
+        stack.setRawField(-2, "path")
+        return 2
+    }
+
+    private func log(_ stack: LuaStack) -> Int32 {
+        session.emit(message: joined(stack))
+        return 0
+    }
+
+    private func warn(_ stack: LuaStack) -> Int32 {
+        run.warn(joined(stack))
+        return 0
+    }
+
+    // MARK: Helpers
+
+    /// Every primitive is a savepoint unit of its own, so a playbook that catches a
+    /// primitive's error with pcall can go on: the transaction is never left aborted.
+    private func atomically<T>(_ body: () throws(ProvisionError) -> T) throws(ProvisionError) -> T {
+        let unit = try run.beginUnit()
+        do throws(ProvisionError) {
+            let value = try body()
+            try run.release(unit)
+            return value
+        } catch {
+            try run.rollback(unit)
+            throw error
+        }
+    }
+
+    private func joined(_ stack: LuaStack) -> String {
+        guard stack.top > 0 else { return "" }
+        return (1...stack.top).map { stack.describe($0) }.joined(separator: "\t")
+    }
+
+    private func parameter(_ stack: LuaStack, at index: Int32) throws(ProvisionError) -> String? {
+        switch stack.type(at: index) {
+        case LUA_TNIL: return nil
+        case LUA_TBOOLEAN: return stack.boolean(at: index) ? "true" : "false"
+        case LUA_TNUMBER:
+            if let integer = stack.integer(at: index) { return String(integer) }
+            return String(provision_lua_tonumber(stack.L, index))
+        case LUA_TSTRING: return try stack.string(at: index, field: "parameter \(index - 1)")
+        default:
+            throw ProvisionError(.invalidInput, "query parameter \(index - 1) is a \(stack.typeName(at: index)); use strings, numbers, booleans or nil", field: "parameter \(index - 1)")
+        }
+    }
+
+    private func push(_ tenant: Tenant, on stack: LuaStack) {
+        stack.pushRecord([
+            ("id", tenant.id.map(LuaScalar.string)), ("slug", .string(tenant.slug)), ("name", .string(tenant.name)),
+            ("timeZone", tenant.timeZone.map(LuaScalar.string)), ("supportEmail", tenant.supportEmail.map(LuaScalar.string)),
+            ("supportPhone", tenant.supportPhone.map(LuaScalar.string)), ("planned", .boolean(tenant.planned)),
+        ])
+    }
+
+    private func push(_ user: User, on stack: LuaStack) {
+        stack.pushRecord([
+            ("id", user.id.map(LuaScalar.string)), ("email", .string(user.email)), ("name", user.name.map(LuaScalar.string)),
+            ("created", .boolean(user.created)), ("planned", .boolean(user.planned)),
+        ])
+    }
+}
+
+/// A table argument such as `{slug=, name=}`, read raw; unknown keys are refused so a
+/// typo (`tenantSlug=` in Lua) is an error, not a silently missing value.
+struct TableArguments {
+    let stack: LuaStack
+    let index: Int32
+    let function: String
+
+    init(_ stack: LuaStack, index: Int32, function: String, keys: Set<String>) throws(ProvisionError) {
+        guard stack.isTable(index) else {
+            throw ProvisionError(.invalidInput, "\(function) expects a table of fields, got \(stack.typeName(at: index))")
+        }
+        self.stack = stack
+        self.index = stack.absolute(index)
+        self.function = function
+        stack.pushNil()
+        while lua_next(stack.L, self.index) != 0 {
+            let key = stack.type(at: -2) == LUA_TSTRING ? stack.lossyString(at: -2) : nil
+            stack.pop()
+            guard let key, keys.contains(key) else {
+                let shown = key ?? stack.describe(-1)
+                stack.pop()
+                throw ProvisionError(.invalidInput, "\(function): unknown field '\(shown)' (expected \(keys.sorted().joined(separator: ", ")))", field: shown)
+            }
+        }
+    }
+
+    func optional(_ key: String, as field: Field, _ style: FieldStyle) throws(ProvisionError) -> String? {
+        let name = field.name(in: style)
+        let type = stack.rawField(index, key)
+        defer { stack.pop() }
+        switch type {
+        case LUA_TNIL: return nil
+        case LUA_TSTRING: return try stack.string(at: -1, field: name)
+        default:
+            throw ProvisionError(.invalidInput, "\(name) must be a string, got \(stack.typeName(at: -1))", field: name)
+        }
+    }
+
+    func required(_ key: String, as field: Field, _ style: FieldStyle) throws(ProvisionError) -> String {
+        guard let value = try optional(key, as: field, style) else {
+            let name = field.name(in: style)
+            throw ProvisionError(.invalidInput, "\(function): \(name) is required", field: name)
+        }
+        return value
+    }
+
+    func boolean(_ key: String, as field: Field, _ style: FieldStyle) throws(ProvisionError) -> Bool {
+        let name = field.name(in: style)
+        let type = stack.rawField(index, key)
+        defer { stack.pop() }
+        switch type {
+        case LUA_TNIL: return false
+        case LUA_TBOOLEAN: return stack.boolean(at: -1)
+        case LUA_TSTRING: return try Validate.flag(stack.lossyString(at: -1) ?? "", field: name)
+        default:
+            throw ProvisionError(.invalidInput, "\(name) must be a boolean, got \(stack.typeName(at: -1))", field: name)
+        }
+    }
+
+    /// `tenant = t | "slug"`: a table's `key`, or the string itself.
+    func reference(_ name: String, key: String, field: String) throws(ProvisionError) -> String {
+        let type = stack.rawField(index, name)
+        defer { stack.pop() }
+        switch type {
+        case LUA_TSTRING:
+            return try stack.string(at: -1, field: name) ?? ""
+        case LUA_TTABLE:
+            let inner = stack.rawField(-1, key)
+            defer { stack.pop() }
+            if inner == LUA_TSTRING, let value = try stack.string(at: -1, field: name) { return value }
+            throw ProvisionError(.invalidInput, "\(function): \(name) must be a \(name) table (with \(key)) or a \(key) string", field: name)
+        case LUA_TNIL:
+            throw ProvisionError(.invalidInput, "\(function): \(name) is required", field: name)
+        default:
+            throw ProvisionError(.invalidInput, "\(function): \(name) must be a \(name) table or a \(key) string, got \(stack.typeName(at: -1))", field: name)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+/// The allow-list sandbox (CONTRACT §5), written in Lua and run once per state before
+/// any script. The libraries opened are already an allow-list (no debug); this removes
+/// or replaces what remains dangerous, keeping the originals only as upvalues.
+enum Sandbox {
+    enum Kind: String {
+        /// Operators' playbooks: io for reading files, os.getenv.
+        case playbook
+        /// Go-live checks: no io, no os.getenv.
+        case check
+    }
+
+    /// Called with (searcher, kind); returns the error metatable.
+    static let prelude = #"""
+    local searcher, kind = ...
+    local rawget, setmetatable, error, tostring, type, load = rawget, setmetatable, error, tostring, type, load
+
+    local errmt = { __name = "provision.error" }
+    errmt.__tostring = function(e)
+      return tostring(rawget(e, "code")) .. ": " .. tostring(rawget(e, "message"))
+    end
+
+    local function refuse(what)
+      return function()
+        error(setmetatable({ code = "forbidden", message = what .. " is not available to " .. kind .. "s" }, errmt), 2)
+      end
+    end
+
+    -- base: text chunks only, no files loaded behind require's back
+    dofile = refuse("dofile")
+    loadfile = refuse("loadfile")
+    _G.load = function(chunk, chunkname, _, env) return load(chunk, chunkname, "t", env) end
+    string.dump = nil
+
+    -- os: the clock and the environment, nothing that acts
+    local os = os
+    local safe_os = {
+      time = os.time, clock = os.clock, date = os.date, getenv = os.getenv, difftime = os.difftime,
+      exit = refuse("os.exit"), execute = refuse("os.execute"), remove = refuse("os.remove"),
+      rename = refuse("os.rename"), tmpname = refuse("os.tmpname"), setlocale = refuse("os.setlocale"),
+    }
+    if kind == "check" then safe_os.getenv = refuse("os.getenv") end
+    _G.os = safe_os
+    package.loaded.os = safe_os
+
+    -- io: reading files only
+    if kind == "check" then
+      _G.io = nil
+      package.loaded.io = nil
+    else
+      local io = io
+      local open, lines, iotype = io.open, io.lines, io.type
+      local safe_io = {
+        open = function(path, mode)
+          mode = mode or "r"
+          if mode ~= "r" and mode ~= "rb" then
+            error(setmetatable({ code = "forbidden",
+              message = "io.open: playbooks may only read files (mode \"r\"), not \"" .. tostring(mode) .. "\"" }, errmt), 2)
+          end
+          return open(path, mode)
+        end,
+        lines = function(path, ...)
+          if path == nil then refuse("io.lines() on standard input")() end
+          return lines(path, ...)
+        end,
+        type = iotype,
+        popen = refuse("io.popen"), write = refuse("io.write"), output = refuse("io.output"),
+        tmpfile = refuse("io.tmpfile"), input = refuse("io.input"), read = refuse("io.read"),
+      }
+      _G.io = safe_io
+      package.loaded.io = safe_io
+    end
+
+    -- package: require finds text files in the playbook's folder and stdlib/ only
+    package.loadlib = refuse("package.loadlib")
+    package.cpath = ""
+    package.path = ""
+    package.searchpath = nil
+    package.searchers = { package.searchers[1], searcher }
+    for name in pairs(package.loaded) do
+      if name ~= "_G" and name ~= "string" and name ~= "table" and name ~= "math" and name ~= "utf8"
+         and name ~= "coroutine" and name ~= "os" and name ~= "io" and name ~= "package" then
+        package.loaded[name] = nil
+      end
+    end
+    return errmt
+    """#
+}

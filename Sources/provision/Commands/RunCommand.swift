@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import LuaHost
+import ProvisionCore
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run an operator's Lua playbook in one transaction.",
+        discussion: """
+            The playbook calls the `provision` module (createTenant, createOwner,
+            linkMembership, transaction, dryRun, query, readCSV, …). It commits only if it
+            returns normally; an uncaught error rolls everything back. With --dryRun it runs
+            in a READ ONLY transaction where every primitive plans instead of writing.
+
+            Example:
+              provision run scripts/playbooks/go-live.lua --var slug=pilot --dryRun
+              provision run wave.lua --json -- wave-3.csv
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The playbook to run.", valueName: "PLAYBOOK.lua"))
+    var playbook: String
+
+    @Flag(name: [.customLong("dryRun"), .customLong("dry-run")], help: "Plan without writing (READ ONLY transaction).")
+    var dryRun = false
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    @Option(name: .customLong("var"), help: ArgumentHelp("A value for provision.vars (repeatable).", valueName: "KEY=VALUE"))
+    var vars: [String] = []
+
+    @OptionGroup var limits: LimitOptions
+
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("Arguments for the playbook (after --), in `arg` and `...`.", valueName: "ARGS"))
+    var arguments: [String] = []
+
+    func parsedVars() throws(ProvisionError) -> [String: String] {
+        var result: [String: String] = [:]
+        for entry in vars {
+            guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
+                throw ProvisionError(.invalidInput, "--var takes KEY=VALUE, got '\(entry)'", field: "var")
+            }
+            let key = String(entry[..<equals])
+            guard key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) else {
+                throw ProvisionError(.invalidInput, "--var key '\(key)' may use letters, digits, _, - and . only", field: "var")
+            }
+            let value = String(entry[entry.index(after: equals)...])
+            try Validate.general(value, key)
+            result[key] = value
+        }
+        return result
+    }
+
+    func run() throws {
+        let output = Output(json: json)
+        let options = PlaybookOptions(dryRun: dryRun, vars: try parsedVars(), arguments: arguments, limits: try limits.limits())
+        guard FileManager.default.isReadableFile(atPath: playbook) else {
+            throw ProvisionError(.invalidInput, "cannot read playbook \(playbook): no such file", field: "playbook")
+        }
+        var failure: ProvisionError?
+        try PlaybookRunner.run(playbook: playbook, options: options, output: output) { session, credentials in
+            let report = RunReport(run: session.run, credentials: credentials)
+            report.print(to: output, title: "Playbook \(playbook)")
+            failure = report.firstFailure
+        }
+        if let failure { throw ExitCode(failure.exitStatus) }
+    }
+}

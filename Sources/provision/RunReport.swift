@@ -1,0 +1,113 @@
+import Foundation
+import ProvisionCore
+
+/// The per-tenant results of a playbook or batch run, as the contract's JSON and as a
+/// Terraform-style plan with an Ansible-style recap for people.
+struct RunReport {
+    enum Status: String { case created, planned, failed, unchanged }
+
+    struct Result {
+        let tenantSlug: String?
+        let status: Status
+        let owner: User?
+        let credential: IssuedCredential?
+        let error: ProvisionError?
+    }
+
+    let run: ProvisioningRun
+    let credentials: [IssuedCredential]
+    /// Rows a batch reported as already provisioned (`--skipExisting`).
+    var unchanged: [(slug: String, owner: String)] = []
+
+    init(run: ProvisioningRun, credentials: [IssuedCredential], unchanged: [(slug: String, owner: String)] = []) {
+        self.run = run
+        self.credentials = credentials
+        self.unchanged = unchanged
+    }
+
+    var results: [Result] {
+        var results: [Result] = run.tenants.map { tenant in
+            let ownerEmail = run.memberships.last { $0.tenantSlug == tenant.slug && $0.role == .owner }?.userEmail
+            let owner = ownerEmail.flatMap { email in run.users.last { $0.email.lowercased() == email.lowercased() } }
+            let credential = owner.flatMap { owner in credentials.first { $0.email.lowercased() == owner.email.lowercased() } }
+            return Result(tenantSlug: tenant.slug, status: tenant.planned ? .planned : .created, owner: owner,
+                          credential: credential, error: nil)
+        }
+        results += unchanged.map { Result(tenantSlug: $0.slug, status: .unchanged, owner: nil, credential: nil, error: nil) }
+        results += run.failures.map { Result(tenantSlug: $0.tenantSlug, status: .failed, owner: nil, credential: nil, error: $0.error) }
+        return results
+    }
+
+    var firstFailure: ProvisionError? { run.failures.first?.error }
+
+    func print(to output: Output, title: String) {
+        let results = self.results
+        if output.json {
+            output.document([
+                "dryRun": run.dryRun,
+                "results": results.map(jsonObject),
+                "actions": run.actions,
+                "warnings": run.warnings,
+            ])
+            return
+        }
+        output.warnings(run.warnings)
+        var lines: [String] = []
+        lines.append(run.dryRun ? "Dry run: nothing was written. \(title) would:" : "\(title) committed:")
+        lines += run.actions.isEmpty ? ["  (no changes)"] : run.actions.map { "  + \($0)" }
+        if !results.isEmpty {
+            lines.append("")
+            let width = max(9, results.map { ($0.tenantSlug ?? "-").count }.max() ?? 0)
+            for result in results {
+                let slug = (result.tenantSlug ?? "-").padding(width)
+                let detail: String
+                if let error = result.error {
+                    detail = "\(error.code.rawValue): \(error.message)"
+                } else if let owner = result.owner {
+                    detail = "owner \(owner.email)\(owner.created ? " (new user)" : " (existing user)")"
+                } else {
+                    detail = ""
+                }
+                lines.append("  \(result.status.rawValue.padding(9)) \(slug)  \(detail)")
+            }
+        }
+        lines.append("")
+        lines.append(recap(results))
+        let shown = results.compactMap(\.credential) + credentials.filter { credential in
+            !results.contains { $0.credential?.userId == credential.userId }
+        }
+        if !shown.isEmpty {
+            lines.append("")
+            lines.append("One-time passwords (shown once; each must be changed at first login and expires after \(run.passwordLifetimeHours) hours):")
+            for credential in shown {
+                lines.append("  \((credential.tenantSlug ?? "").padding(12)) \(credential.email.padding(36)) \(credential.password.reveal())")
+            }
+        }
+        output.result(lines.joined(separator: "\n"))
+    }
+
+    func recap(_ results: [Result]) -> String {
+        let order: [Status] = [.created, .planned, .unchanged, .failed]
+        let parts = order.compactMap { status -> String? in
+            let count = results.filter { $0.status == status }.count
+            return count > 0 || status == .failed ? "\(count) \(status.rawValue)" : nil
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    private func jsonObject(_ result: Result) -> [String: Any] {
+        var object: [String: Any] = ["tenantSlug": result.tenantSlug.orNull, "status": result.status.rawValue]
+        if let error = result.error {
+            object["error"] = (Output.errorObject(error)["error"] as? [String: Any]) ?? [:]
+        }
+        if let owner = result.owner {
+            var ownerObject: [String: Any] = ["id": owner.id.orNull, "email": owner.email, "name": owner.name.orNull, "created": owner.created]
+            if let credential = result.credential {
+                ownerObject["oneTimePassword"] = credential.password.reveal()
+                ownerObject["passwordExpiresAt"] = credential.expiresAt
+            }
+            object["owner"] = ownerObject
+        }
+        return object
+    }
+}
