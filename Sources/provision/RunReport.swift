@@ -27,9 +27,8 @@ struct RunReport {
 
     var results: [Result] {
         var results: [Result] = run.tenants.map { tenant in
-            let ownerEmail = run.memberships.last { $0.tenantSlug == tenant.slug && $0.role == .owner }?.userEmail
-            let owner = ownerEmail.flatMap { email in run.users.last { $0.email.lowercased() == email.lowercased() } }
-            let credential = owner.flatMap { owner in credentials.first { $0.email.lowercased() == owner.email.lowercased() } }
+            let owner = run.memberships.last { $0.tenantSlug == tenant.slug && $0.role == .owner }?.user
+            let credential = owner.flatMap { owner in owner.created ? credentials.first { $0.userId == owner.id } : nil }
             return Result(tenantSlug: tenant.slug, status: tenant.planned ? .planned : .created, owner: owner,
                           credential: credential, error: nil)
         }
@@ -73,8 +72,10 @@ struct RunReport {
         }
         lines.append("")
         lines.append(recap(results))
-        let shown = results.compactMap(\.credential) + credentials.filter { credential in
-            !results.contains { $0.credential?.userId == credential.userId }
+        // In result order first, then any not tied to a tenant (an ADMIN added, say).
+        var shown: [IssuedCredential] = []
+        for credential in results.compactMap(\.credential) + credentials where !shown.contains(where: { $0.userId == credential.userId }) {
+            shown.append(credential)
         }
         if !shown.isEmpty {
             lines.append("")

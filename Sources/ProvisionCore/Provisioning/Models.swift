@@ -64,6 +64,8 @@ public struct Membership: Sendable, Equatable {
     public let userEmail: String
     public let role: Role
     public let planned: Bool
+    /// The user as this run knew them when linking (created by this run or not).
+    public let user: User
 }
 
 /// A one-time password issued in this run, revealed only after commit.

@@ -335,7 +335,7 @@ public final class ProvisioningRun {
             }
             plannedMemberships.insert(key)
             let membership = Membership(tenantId: tenant.id, userId: user.id, tenantSlug: tenant.slug, userEmail: user.email,
-                                        role: role, planned: true)
+                                        role: role, planned: true, user: user)
             memberships.append(membership)
             return membership
         }
@@ -351,7 +351,7 @@ public final class ProvisioningRun {
             "slug": tenant.slug, "email": user.email, "role": role.rawValue,
         ])
         let membership = Membership(tenantId: tenantId, userId: userId, tenantSlug: tenant.slug, userEmail: user.email,
-                                    role: role, planned: false)
+                                    role: role, planned: false, user: user)
         memberships.append(membership)
         if role == .owner, let index = issued.firstIndex(where: { $0.userId == userId && $0.tenantSlug == nil }) {
             issued[index].tenantSlug = tenant.slug

@@ -1,0 +1,112 @@
+---@meta provision
+-- LuaLS annotations for the `provision` module that `provision run` gives playbooks.
+-- A test checks this file against the functions the host really registers, so it
+-- cannot drift: add a function here in the same change that adds it to the host.
+
+---@class provision.Error
+---@field code string One of invalid_input, slug_exists, email_exists, membership_exists, not_found, forbidden, limit_exceeded, database_error, database_unavailable, playbook_error, …
+---@field message string What went wrong, for an operator.
+---@field field? string The input the error is about, named as the table key (`slug`, `email`, …).
+
+---@class provision.Tenant
+---@field id string|nil The tenant's uuid; nil while planned (dry run).
+---@field slug string
+---@field name string
+---@field timeZone string|nil
+---@field supportEmail string|nil
+---@field supportPhone string|nil
+---@field planned boolean True when this run only planned it.
+
+---@class provision.User
+---@field id string|nil
+---@field email string
+---@field name string|nil
+---@field created boolean True when this run created the user (and a one-time password, which Lua never sees).
+---@field planned boolean
+
+---@class provision.Membership
+---@field tenantId string|nil
+---@field userId string|nil
+---@field tenant string The tenant's slug.
+---@field user string The user's email.
+---@field role "OWNER"|"ADMIN"|"STAFF"|"PARENT"
+---@field planned boolean
+
+---@class provision.Plan
+---@field actions string[] What the function would have done, e.g. "create tenant pilot".
+---@field warnings string[]
+
+---@class provision.CSVInfo
+---@field header string[] The header row's column names.
+---@field lines integer[] The line each row starts on, for FILE:LINE messages.
+---@field path string
+
+---@class provision
+---@field vars table<string, string> Values of `--var KEY=VALUE`.
+local provision = {}
+
+--- Creates a tenant (plans it in a dry run). Fails with slug_exists if the slug is taken.
+---@param spec {slug: string, name: string, timeZone?: string, supportEmail?: string, supportPhone?: string}
+---@return provision.Tenant
+function provision.createTenant(spec) end
+
+--- Creates an Owner user with a one-time password, shown to the operator after commit;
+--- with allowExistingUser, returns the existing user instead of failing with email_exists.
+---@param spec {email: string, name?: string, allowExistingUser?: boolean}
+---@return provision.User
+function provision.createOwner(spec) end
+
+--- Links a user to a tenant with a role.
+---@param spec {tenant: provision.Tenant|string, user: provision.User|string, role: "OWNER"|"ADMIN"|"STAFF"|"PARENT"}
+---@return provision.Membership
+function provision.linkMembership(spec) end
+
+--- `dryRun()`: whether this run is a dry run. `dryRun(fn, ...)`: runs fn with every
+--- primitive planning instead of writing, and returns the plan, then fn's results.
+---@overload fun(): boolean
+---@param fn function
+---@param ... any
+---@return provision.Plan plan
+---@return any ...
+function provision.dryRun(fn, ...) end
+
+--- A savepoint unit: on return it commits with the run; on error it rolls back alone
+--- and returns false and the error object, unchanged.
+---@param fn function
+---@param ... any
+---@return boolean ok
+---@return any ... fn's results, or the error object
+function provision.transaction(fn, ...) end
+
+--- A tenant by slug (one this run created or planned included), or nil.
+---@param slug string
+---@return provision.Tenant|nil
+function provision.findTenant(slug) end
+
+--- A user by email, ignoring case, or nil.
+---@param email string
+---@return provision.User|nil
+function provision.findUser(email) end
+
+--- A read-only query in the run's transaction; `$1`, `$2`, … bind the extra arguments.
+--- Booleans, integers and floats come back as Lua values; NULL columns are absent.
+---@param sql string
+---@param ... string|number|boolean|nil
+---@return table<string, any>[]
+function provision.query(sql, ...) end
+
+--- Reads a CSV file with a header row: rows keyed by column name, and where each starts.
+---@param path string
+---@return table<string, string>[] rows
+---@return provision.CSVInfo info
+function provision.readCSV(path) end
+
+--- Writes a line to stderr (print does the same).
+---@param ... any
+function provision.log(...) end
+
+--- Adds a warning to the run's report.
+---@param ... any
+function provision.warn(...) end
+
+return provision
