@@ -57,6 +57,7 @@ let package = Package(
                 "LuaHost",
                 "ProvisionCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "CSV", package: "CSV.swift"),
             ]
         ),
 

@@ -159,6 +159,31 @@ public final class PlaybookSession {
         }
     }
 
+    // MARK: Progress
+
+    private var progressStarted: Date?
+    /// Where progress goes: stderr, redrawn in place on a terminal.
+    public var progressSink: (String, _ final: Bool) -> Void = { line, final in
+        if isatty(2) == 1 {
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(line)\(final ? "\n" : "")".utf8))
+        } else {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    func reportProgress(done: Int, total: Int, label: String) {
+        let now = Date()
+        let started = progressStarted ?? now
+        if progressStarted == nil { progressStarted = now }
+        var line = "[\(done)/\(total)]"
+        if !label.isEmpty { line += " \(label)" }
+        if done > 0, done < total {
+            let remaining = now.timeIntervalSince(started) / Double(done) * Double(total - done)
+            line += String(format: "  ETA %d:%02d", Int(remaining) / 60, Int(remaining) % 60)
+        }
+        progressSink(line, done >= total)
+    }
+
     // MARK: Errors
 
     func emit(message: String) { logSink(message) }

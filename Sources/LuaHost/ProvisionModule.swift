@@ -16,6 +16,7 @@ final class ProvisionModule {
     static let functionNames = [
         "createTenant", "createOwner", "linkMembership", "dryRun", "transaction",
         "findTenant", "findUser", "query", "readCSV", "log", "warn",
+        "validateTenant", "validateOwner", "markUnchanged", "progress", "prepareOneTimePasswords",
     ]
 
     /// Pushes the module table.
@@ -34,6 +35,11 @@ final class ProvisionModule {
             ("readCSV", { [unowned self] in try self.readCSV($0) }),
             ("log", { [unowned self] in self.log($0) }),
             ("warn", { [unowned self] in self.warn($0) }),
+            ("validateTenant", { [unowned self] in try self.validateTenant($0) }),
+            ("validateOwner", { [unowned self] in try self.validateOwner($0) }),
+            ("markUnchanged", { [unowned self] in try self.markUnchanged($0) }),
+            ("progress", { [unowned self] in try self.progress($0) }),
+            ("prepareOneTimePasswords", { [unowned self] in try self.prepareOneTimePasswords($0) }),
         ]
         for (name, body) in bodies {
             state.pushFunction("provision.\(name)", body)
@@ -219,6 +225,76 @@ final class ProvisionModule {
 
     private func warn(_ stack: LuaStack) -> Int32 {
         run.warn(joined(stack))
+        return 0
+    }
+
+    // MARK: Batch support
+
+    /// Every problem with a tenant's fields, as an array of error objects (empty when
+    /// valid). Touches no database: a batch checks every row before it starts.
+    private func validateTenant(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "validateTenant",
+                                      keys: ["slug", "name", "timeZone", "supportEmail", "supportPhone"])
+        var problems: [ProvisionError] = []
+        func read(_ key: String, _ field: Field) -> String? {
+            do { return try args.optional(key, as: field, style) } catch { problems.append(error); return nil }
+        }
+        let (slug, name) = (read("slug", .tenantSlug), read("name", .tenantName))
+        let (zone, email, phone) = (read("timeZone", .timeZone), read("supportEmail", .supportEmail), read("supportPhone", .supportPhone))
+        // A value of the wrong type was reported already; do not report it missing too.
+        let reported = Set(problems.compactMap(\.field))
+        problems += TenantSpec.problems(slug: slug, name: name, timeZone: zone, supportEmail: email, supportPhone: phone, style: style)
+            .filter { !reported.contains($0.field ?? "") }
+        pushErrors(problems, on: stack)
+        return 1
+    }
+
+    private func validateOwner(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "validateOwner", keys: ["email", "name", "allowExistingUser"])
+        var problems: [ProvisionError] = []
+        func read(_ key: String, _ field: Field) -> String? {
+            do { return try args.optional(key, as: field, style) } catch { problems.append(error); return nil }
+        }
+        let (email, name) = (read("email", .ownerEmail), read("name", .ownerName))
+        do { _ = try args.boolean("allowExistingUser", as: .allowExistingUser, style) } catch { problems.append(error) }
+        if problems.isEmpty {
+            problems = OwnerSpec.problems(email: email, name: name, style: style)
+        }
+        pushErrors(problems, on: stack)
+        return 1
+    }
+
+    private func pushErrors(_ errors: [ProvisionError], on stack: LuaStack) {
+        stack.newTable(array: Int32(errors.count))
+        for (offset, error) in errors.enumerated() {
+            stack.pushError(error)
+            stack.setRawIndex(-2, Int64(offset + 1))
+        }
+    }
+
+    /// `markUnchanged{tenant=slug, owner=email}`: reported as `unchanged`, not created.
+    private func markUnchanged(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "markUnchanged", keys: ["tenant", "owner"])
+        let slug = try args.reference("tenant", key: "slug", field: "tenant")
+        let email = try args.reference("owner", key: "email", field: "owner")
+        run.markUnchanged(tenantSlug: slug, ownerEmail: email)
+        return 0
+    }
+
+    /// `progress(done, total, label)`: a live line on a terminal, plain lines otherwise.
+    private func progress(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        guard let done = stack.integer(at: 1), let total = stack.integer(at: 2) else {
+            throw ProvisionError(.invalidInput, "progress expects (done, total, label) with whole numbers", field: "done")
+        }
+        session.reportProgress(done: Int(done), total: Int(total), label: stack.isNoneOrNil(3) ? "" : stack.describe(3))
+        return 0
+    }
+
+    private func prepareOneTimePasswords(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        guard let count = stack.integer(at: 1), count >= 0, count <= 1_000_000 else {
+            throw ProvisionError(.invalidInput, "prepareOneTimePasswords expects a count from 0 to 1000000", field: "count")
+        }
+        run.prepareOneTimePasswords(Int(count))
         return 0
     }
 

@@ -16,13 +16,13 @@ struct RunReport {
 
     let run: ProvisioningRun
     let credentials: [IssuedCredential]
-    /// Rows a batch reported as already provisioned (`--skipExisting`).
-    var unchanged: [(slug: String, owner: String)] = []
+    /// Where the passwords went instead of stdout and the JSON (`--credentialsFile`).
+    var credentialsFile: String?
 
-    init(run: ProvisioningRun, credentials: [IssuedCredential], unchanged: [(slug: String, owner: String)] = []) {
+    init(run: ProvisioningRun, credentials: [IssuedCredential], credentialsFile: String? = nil) {
         self.run = run
         self.credentials = credentials
-        self.unchanged = unchanged
+        self.credentialsFile = credentialsFile
     }
 
     var results: [Result] {
@@ -32,9 +32,14 @@ struct RunReport {
             return Result(tenantSlug: tenant.slug, status: tenant.planned ? .planned : .created, owner: owner,
                           credential: credential, error: nil)
         }
-        results += unchanged.map { Result(tenantSlug: $0.slug, status: .unchanged, owner: nil, credential: nil, error: nil) }
+        results += run.unchanged.map { Result(tenantSlug: $0.tenantSlug, status: .unchanged, owner: nil, credential: nil, error: nil) }
         results += run.failures.map { Result(tenantSlug: $0.tenantSlug, status: .failed, owner: nil, credential: nil, error: $0.error) }
-        return results
+        // In the order the run met the tenants (a batch: the file's order).
+        let order = Dictionary(run.slugOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return results.enumerated().sorted { a, b in
+            let (ka, kb) = (a.element.tenantSlug.flatMap { order[$0] } ?? Int.max, b.element.tenantSlug.flatMap { order[$0] } ?? Int.max)
+            return ka != kb ? ka < kb : a.offset < b.offset
+        }.map(\.element)
     }
 
     var firstFailure: ProvisionError? { run.failures.first?.error }
@@ -42,12 +47,14 @@ struct RunReport {
     func print(to output: Output, title: String) {
         let results = self.results
         if output.json {
-            output.document([
+            var document: [String: Any] = [
                 "dryRun": run.dryRun,
                 "results": results.map(jsonObject),
                 "actions": run.actions,
                 "warnings": run.warnings,
-            ])
+            ]
+            if let credentialsFile { document["credentialsFile"] = credentialsFile }
+            output.document(document)
             return
         }
         output.warnings(run.warnings)
@@ -77,7 +84,10 @@ struct RunReport {
         for credential in results.compactMap(\.credential) + credentials where !shown.contains(where: { $0.userId == credential.userId }) {
             shown.append(credential)
         }
-        if !shown.isEmpty {
+        if let credentialsFile {
+            lines.append("")
+            lines.append("One-time passwords for \(shown.count) new owner\(shown.count == 1 ? "" : "s") were written to \(credentialsFile) (mode 0600); hand them over and delete the file.")
+        } else if !shown.isEmpty {
             lines.append("")
             lines.append("One-time passwords (shown once; each must be changed at first login and expires after \(run.passwordLifetimeHours) hours):")
             for credential in shown {
@@ -103,7 +113,7 @@ struct RunReport {
         }
         if let owner = result.owner {
             var ownerObject: [String: Any] = ["id": owner.id.orNull, "email": owner.email, "name": owner.name.orNull, "created": owner.created]
-            if let credential = result.credential {
+            if let credential = result.credential, credentialsFile == nil {
                 ownerObject["oneTimePassword"] = credential.password.reveal()
                 ownerObject["passwordExpiresAt"] = credential.expiresAt
             }

@@ -24,6 +24,29 @@ public struct TenantSpec: Sendable, Equatable {
     }
 }
 
+extension TenantSpec {
+    /// Every problem with these values, not just the first: a batch reports them all.
+    public static func problems(slug: String?, name: String?, timeZone: String?, supportEmail: String?,
+                                supportPhone: String?, style: FieldStyle) -> [ProvisionError] {
+        Validate.collect([
+            { _ = try Validate.tenantSlug(Validate.present(slug, .tenantSlug, style), field: Field.tenantSlug.name(in: style)) },
+            { _ = try Validate.displayName(Validate.present(name, .tenantName, style), field: Field.tenantName.name(in: style)) },
+            { if let timeZone { _ = try TimeZones.validate(timeZone, field: Field.timeZone.name(in: style)) } },
+            { if let supportEmail { _ = try Validate.email(supportEmail, field: Field.supportEmail.name(in: style)) } },
+            { if let supportPhone { _ = try Validate.phone(supportPhone, field: Field.supportPhone.name(in: style)) } },
+        ])
+    }
+}
+
+extension OwnerSpec {
+    public static func problems(email: String?, name: String?, style: FieldStyle) -> [ProvisionError] {
+        Validate.collect([
+            { _ = try Validate.email(Validate.present(email, .ownerEmail, style), field: Field.ownerEmail.name(in: style)) },
+            { if let name { _ = try Validate.displayName(name, field: Field.ownerName.name(in: style)) } },
+        ])
+    }
+}
+
 /// An Owner to create or, with `allowExistingUser`, to reuse.
 public struct OwnerSpec: Sendable, Equatable {
     public let email: String

@@ -25,6 +25,8 @@ public final class ProvisioningRun {
     public var isPlanning: Bool { dryRun || planningDepth > 0 }
     private var planningDepth = 0
     private var attemptedSlugs: [String] = []
+    /// Every slug in the order the run first met it, for reports in input order.
+    public private(set) var slugOrder: [String] = []
 
     let connection: Connection?
     private var trail: AuditTrail? { connection.map { AuditTrail(connection: $0, context: audit) } }
@@ -35,6 +37,10 @@ public final class ProvisioningRun {
     private var plannedUsers: [String: User] = [:]
     private var plannedMemberships: Set<String> = []
     private var knownTimeZones: Set<String> = []
+    /// Passwords hashed ahead on every core, when a batch announced how many it needs.
+    private var passwordPool: PasswordPool?
+    /// Rows a batch found already provisioned (`--skipExisting`).
+    public private(set) var unchanged: [(tenantSlug: String, ownerEmail: String)] = []
 
     private enum State { case notStarted, open, committed, rolledBack }
 
@@ -75,17 +81,36 @@ public final class ProvisioningRun {
             throw error
         }
         state = .committed
+        passwordPool?.stop()
         defer { issued = [] }
         return issued
     }
 
     public func rollback() {
+        passwordPool?.stop()
         if state == .open { connection?.rollback() }
         state = .rolledBack
         issued = []
     }
 
     public func warn(_ message: String) { warnings.append(message) }
+
+    /// Starts hashing `count` one-time passwords on every core, for the Owners a batch
+    /// is about to create; `createOwner` takes them as it needs them. Dry runs create
+    /// no passwords, so they hash nothing.
+    public func prepareOneTimePasswords(_ count: Int) {
+        guard !isPlanning, count > 0 else { return }
+        passwordPool?.stop()
+        passwordPool = PasswordPool(count: count)
+    }
+
+    /// Records that a tenant already exists with this Owner, so a re-run reports it as
+    /// `unchanged` instead of a conflict.
+    public func markUnchanged(tenantSlug: String, ownerEmail: String) {
+        unchanged.append((tenantSlug, ownerEmail))
+        if !slugOrder.contains(tenantSlug) { slugOrder.append(tenantSlug) }
+        actions.append("keep tenant \(tenantSlug) (already provisioned with owner \(ownerEmail))")
+    }
 
     // MARK: Units
 
@@ -108,6 +133,7 @@ public final class ProvisioningRun {
         let users: Int
         let memberships: Int
         let attemptedSlugs: Int
+        let unchanged: Int
     }
 
     /// Opens a unit; with `planning`, primitives inside it plan instead of writing
@@ -119,7 +145,7 @@ public final class ProvisioningRun {
         return Unit(savepoint: savepoint, snapshot: Snapshot(
             plannedSlugs: plannedSlugs, plannedUsers: plannedUsers, plannedMemberships: plannedMemberships,
             actions: actions.count, warnings: warnings.count, issued: issued.count, tenants: tenants.count, users: users.count,
-            memberships: memberships.count, attemptedSlugs: attemptedSlugs.count), planning: planning)
+            memberships: memberships.count, attemptedSlugs: attemptedSlugs.count, unchanged: unchanged.count), planning: planning)
     }
 
     /// Keeps what the unit did.
@@ -153,6 +179,7 @@ public final class ProvisioningRun {
         tenants.removeSubrange(snapshot.tenants...)
         users.removeSubrange(snapshot.users...)
         memberships.removeSubrange(snapshot.memberships...)
+        unchanged.removeSubrange(snapshot.unchanged...)
         return undone
     }
 
@@ -230,6 +257,7 @@ public final class ProvisioningRun {
     public func createTenant(_ spec: TenantSpec) throws(ProvisionError) -> Tenant {
         try requireOpen()
         attemptedSlugs.append(spec.slug)
+        if !slugOrder.contains(spec.slug) { slugOrder.append(spec.slug) }
         if let zone = spec.timeZone { try requireDatabaseKnows(timeZone: zone) }
         if plannedSlugs.contains(spec.slug) { throw slugExists(spec.slug, inThisRun: true) }
         if try findTenant(slug: spec.slug) != nil { throw slugExists(spec.slug) }
@@ -288,8 +316,14 @@ public final class ProvisioningRun {
             users.append(user)
             return user
         }
-        let password = OneTimePassword.generate()
-        let hash = try PasswordHash.argon2id(password)
+        let password: OneTimePassword
+        let hash: String
+        if let hashed = try passwordPool?.take() {
+            (password, hash) = (hashed.password, hashed.hash)
+        } else {
+            password = OneTimePassword.generate()
+            hash = try PasswordHash.argon2id(password)
+        }
         let conflictClause = spec.allowExistingUser ? "ON CONFLICT ((lower(email))) DO NOTHING" : ""
         let insert = SQL(unsafeText: """
             INSERT INTO users (email, name, password_hash, must_change_password, password_expires_at)

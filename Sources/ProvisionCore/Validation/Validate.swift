@@ -135,6 +135,29 @@ public enum Validate {
         throw ProvisionError(.invalidInput, "\(field) '\(trimmed)' is not a role; use one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", field: field)
     }
 
+    /// Runs every check and returns all their errors.
+    public static func collect(_ checks: [() throws -> Void]) -> [ProvisionError] {
+        var problems: [ProvisionError] = []
+        for check in checks {
+            do {
+                try check()
+            } catch let error as ProvisionError {
+                problems.append(error)
+            } catch {
+                problems.append(ProvisionError(.invalidInput, String(describing: error)))
+            }
+        }
+        return problems
+    }
+
+    /// A required value, or the error that names it as missing.
+    public static func present(_ value: String?, _ field: Field, _ style: FieldStyle) throws(ProvisionError) -> String {
+        guard let value else {
+            throw ProvisionError(.invalidInput, "\(field.name(in: style)) is required", field: field.name(in: style))
+        }
+        return value
+    }
+
     /// true/false/yes/no/1/0, any case; empty means false (CONTRACT §2, batch CSV).
     public static func flag(_ value: String, field: String) throws(ProvisionError) -> Bool {
         switch value.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() {

@@ -29,13 +29,30 @@ struct LimitOptions: ParsableArguments {
 enum PlaybookRunner {
     static func run(playbook path: String, options: PlaybookOptions, output: Output,
                     report: (PlaybookSession, [IssuedCredential]) -> Void) throws(ProvisionError) {
+        try run(playbook: path, options: options, output: output, beforeCommit: { () throws(ProvisionError) in () }) { session, credentials, _ in
+            report(session, credentials)
+        }
+    }
+
+    /// With `beforeCommit`: something to prepare once the playbook succeeded but before
+    /// the commit (a credentials file to create), handed to `report` afterwards.
+    static func run<Prepared>(playbook path: String, options: PlaybookOptions, output: Output,
+                              beforeCommit: () throws(ProvisionError) -> Prepared,
+                              report: (PlaybookSession, [IssuedCredential], Prepared) -> Void) throws(ProvisionError) {
         let connection: Connection? = options.dryRun && DatabaseURL.fromEnvironment == nil ? nil : try DatabaseURL.connectMigrated()
         let session = try PlaybookSession(connection: connection, options: options)
         do throws(ProvisionError) {
             try session.execute(path: path)
             try Interrupts.whileCommitting { () throws(ProvisionError) in
-                let credentials = try session.commit()
-                report(session, credentials)
+                let prepared = try beforeCommit()
+                let credentials: [IssuedCredential]
+                do throws(ProvisionError) {
+                    credentials = try session.commit()
+                } catch {
+                    (prepared as? CredentialsFile)?.discard()
+                    throw error
+                }
+                report(session, credentials, prepared)
             }
         } catch {
             session.rollback()

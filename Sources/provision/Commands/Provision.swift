@@ -9,6 +9,6 @@ struct Provision: ParsableCommand {
             Exit codes: 0 success, 1 runtime failure, 2 invalid input, 3 conflict,
             4 precondition (DATABASE_URL unset or unreachable, schema not migrated).
             """,
-        subcommands: [MigrateCommand.self, TenantCommand.self, RunCommand.self]
+        subcommands: [MigrateCommand.self, TenantCommand.self, RunCommand.self, BatchCommand.self]
     )
 }

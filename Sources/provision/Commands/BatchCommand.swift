@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import LuaHost
+import ProvisionCore
+
+struct BatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "batch",
+        abstract: "Provision several pilots from a CSV file, one row each.",
+        discussion: """
+            Columns are named after the tenant flags: tenantSlug, tenantName, ownerEmail
+            (required), ownerName, timeZone, supportEmail, supportPhone, allowExistingUser
+            (true/false/yes/no/1/0). Every row is checked before the database is touched and
+            every problem is reported as FILE:LINE: field: message. Rows then run in one
+            transaction, each as a unit of its own: failed rows are reported and rolled back,
+            the others commit. One-time passwords are shown only after the commit.
+
+            Example:
+              provision batch wave-3.csv --dryRun
+              provision batch wave-3.csv --skipExisting --credentialsFile wave-3-passwords.csv
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The CSV file.", valueName: "FILE.csv"))
+    var file: String
+
+    @Flag(name: [.customLong("dryRun"), .customLong("dry-run")], help: "Plan the whole file without writing (READ ONLY transaction).")
+    var dryRun = false
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    @Flag(name: [.customLong("stopOnError"), .customLong("stop-on-error")], help: "Roll back the whole batch at the first failed row.")
+    var stopOnError = false
+
+    @Flag(name: [.customLong("skipExisting"), .customLong("skip-existing")],
+          help: "Report a row whose tenant already exists with that owner as OWNER as unchanged (re-runs).")
+    var skipExisting = false
+
+    @Option(name: [.customLong("credentialsFile"), .customLong("credentials-file")],
+            help: ArgumentHelp("Write the one-time passwords to this new file (mode 0600) instead of stdout.", valueName: "PATH"))
+    var credentialsFile: String?
+
+    @OptionGroup var limits: LimitOptions
+
+    func run() throws {
+        let output = Output(json: json)
+        if let credentialsFile { try CredentialsFile.refuseExisting(credentialsFile) }
+        guard FileManager.default.isReadableFile(atPath: file) else {
+            throw ProvisionError(.invalidInput, "cannot read \(file): no such file", field: "file")
+        }
+        let vars = [
+            "file": file, "json": String(json), "stopOnError": String(stopOnError), "skipExisting": String(skipExisting),
+        ]
+        let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), style: .flags, showsLocation: false)
+        var failure: ProvisionError?
+        let fileTarget = dryRun ? nil : credentialsFile
+        try PlaybookRunner.run(playbook: Stdlib.playbook("batch", in: options.stdlib).path, options: options, output: output,
+                               beforeCommit: { () throws(ProvisionError) -> CredentialsFile? in
+                                   guard let fileTarget else { return nil }
+                                   return try CredentialsFile(creating: fileTarget)
+                               }) { (session: PlaybookSession, credentials: [IssuedCredential], file: CredentialsFile?) in
+            let report = RunReport(run: session.run, credentials: credentials, credentialsFile: file?.path)
+            if let file {
+                do throws(ProvisionError) {
+                    try file.write(credentials)
+                } catch {
+                    // The rows are committed: the passwords must not be lost.
+                    output.progress("error: \(error.message); the one-time passwords follow on stdout instead")
+                    RunReport(run: session.run, credentials: credentials).print(to: output, title: "Batch \(self.file)")
+                    failure = error
+                    return
+                }
+            }
+            report.print(to: output, title: "Batch \(self.file)")
+            failure = report.firstFailure
+        }
+        if let failure { throw ExitCode(failure.exitStatus) }
+    }
+}
