@@ -109,4 +109,29 @@ function provision.log(...) end
 ---@param ... any
 function provision.warn(...) end
 
+--- Every problem with a tenant's fields, without touching the database (empty: valid).
+---@param spec {slug?: string, name?: string, timeZone?: string, supportEmail?: string, supportPhone?: string}
+---@return provision.Error[]
+function provision.validateTenant(spec) end
+
+--- Every problem with an Owner's fields, without touching the database (empty: valid).
+---@param spec {email?: string, name?: string, allowExistingUser?: boolean|string}
+---@return provision.Error[]
+function provision.validateOwner(spec) end
+
+--- Reports a tenant that already exists with this Owner as `unchanged` (batch re-runs).
+---@param spec {tenant: provision.Tenant|string, owner: provision.User|string}
+function provision.markUnchanged(spec) end
+
+--- Progress on stderr: a live line with an ETA on a terminal, plain lines otherwise.
+---@param done integer
+---@param total integer
+---@param label? string
+function provision.progress(done, total, label) end
+
+--- Starts hashing `count` one-time passwords on every core for the Owners about to be
+--- created, so hashing overlaps the database work (nothing in a dry run).
+---@param count integer
+function provision.prepareOneTimePasswords(count) end
+
 return provision
