@@ -1,18 +1,50 @@
 import Foundation
 
-/// IANA zone names, from the system's tz database (through Foundation). PostgreSQL's own
-/// list is checked too, once a database is at hand (`ProvisioningRun`).
+/// IANA zone names, from the system's tz database (`/usr/share/zoneinfo/tzdata.zi`, as
+/// Debian's tzdata ships it; Foundation's list where that file is missing). PostgreSQL's
+/// own list is checked too, once a database is at hand (`ProvisioningRun`).
+///
+/// Accepted: the canonical Area/Location zones and UTC. Refused with a suggestion: wrong
+/// case, and aliases (`US/Mountain` → `America/Denver`). Refused: abbreviations (`MST`,
+/// `EST5EDT`) and free text.
 public enum TimeZones {
-    /// Canonical Area/Location names plus UTC; legacy links such as `MST` or `US/Mountain`
-    /// exist as files but are abbreviations or aliases, which the contract refuses.
-    public static let canonical: Set<String> = {
-        var names = Set(TimeZone.knownTimeZoneIdentifiers.filter { $0.contains("/") && TimeZone(identifier: $0) != nil })
-        names.insert("UTC")
-        return names
+    struct Database {
+        var canonical: Set<String> = []
+        /// alias → the zone it stands for
+        var aliases: [String: String] = [:]
+        /// Zones that exist but are abbreviations, not places (`MST`, `CET`).
+        var abbreviations: Set<String> = []
+    }
+
+    static let systemFile = "/usr/share/zoneinfo/tzdata.zi"
+
+    static let database: Database = {
+        var database = Database()
+        if let text = try? String(contentsOfFile: systemFile, encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                if fields.count >= 2, fields[0] == "Z" {
+                    let name = String(fields[1])
+                    if name.contains("/") { database.canonical.insert(name) } else { database.abbreviations.insert(name) }
+                } else if fields.count >= 3, fields[0] == "L" {
+                    database.aliases[String(fields[2])] = String(fields[1])
+                }
+            }
+        } else {
+            // No tzdata.zi: fall back on the zones Foundation knows (through ICU).
+            database.canonical = Set(TimeZone.knownTimeZoneIdentifiers.filter { $0.contains("/") })
+        }
+        database.canonical.insert("UTC")
+        database.aliases["UTC"] = nil
+        return database
     }()
 
+    public static var canonical: Set<String> { database.canonical }
+
     private static let byLowercase: [String: String] = {
-        Dictionary(canonical.map { ($0.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
+        var map: [String: String] = [:]
+        for name in database.canonical { map[name.lowercased()] = name }
+        return map
     }()
 
     public static func validate(_ value: String, field: String) throws(ProvisionError) -> String {
@@ -21,12 +53,19 @@ public enum TimeZones {
         if name.isEmpty {
             throw ProvisionError(.invalidInput, "\(field) must not be empty", field: field)
         }
-        if canonical.contains(name) { return name }
+        let database = database
+        if database.canonical.contains(name) { return name }
         if let right = byLowercase[name.lowercased()] {
             throw ProvisionError(.invalidInput, "\(field) '\(name)' has the wrong case: did you mean '\(right)'?", field: field)
         }
-        if TimeZone(abbreviation: name) != nil || TimeZone(identifier: name) != nil {
-            throw ProvisionError(.invalidInput, "\(field) '\(name)' is an abbreviation or legacy alias, not an IANA zone name; use a zone such as America/Edmonton (abbreviations are ambiguous and ignore daylight saving)", field: field)
+        if let target = database.aliases[name] ?? database.aliases.first(where: { $0.key.lowercased() == name.lowercased() })?.value,
+           target.contains("/") || target == "UTC" {
+            let zone = target == "Etc/UTC" ? "UTC" : target
+            throw ProvisionError(.invalidInput, "\(field) '\(name)' is a legacy alias, not a canonical IANA zone name: use '\(zone)'", field: field)
+        }
+        let upper = name.uppercased()
+        if database.abbreviations.contains(upper) || database.aliases[upper] != nil || upper.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" }) && name.count <= 7 && !name.contains("/") {
+            throw ProvisionError(.invalidInput, "\(field) '\(name)' is an abbreviation, not an IANA zone name; use a zone such as America/Edmonton (abbreviations are ambiguous and ignore daylight saving)", field: field)
         }
         throw ProvisionError(.invalidInput, "\(field) '\(name)' is not an IANA time zone name; use one such as America/Edmonton or UTC", field: field)
     }
