@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "provision", targets: ["provision"]),
+        .executable(name: "provision-bench", targets: ["ProvisionBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -59,6 +60,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CSV", package: "CSV.swift"),
             ]
+        ),
+
+        // Batch throughput and memory, measured by scripts/bench (never by tests).
+        .executableTarget(
+            name: "ProvisionBench",
+            dependencies: ["ProvisionCore"],
+            path: "Benchmarks/ProvisionBench"
         ),
 
         // Fresh databases on the test server and a runner for the built binary.

@@ -1,0 +1,81 @@
+import Foundation
+import ProvisionCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Measures what issue 4 promises: a batch of N new pilots takes at most 1.25x the time
+// of hashing N one-time passwords spread over every core, with a peak RSS under 64 MiB.
+// Run through scripts/bench, which builds in release mode and prepares a database.
+//
+//   provision-bench PROVISION_BINARY DATABASE_URL [ROWS]
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 3 else {
+    FileHandle.standardError.write(Data("usage: provision-bench PROVISION_BINARY DATABASE_URL [ROWS]\n".utf8))
+    exit(2)
+}
+let binary = arguments[1]
+let databaseURL = arguments[2]
+let rows = arguments.count > 3 ? Int(arguments[3]) ?? 400 : 400
+let cores = ProcessInfo.processInfo.activeProcessorCount
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+// 1. The baseline: N argon2id hashes on every core, nothing else.
+let hashing = try seconds {
+    let pool = PasswordPool(count: rows, workers: cores)
+    var taken = 0
+    while try pool.take() != nil { taken += 1 }
+    precondition(taken == rows)
+}
+
+// 2. The batch: N rows, each a new tenant and a new Owner, through the real binary.
+let folder = FileManager.default.temporaryDirectory.appendingPathComponent("provision-bench-\(getpid())")
+try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: folder) }
+let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+var csv = "tenantSlug,tenantName,ownerEmail,ownerName,timeZone,supportEmail,supportPhone\n"
+for row in 1...rows {
+    csv += "bench-\(runID)-\(row),Bench \(row),owner\(row)@bench-\(runID).example.com,Owner \(row),America/Edmonton,help@bench.example.com,+1 555 123 4567\n"
+}
+let csvPath = folder.appendingPathComponent("wave.csv").path
+let credentialsPath = folder.appendingPathComponent("passwords.csv").path
+try csv.write(toFile: csvPath, atomically: true, encoding: .utf8)
+
+var environment = ProcessInfo.processInfo.environment
+environment["DATABASE_URL"] = databaseURL
+let argv = [binary, "batch", csvPath, "--credentialsFile", credentialsPath]
+var pid: pid_t = 0
+var usage = rusage()
+var status: Int32 = 0
+let batch = seconds {
+    let cArgs = argv.map { strdup($0) } + [nil]
+    let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    guard posix_spawn(&pid, binary, &actions, nil, cArgs, cEnv) == 0 else { fatalError("cannot start \(binary)") }
+    wait4(pid, &status, 0, &usage)
+}
+guard status == 0 else {
+    FileHandle.standardError.write(Data("the batch failed (wait status \(status)); run it by hand: \(argv.joined(separator: " "))\n".utf8))
+    exit(1)
+}
+let created = (try String(contentsOfFile: credentialsPath, encoding: .utf8)).split(separator: "\n").count - 1
+let peakMiB = Double(usage.ru_maxrss) / 1024
+let ratio = batch / hashing
+
+print("rows                      \(rows) (\(created) one-time passwords written)")
+print("cores                     \(cores)")
+print(String(format: "hashing alone             %.2f s  (%.1f ms a hash per core)", hashing, hashing / Double(rows) * Double(cores) * 1000))
+print(String(format: "batch, wall time          %.2f s  (%.1f rows/s)", batch, Double(rows) / batch))
+print(String(format: "batch / hashing           %.2fx  (target <= 1.25x)", ratio))
+print(String(format: "batch peak RSS            %.1f MiB  (target < 64 MiB)", peakMiB))
+exit(ratio <= 1.25 && peakMiB < 64 ? 0 : 1)
