@@ -98,15 +98,7 @@ public final class PlaybookSession {
 
     private func prepare(folder: URL) throws(ProvisionError) {
         let stack = state.stack
-        // The sandbox prelude, given the searcher; it returns the error metatable.
-        try state.load(Array(Sandbox.prelude.utf8), chunkName: "=sandbox", code: .playbookError)
-        state.pushFunction("searcher", searcher(roots: [folder, options.stdlib, options.stdlib.appendingPathComponent("playbooks")]))
-        stack.push("playbook")
-        guard state.call(arguments: 2, results: 1) == LUA_OK else {
-            let message = stack.describe(-1)
-            throw ProvisionError(.playbookError, "the sandbox could not be set up: \(message)")
-        }
-        provision_lua_setregistryfield(state.L, "provision.error")
+        try state.installSandbox(.playbook, searchRoots: [folder, options.stdlib, options.stdlib.appendingPathComponent("playbooks")])
 
         let module = ProvisionModule(session: self)
         self.module = module
@@ -131,32 +123,6 @@ public final class PlaybookSession {
             stack.setRawIndex(-2, Int64(offset + 1))
         }
         lua_setglobal(state.L, "arg")
-    }
-
-    /// `require`'s searcher: text files under the playbook's folder and stdlib/ only.
-    private func searcher(roots: [URL]) -> HostBody {
-        { [unowned self] stack in
-            guard let name = stack.lossyString(at: 1) else { return 0 }
-            let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-            guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" } }) else {
-                stack.push("\n\tmodule name '\(name)' is not allowed (letters, digits, _ and - between dots)")
-                return 1
-            }
-            let relative = parts.joined(separator: "/")
-            var tried: [String] = []
-            for root in roots {
-                for candidate in ["\(relative).lua", "\(relative)/init.lua"] {
-                    let file = root.appendingPathComponent(candidate)
-                    tried.append(file.path)
-                    guard let data = FileManager.default.contents(atPath: file.path) else { continue }
-                    try self.state.load(Array(data), chunkName: "@" + file.path, code: .playbookError)
-                    stack.push(file.path)
-                    return 2
-                }
-            }
-            stack.push(tried.map { "\n\tno file '\($0)'" }.joined())
-            return 1
-        }
     }
 
     // MARK: Progress
@@ -194,102 +160,30 @@ public final class PlaybookSession {
             : ProvisionError(.limitExceeded, "the playbook ran longer than --timeout allows (\(options.limits.timeoutSeconds.map { String($0) } ?? "?") s)")
     }
 
-    /// The contract error for the error value on top of the stack (which stays there).
-    func contractError(fromValueAt index: Int32, on stack: LuaStack) -> ProvisionError {
-        let index = stack.absolute(index)
-        switch stack.type(at: index) {
-        case LUA_TTABLE:
-            let codeType = stack.rawField(index, "code")
-            let code = codeType == LUA_TSTRING ? stack.lossyString(at: -1) : nil
-            stack.pop()
-            let messageType = stack.rawField(index, "message")
-            let message = messageType == LUA_TNIL ? nil : stack.describe(-1)
-            stack.pop()
-            let fieldType = stack.rawField(index, "field")
-            let field = fieldType == LUA_TSTRING ? stack.lossyString(at: -1) : nil
-            stack.pop()
-            if let code, let known = ErrorCode(rawValue: code) {
-                return ProvisionError(known, message ?? code, field: field)
-            }
-            if let code {
-                // A code of the playbook's own: exit 1, and the code kept in the message.
-                return ProvisionError(.playbookError, "\(code): \(message ?? "")", field: field)
-            }
-            return ProvisionError(.playbookError, message ?? stack.describe(index), field: field)
-        case LUA_TNIL, LUA_TNONE:
-            return ProvisionError(.playbookError, "the playbook raised an error without a message (error(nil))")
-        default:
-            return ProvisionError(.playbookError, stack.describe(index))
-        }
-    }
-
     private func uncaughtError(status: Int32) -> ProvisionError {
         if state.memoryTripped || state.timeTripped {
-            stack_pop()
+            state.stack.pop()
             return limitError()
         }
         var error: ProvisionError
         if status == LUA_ERRMEM {
             error = ProvisionError(.limitExceeded, "the playbook ran out of memory")
         } else {
-            error = contractError(fromValueAt: -1, on: state.stack)
+            error = state.contractError(fromValueAt: -1, on: state.stack)
         }
         state.stack.pop()
         let traceback = state.takeTraceback()
         guard options.showsLocation else { return error }
-        if let location = Self.location(in: traceback, message: error.message), !error.message.hasPrefix(location) {
+        if let location = LuaState.location(in: traceback, message: error.message), !error.message.hasPrefix(location) {
             error.message = "\(location): \(error.message)"
         }
         if let traceback {
-            error.detail = Self.shortTraceback(traceback)
+            error.detail = LuaState.shortTraceback(traceback)
         }
         return error
     }
 
-    private func stack_pop() { state.stack.pop() }
 
-    /// The first frame of the playbook's own code (not `[C]`, not the sandbox).
-    static func location(in traceback: String?, message: String) -> String? {
-        guard let traceback else { return nil }
-        for line in traceback.split(separator: "\n").dropFirst() {
-            let frame = line.trimmingCharacters(in: .whitespaces)
-            guard !frame.hasPrefix("[C]"), !frame.hasPrefix("sandbox"), !frame.hasPrefix("(...tail calls...)") else { continue }
-            let parts = frame.split(separator: ":", maxSplits: 2)
-            if parts.count >= 2, Int(parts[1]) != nil { return "\(parts[0]):\(parts[1])" }
-        }
-        return nil
-    }
-
-    static func shortTraceback(_ traceback: String) -> String {
-        let lines = traceback.split(separator: "\n", omittingEmptySubsequences: true)
-            .map(String.init)
-            .filter { !$0.contains("[C]: in ?") }
-        return (lines.count > 9 ? Array(lines.prefix(9)) + ["\t…"] : lines).joined(separator: "\n")
-    }
-
-    // MARK: Rows
-
-    /// Rows as an array of tables keyed by column; bool, integer and float columns become
-    /// Lua booleans and numbers, NULL is absent, the rest is text.
-    func pushRows(_ rows: Rows, on stack: LuaStack) {
-        stack.newTable(array: Int32(rows.count))
-        for (offset, row) in rows.values.enumerated() {
-            stack.newTable(record: Int32(rows.columns.count))
-            for (column, value) in zip(rows.columns, row) {
-                guard let value else { continue }
-                switch column.typeOID {
-                case 16: stack.push(value == "t")
-                case 20, 21, 23:
-                    if let integer = Int64(value) { stack.push(integer) } else { stack.push(value) }
-                case 700, 701, 1700:
-                    if let number = Double(value) { stack.push(number) } else { stack.push(value) }
-                default: stack.push(value)
-                }
-                stack.setRawField(-2, column.name)
-            }
-            stack.setRawIndex(-2, Int64(offset + 1))
-        }
-    }
 }
 
 /// Where stdlib/ is: `$PROVISION_STDLIB`, else beside an installed binary

@@ -138,7 +138,7 @@ final class ProvisionModule {
         let status = session.state.call(on: stack, arguments: stack.top - 1, results: LUA_MULTRET)
         if status != LUA_OK {
             _ = session.state.takeTraceback()
-            try run.rollback(unit, error: session.contractError(fromValueAt: -1, on: stack))
+            try run.rollback(unit, error: session.state.contractError(fromValueAt: -1, on: stack))
             stack.push(false)
             provision_lua_insert(stack.L, -2)
             return 2
@@ -186,7 +186,7 @@ final class ProvisionModule {
             }
         }
         let rows = try run.readOnlyQuery(sql, parameters: parameters)
-        session.pushRows(rows, on: stack)
+        session.state.pushRows(rows, on: stack)
         return 1
     }
 

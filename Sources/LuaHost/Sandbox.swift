@@ -1,3 +1,8 @@
+import CLua
+import Foundation
+import LuaShims
+import ProvisionCore
+
 /// The allow-list sandbox (CONTRACT §5), written in Lua and run once per state before
 /// any script. The libraries opened are already an allow-list (no debug); this removes
 /// or replaces what remains dangerous, keeping the originals only as upvalues.
@@ -84,4 +89,45 @@ enum Sandbox {
     end
     return errmt
     """#
+}
+
+extension LuaState {
+    /// Runs the prelude for `kind` with a `require` searcher confined to `searchRoots`,
+    /// and keeps the error metatable in the registry for host errors.
+    func installSandbox(_ kind: Sandbox.Kind, searchRoots: [URL]) throws(ProvisionError) {
+        try load(Array(Sandbox.prelude.utf8), chunkName: "=sandbox", code: .playbookError)
+        pushFunction("searcher", searcher(roots: searchRoots))
+        stack.push(kind.rawValue)
+        guard call(arguments: 2, results: 1) == LUA_OK else {
+            let message = stack.describe(-1)
+            throw ProvisionError(.playbookError, "the sandbox could not be set up: \(message)")
+        }
+        provision_lua_setregistryfield(L, "provision.error")
+    }
+
+    /// `require`'s searcher: text files under the given folders only.
+    private func searcher(roots: [URL]) -> HostBody {
+        { [unowned self] stack in
+            guard let name = stack.lossyString(at: 1) else { return 0 }
+            let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+            guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" } }) else {
+                stack.push("\n\tmodule name '\(name)' is not allowed (letters, digits, _ and - between dots)")
+                return 1
+            }
+            let relative = parts.joined(separator: "/")
+            var tried: [String] = []
+            for root in roots {
+                for candidate in ["\(relative).lua", "\(relative)/init.lua"] {
+                    let file = root.appendingPathComponent(candidate)
+                    tried.append(file.path)
+                    guard let data = FileManager.default.contents(atPath: file.path) else { continue }
+                    try self.load(Array(data), chunkName: "@" + file.path, code: .playbookError)
+                    stack.push(file.path)
+                    return 2
+                }
+            }
+            stack.push(tried.map { "\n\tno file '\($0)'" }.joined())
+            return 1
+        }
+    }
 }

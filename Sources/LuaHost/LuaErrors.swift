@@ -1,0 +1,77 @@
+import CLua
+import Foundation
+import LuaShims
+import ProvisionCore
+
+extension LuaState {
+    /// The contract error for the error value on top of the stack (which stays there).
+    func contractError(fromValueAt index: Int32, on stack: LuaStack) -> ProvisionError {
+        let index = stack.absolute(index)
+        switch stack.type(at: index) {
+        case LUA_TTABLE:
+            let codeType = stack.rawField(index, "code")
+            let code = codeType == LUA_TSTRING ? stack.lossyString(at: -1) : nil
+            stack.pop()
+            let messageType = stack.rawField(index, "message")
+            let message = messageType == LUA_TNIL ? nil : stack.describe(-1)
+            stack.pop()
+            let fieldType = stack.rawField(index, "field")
+            let field = fieldType == LUA_TSTRING ? stack.lossyString(at: -1) : nil
+            stack.pop()
+            if let code, let known = ErrorCode(rawValue: code) {
+                return ProvisionError(known, message ?? code, field: field)
+            }
+            if let code {
+                // A code of the playbook's own: exit 1, and the code kept in the message.
+                return ProvisionError(.playbookError, "\(code): \(message ?? "")", field: field)
+            }
+            return ProvisionError(.playbookError, message ?? stack.describe(index), field: field)
+        case LUA_TNIL, LUA_TNONE:
+            return ProvisionError(.playbookError, "the playbook raised an error without a message (error(nil))")
+        default:
+            return ProvisionError(.playbookError, stack.describe(index))
+        }
+    }
+
+    /// The first frame of the playbook's own code (not `[C]`, not the sandbox).
+    static func location(in traceback: String?, message: String) -> String? {
+        guard let traceback else { return nil }
+        for line in traceback.split(separator: "\n").dropFirst() {
+            let frame = line.trimmingCharacters(in: .whitespaces)
+            guard !frame.hasPrefix("[C]"), !frame.hasPrefix("sandbox"), !frame.hasPrefix("(...tail calls...)") else { continue }
+            let parts = frame.split(separator: ":", maxSplits: 2)
+            if parts.count >= 2, Int(parts[1]) != nil { return "\(parts[0]):\(parts[1])" }
+        }
+        return nil
+    }
+
+    static func shortTraceback(_ traceback: String) -> String {
+        let lines = traceback.split(separator: "\n", omittingEmptySubsequences: true)
+            .map(String.init)
+            .filter { !$0.contains("[C]: in ?") }
+        return (lines.count > 9 ? Array(lines.prefix(9)) + ["\t…"] : lines).joined(separator: "\n")
+    }
+
+
+    /// Rows as an array of tables keyed by column; bool, integer and float columns become
+    /// Lua booleans and numbers, NULL is absent, the rest is text.
+    func pushRows(_ rows: Rows, on stack: LuaStack) {
+        stack.newTable(array: Int32(rows.count))
+        for (offset, row) in rows.values.enumerated() {
+            stack.newTable(record: Int32(rows.columns.count))
+            for (column, value) in zip(rows.columns, row) {
+                guard let value else { continue }
+                switch column.typeOID {
+                case 16: stack.push(value == "t")
+                case 20, 21, 23:
+                    if let integer = Int64(value) { stack.push(integer) } else { stack.push(value) }
+                case 700, 701, 1700:
+                    if let number = Double(value) { stack.push(number) } else { stack.push(value) }
+                default: stack.push(value)
+                }
+                stack.setRawField(-2, column.name)
+            }
+            stack.setRawIndex(-2, Int64(offset + 1))
+        }
+    }
+}
