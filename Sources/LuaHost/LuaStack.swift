@@ -70,6 +70,26 @@ struct LuaStack {
         return lossyString(at: -1) ?? "?"
     }
 
+    /// Stack values from `first` to the top as text parameters for a bound query:
+    /// strings, numbers, booleans and nil.
+    func sqlParameters(from first: Int32) throws(ProvisionError) -> [String?] {
+        guard top >= first else { return [] }
+        var parameters: [String?] = []
+        for index in first...top {
+            let position = index - first + 1
+            switch type(at: index) {
+            case LUA_TNIL: parameters.append(nil)
+            case LUA_TBOOLEAN: parameters.append(boolean(at: index) ? "true" : "false")
+            case LUA_TNUMBER:
+                parameters.append(integer(at: index).map { String($0) } ?? String(provision_lua_tonumber(L, index)))
+            case LUA_TSTRING: parameters.append(try string(at: index, field: "parameter \(position)"))
+            default:
+                throw ProvisionError(.invalidInput, "query parameter \(position) is a \(typeName(at: index)); use strings, numbers, booleans or nil", field: "parameter \(position)")
+            }
+        }
+        return parameters
+    }
+
     // MARK: Pushing
 
     func pushNil() { lua_pushnil(L) }

@@ -17,6 +17,7 @@ final class ProvisionModule {
         "createTenant", "createOwner", "linkMembership", "dryRun", "transaction",
         "findTenant", "findUser", "query", "readCSV", "log", "warn",
         "validateTenant", "validateOwner", "markUnchanged", "progress", "prepareOneTimePasswords",
+        "runChecks",
     ]
 
     /// Pushes the module table.
@@ -40,6 +41,7 @@ final class ProvisionModule {
             ("markUnchanged", { [unowned self] in try self.markUnchanged($0) }),
             ("progress", { [unowned self] in try self.progress($0) }),
             ("prepareOneTimePasswords", { [unowned self] in try self.prepareOneTimePasswords($0) }),
+            ("runChecks", { [unowned self] in try self.runChecks($0) }),
         ]
         for (name, body) in bodies {
             state.pushFunction("provision.\(name)", body)
@@ -179,13 +181,7 @@ final class ProvisionModule {
         guard let sql = try stack.string(at: 1, field: "sql") else {
             throw ProvisionError(.invalidInput, "query expects SQL text, got \(stack.typeName(at: 1))", field: "sql")
         }
-        var parameters: [String?] = []
-        if stack.top > 1 {
-            for index in 2...stack.top {
-                parameters.append(try parameter(stack, at: index))
-            }
-        }
-        let rows = try run.readOnlyQuery(sql, parameters: parameters)
+        let rows = try run.readOnlyQuery(sql, parameters: try stack.sqlParameters(from: 2))
         session.state.pushRows(rows, on: stack)
         return 1
     }
@@ -298,6 +294,35 @@ final class ProvisionModule {
         return 0
     }
 
+    // MARK: Go-live checks
+
+    private var checks: GoLiveChecks?
+
+    /// `runChecks(slug)`: the go-live checks for a tenant, inside this run's transaction
+    /// (so they see its uncommitted writes); returns the results and a summary.
+    private func runChecks(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let field = Field.tenantSlug.name(in: style)
+        guard let slug = try stack.string(at: 1, field: field) else {
+            throw ProvisionError(.invalidInput, "runChecks expects a tenant slug, got \(stack.typeName(at: 1))", field: field)
+        }
+        let tenant = try run.resolveTenant(slug: slug, field: field)
+        if checks == nil {
+            checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(stdlib: session.options.stdlib)),
+                                      stdlib: session.options.stdlib)
+        }
+        let results = try checks!.run(for: tenant, in: run)
+        stack.newTable(array: Int32(results.count))
+        for (offset, result) in results.enumerated() {
+            stack.pushRecord([("id", .string(result.id)), ("title", .string(result.title)),
+                              ("status", .string(result.status.rawValue)), ("message", .string(result.message))])
+            stack.setRawIndex(-2, Int64(offset + 1))
+        }
+        stack.pushRecord(CheckResult.Status.allCases.map { status in
+            (status.rawValue, .integer(Int64(results.filter { $0.status == status }.count)))
+        })
+        return 2
+    }
+
     // MARK: Helpers
 
     /// Every primitive is a savepoint unit of its own, so a playbook that catches a
@@ -317,19 +342,6 @@ final class ProvisionModule {
     private func joined(_ stack: LuaStack) -> String {
         guard stack.top > 0 else { return "" }
         return (1...stack.top).map { stack.describe($0) }.joined(separator: "\t")
-    }
-
-    private func parameter(_ stack: LuaStack, at index: Int32) throws(ProvisionError) -> String? {
-        switch stack.type(at: index) {
-        case LUA_TNIL: return nil
-        case LUA_TBOOLEAN: return stack.boolean(at: index) ? "true" : "false"
-        case LUA_TNUMBER:
-            if let integer = stack.integer(at: index) { return String(integer) }
-            return String(provision_lua_tonumber(stack.L, index))
-        case LUA_TSTRING: return try stack.string(at: index, field: "parameter \(index - 1)")
-        default:
-            throw ProvisionError(.invalidInput, "query parameter \(index - 1) is a \(stack.typeName(at: index)); use strings, numbers, booleans or nil", field: "parameter \(index - 1)")
-        }
     }
 
     private func push(_ tenant: Tenant, on stack: LuaStack) {

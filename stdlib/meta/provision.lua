@@ -134,4 +134,51 @@ function provision.progress(done, total, label) end
 ---@param count integer
 function provision.prepareOneTimePasswords(count) end
 
+---@class provision.CheckResult
+---@field id string
+---@field title string
+---@field status "pass"|"warn"|"fail"|"error"
+---@field message string What to do next.
+
+--- Runs the go-live checks for a tenant inside this run's transaction, so a go-live
+--- playbook can provision and then check before it commits.
+---@param slug string
+---@return provision.CheckResult[] results
+---@return {pass: integer, warn: integer, fail: integer, error: integer} summary
+function provision.runChecks(slug) end
+
+-- Go-live check modules (stdlib/checks/, --checks DIR, $PROVISION_CHECKS_PATH) return
+-- a provision.Check. They run read-only, without io or os.getenv, with a time limit.
+
+---@class provision.CheckContext
+---@field tenant provision.Tenant The tenant being checked.
+local CheckContext = {}
+
+--- A read-only query; `$1`, `$2`, … bind the extra arguments.
+---@param sql string
+---@param ... string|number|boolean|nil
+---@return table<string, any>[]
+function CheckContext.query(sql, ...) end
+
+--- Rows of a tenant-scoped table for this tenant, optionally with a condition whose
+--- placeholders start at `$2`: `ctx.count("centers", "time_zone IS NULL")`.
+---@param table string
+---@param condition? string
+---@param ... string|number|boolean|nil
+---@return integer
+function CheckContext.count(table, condition, ...) end
+
+--- The verdict; the worst one reported wins, and its messages say what to do next.
+---@param message string
+function CheckContext.pass(message) end
+---@param message string
+function CheckContext.warn(message) end
+---@param message string
+function CheckContext.fail(message) end
+
+---@class provision.Check
+---@field id string Unique across every check folder.
+---@field title string
+---@field run fun(ctx: provision.CheckContext)
+
 return provision

@@ -252,6 +252,12 @@ public final class ProvisioningRun {
         }
     }
 
+    /// Bounds every statement until the current unit ends (a go-live check's own limit).
+    public func limitStatements(toMilliseconds milliseconds: Int) throws(ProvisionError) {
+        guard let connection else { return }
+        try connection.run("SELECT set_config('statement_timeout', \(String(max(1, milliseconds))), true)")
+    }
+
     // MARK: Primitives
 
     public func createTenant(_ spec: TenantSpec) throws(ProvisionError) -> Tenant {

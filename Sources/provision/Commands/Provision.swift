@@ -8,7 +8,13 @@ struct Provision: ParsableCommand {
             DATABASE_URL (a libpq URI or key=value conninfo) names the database.
             Exit codes: 0 success, 1 runtime failure, 2 invalid input, 3 conflict,
             4 precondition (DATABASE_URL unset or unreachable, schema not migrated).
+
+            Quick start (the runbook's staging pilot):
+              provision migrate
+              provision tenant --tenantSlug pilot-staging --tenantName "Pilot Staging" \\
+                --ownerEmail owner@pilot-staging.example.com --timeZone America/Edmonton
+              provision check --tenantSlug pilot-staging
             """,
-        subcommands: [MigrateCommand.self, TenantCommand.self, RunCommand.self, BatchCommand.self]
+        subcommands: [MigrateCommand.self, TenantCommand.self, RunCommand.self, BatchCommand.self, CheckCommand.self]
     )
 }

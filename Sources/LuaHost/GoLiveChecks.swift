@@ -1,0 +1,245 @@
+import CLua
+import Foundation
+import LuaShims
+import ProvisionCore
+
+/// A go-live check's outcome (CONTRACT §6).
+public struct CheckResult: Sendable {
+    public enum Status: String, Sendable, CaseIterable {
+        case pass, warn, fail, error
+        var severity: Int { Status.allCases.firstIndex(of: self)! }
+    }
+
+    public let id: String
+    public let title: String
+    public let status: Status
+    public let message: String
+    /// The module the check came from.
+    public let file: String
+}
+
+/// Finds check modules, loads each into a stricter sandbox of its own (no io, no
+/// os.getenv), and runs each for a tenant with a time limit of its own, read-only, in a
+/// unit of the caller's transaction that is always rolled back. One broken check never
+/// stops the others.
+public final class GoLiveChecks {
+    public struct Options: Sendable {
+        public var folders: [URL]
+        public var timeoutSeconds: Double
+        public var maxMemoryMB: Int
+
+        public init(folders: [URL], timeoutSeconds: Double = 5, maxMemoryMB: Int = 64) {
+            self.folders = folders
+            self.timeoutSeconds = timeoutSeconds
+            self.maxMemoryMB = maxMemoryMB
+        }
+
+        /// stdlib/checks/, then every `--checks DIR`, then `$PROVISION_CHECKS_PATH`.
+        public static func folders(stdlib: URL = Stdlib.location(), extra: [String] = [],
+                                   environment: [String: String] = ProcessInfo.processInfo.environment) -> [URL] {
+            var folders = [stdlib.appendingPathComponent("checks")]
+            folders += extra.map { URL(fileURLWithPath: $0) }
+            folders += (environment["PROVISION_CHECKS_PATH"] ?? "").split(separator: ":").map { URL(fileURLWithPath: String($0)) }
+            return folders
+        }
+    }
+
+    private struct LoadedCheck {
+        let id: String
+        let title: String
+        let file: String
+        let state: LuaState
+        /// Registry reference of the module's `run` function.
+        let runReference: Int32
+        /// What ctx's functions act on during the current run of the check.
+        let context: CheckContext
+        /// ctx's host functions, registered once per state.
+        let functions: [(String, Int32)]
+    }
+
+    /// The tenant, transaction and verdict of the check being run.
+    private final class CheckContext {
+        var tenant: Tenant?
+        var run: ProvisioningRun?
+        var reports: [(CheckResult.Status, String)] = []
+        var refusedWrite: ProvisionError?
+
+        func query(_ text: String, _ parameters: [String?]) throws(ProvisionError) -> Rows {
+            guard let run else { throw ProvisionError(.playbookError, "ctx is only usable while its check runs") }
+            do {
+                return try run.readOnlyQuery(text, parameters: parameters)
+            } catch {
+                if error.code == .forbidden { refusedWrite = refusedWrite ?? error }
+                throw error
+            }
+        }
+    }
+
+    private let options: Options
+    private let stdlib: URL
+    private var checks: [LoadedCheck] = []
+
+    /// Loads every module; refuses (invalid_input) an unreadable folder, a module that
+    /// does not return a check, or two checks with one id, naming both files.
+    public init(options: Options, stdlib: URL = Stdlib.location()) throws(ProvisionError) {
+        self.options = options
+        self.stdlib = stdlib
+        var seen: [String: String] = [:]
+        for folder in options.folders {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
+                throw ProvisionError(.invalidInput, "check folder \(folder.path) does not exist", field: "checks")
+            }
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+                .filter { $0.hasSuffix(".lua") }.sorted()
+            for name in files {
+                let file = folder.appendingPathComponent(name).path
+                let check = try load(file: file, folder: folder)
+                if let other = seen[check.id] {
+                    throw ProvisionError(.invalidInput, "two checks have the id '\(check.id)': \(other) and \(file); give one another id", field: "checks")
+                }
+                seen[check.id] = file
+                checks.append(check)
+            }
+        }
+    }
+
+    public var ids: [String] { checks.map(\.id) }
+
+    /// Runs every check for `tenant` inside `run`'s transaction.
+    public func run(for tenant: Tenant, in run: ProvisioningRun) throws(ProvisionError) -> [CheckResult] {
+        var results: [CheckResult] = []
+        for check in checks {
+            results.append(try execute(check, tenant: tenant, run: run))
+        }
+        return results
+    }
+
+    // MARK: Loading
+
+    private func load(file: String, folder: URL) throws(ProvisionError) -> LoadedCheck {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ProvisionError(.invalidInput, "cannot read check \(file)", field: "checks")
+        }
+        let state = try LuaState(limits: LuaLimits(maxMemoryMB: options.maxMemoryMB, timeoutSeconds: options.timeoutSeconds))
+        try state.installSandbox(.check, searchRoots: [folder, stdlib])
+        let stack = state.stack
+        try state.load(Array(data), chunkName: "@" + file)
+        state.startScripts(timeoutSeconds: options.timeoutSeconds)
+        guard state.call(arguments: 0, results: 1) == LUA_OK else {
+            let error = state.contractError(fromValueAt: -1, on: stack)
+            throw ProvisionError(.invalidInput, "check \(file) failed to load: \(error.message)", field: "checks")
+        }
+        func invalid(_ what: String) -> ProvisionError {
+            ProvisionError(.invalidInput, "check \(file) must return a table with \(what)", field: "checks")
+        }
+        guard stack.isTable(-1) else { throw invalid("id, title and run (it returned \(stack.typeName(at: -1)))") }
+        guard stack.rawField(-1, "id") == LUA_TSTRING, let id = stack.lossyString(at: -1), !id.isEmpty else { throw invalid("an id string") }
+        stack.pop()
+        guard stack.rawField(-1, "title") == LUA_TSTRING, let title = stack.lossyString(at: -1) else { throw invalid("a title string") }
+        stack.pop()
+        guard stack.rawField(-1, "run") == LUA_TFUNCTION else { throw invalid("a run function") }
+        let reference = luaL_ref(state.L, provision_lua_registryindex())
+        stack.pop()
+        let context = CheckContext()
+        return LoadedCheck(id: id, title: title, file: file, state: state, runReference: reference,
+                           context: context, functions: Self.registerContextFunctions(in: state, context: context))
+    }
+
+    // MARK: Running
+
+    private func execute(_ check: LoadedCheck, tenant: Tenant, run: ProvisioningRun) throws(ProvisionError) -> CheckResult {
+        func result(_ status: CheckResult.Status, _ message: String) -> CheckResult {
+            CheckResult(id: check.id, title: check.title, status: status, message: message, file: check.file)
+        }
+        let state = check.state
+        let stack = state.stack
+        let outcome = check.context
+        outcome.tenant = tenant
+        outcome.run = run
+        outcome.reports = []
+        outcome.refusedWrite = nil
+        let unit = try run.beginUnit()
+        defer {
+            _ = try? run.rollback(unit)
+            outcome.run = nil
+        }
+        try run.limitStatements(toMilliseconds: Int(options.timeoutSeconds * 1000))
+
+        stack.setTop(0)
+        _ = lua_rawgeti(state.L, provision_lua_registryindex(), lua_Integer(check.runReference))
+        pushContext(for: check, tenant: tenant)
+        state.startScripts(timeoutSeconds: options.timeoutSeconds)
+        let status = state.call(arguments: 1, results: 0)
+        if state.timeTripped || state.memoryTripped {
+            let what = state.timeTripped ? "ran longer than its \(options.timeoutSeconds) s limit" : "used more than \(options.maxMemoryMB) MB"
+            return result(.error, "the check \(what)")
+        }
+        if status != LUA_OK {
+            let error = state.contractError(fromValueAt: -1, on: stack)
+            _ = state.takeTraceback()
+            stack.setTop(0)
+            if error.code == .limitExceeded { return result(.error, "the check ran past a limit: \(error.message)") }
+            return result(.error, "the check raised an error: \(error.message)")
+        }
+        if let refused = outcome.refusedWrite {
+            return result(.error, "the check tried to write, which checks may not do: \(refused.message)")
+        }
+        guard let worst = outcome.reports.map(\.0).max(by: { $0.severity < $1.severity }) else {
+            return result(.error, "the check finished without calling ctx.pass, ctx.warn or ctx.fail")
+        }
+        let message = outcome.reports.filter { $0.0 == worst }.map(\.1).filter { !$0.isEmpty }.joined(separator: "; ")
+        return result(worst, message)
+    }
+
+    /// `ctx`: the tenant, read-only queries, tenant-scoped counts, and the verdict.
+    private func pushContext(for check: LoadedCheck, tenant: Tenant) {
+        let stack = check.state.stack
+        stack.newTable(record: 8)
+        stack.pushRecord([
+            ("id", tenant.id.map(LuaScalar.string)), ("slug", .string(tenant.slug)), ("name", .string(tenant.name)),
+            ("timeZone", tenant.timeZone.map(LuaScalar.string)), ("supportEmail", tenant.supportEmail.map(LuaScalar.string)),
+            ("supportPhone", tenant.supportPhone.map(LuaScalar.string)),
+        ])
+        stack.setRawField(-2, "tenant")
+        for (name, id) in check.functions {
+            check.state.pushFunction(id)
+            stack.setRawField(-2, name)
+        }
+    }
+
+    private static func registerContextFunctions(in state: LuaState, context: CheckContext) -> [(String, Int32)] {
+        var functions: [(String, Int32)] = []
+        functions.append(("query", state.register("ctx.query") { [unowned state] stack in
+            guard let sql = try stack.string(at: 1, field: "sql") else {
+                throw ProvisionError(.invalidInput, "ctx.query expects SQL text", field: "sql")
+            }
+            let parameters = try stack.sqlParameters(from: 2)
+            state.pushRows(try context.query(sql, parameters), on: stack)
+            return 1
+        }))
+        functions.append(("count", state.register("ctx.count") { stack in
+            guard let table = stack.lossyString(at: 1), table.wholeMatch(of: /[a-z_][a-z0-9_]*/) != nil else {
+                throw ProvisionError(.invalidInput, "ctx.count expects a table name such as \"centers\"", field: "table")
+            }
+            var condition = ""
+            if stack.type(at: 2) == LUA_TSTRING, let text = stack.lossyString(at: 2) { condition = " AND (\(text))" }
+            // The name is checked above and quoted; the tenant id and values are bound
+            // ($1 is the tenant, a condition's own placeholders start at $2).
+            let parameters = [context.tenant?.id] + (try stack.sqlParameters(from: 3))
+            let rows = try context.query("SELECT count(*) AS n FROM \"\(table)\" WHERE tenant_id = $1::uuid\(condition)", parameters)
+            stack.push(Int64(rows.first?["n"].flatMap { $0 }.flatMap { Int64($0) } ?? 0))
+            return 1
+        }))
+        for status in [CheckResult.Status.pass, .warn, .fail] {
+            functions.append((status.rawValue, state.register("ctx.\(status.rawValue)") { stack in
+                context.reports.append((status, stack.top >= 1 ? stack.describe(1) : ""))
+                return 0
+            }))
+        }
+        return functions
+    }
+}
+extension CheckResult.Status: Comparable {
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.severity < rhs.severity }
+}

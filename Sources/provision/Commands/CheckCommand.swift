@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import LuaHost
+import ProvisionCore
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Run the go-live checks for one tenant (the runbook's post-provision steps).",
+        discussion: """
+            Checks come from stdlib/checks/, every --checks DIR and $PROVISION_CHECKS_PATH
+            (colon-separated). Each runs read-only with a time limit of its own and ends in
+            pass (✓), warn (!), fail (✗) or error (E); one broken check never stops the
+            others. Exit 0 when nothing failed or errored, 1 otherwise.
+
+            Example:
+              provision check --tenantSlug pilot-staging
+              provision check --tenantSlug pilot --checks ./our-checks --json
+            """
+    )
+
+    @Option(name: [.customLong("tenantSlug"), .customLong("tenant-slug")], help: ArgumentHelp("The tenant to check.", valueName: "slug"))
+    var tenantSlug: String?
+
+    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules (repeatable).", valueName: "DIR"))
+    var checkFolders: [String] = []
+
+    @Option(name: [.customLong("checkTimeout"), .customLong("check-timeout")],
+            help: ArgumentHelp("Seconds each check may run.", valueName: "seconds"))
+    var checkTimeout: Double = 5
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    func run() throws {
+        let output = Output(json: json)
+        guard let tenantSlug else {
+            throw ProvisionError(.invalidInput, "missing required flag --tenantSlug", field: "tenantSlug")
+        }
+        let slug = try Validate.tenantSlug(tenantSlug, field: "tenantSlug")
+        guard checkTimeout > 0, checkTimeout <= 3600 else {
+            throw ProvisionError(.invalidInput, "--checkTimeout must be between 0 and 3600 seconds", field: "checkTimeout")
+        }
+        let checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(extra: checkFolders), timeoutSeconds: checkTimeout))
+        let run = ProvisioningRun(connection: try DatabaseURL.connectMigrated(), dryRun: true)
+        defer { run.rollback() }
+        try run.begin()
+        guard let tenant = try run.findTenant(slug: slug) else {
+            throw ProvisionError(.notFound, "tenant '\(slug)' does not exist", field: "tenantSlug")
+        }
+        let results = try checks.run(for: tenant, in: run)
+        CheckReport(tenant: tenant, results: results).print(to: output)
+        if results.contains(where: { $0.status == .fail || $0.status == .error }) { throw ExitCode(1) }
+    }
+}
+
+/// One line per check with ✓ / ! / ✗ / E, then a recap.
+struct CheckReport {
+    let tenant: Tenant
+    let results: [CheckResult]
+
+    static func symbol(_ status: CheckResult.Status) -> String {
+        switch status {
+        case .pass: return "✓"
+        case .warn: return "!"
+        case .fail: return "✗"
+        case .error: return "E"
+        }
+    }
+
+    func count(_ status: CheckResult.Status) -> Int { results.filter { $0.status == status }.count }
+
+    func print(to output: Output) {
+        if output.json {
+            output.document([
+                "tenant": ["id": tenant.id.orNull, "slug": tenant.slug, "name": tenant.name] as [String: Any],
+                "checks": results.map { ["id": $0.id, "title": $0.title, "status": $0.status.rawValue, "message": $0.message] },
+                "summary": Dictionary(uniqueKeysWithValues: CheckResult.Status.allCases.map { ($0.rawValue, count($0)) }),
+            ])
+            return
+        }
+        var lines = ["Go-live checks for \(tenant.slug) (\(tenant.name)):"]
+        let width = results.map(\.title.count).max() ?? 0
+        for result in results {
+            lines.append("  \(Self.symbol(result.status)) \(result.title.padding(width))  \(result.message)")
+        }
+        func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
+        lines.append("")
+        lines.append("\(count(.pass)) passed, \(plural(count(.warn), "warning")), \(count(.fail)) failed, \(plural(count(.error), "error"))")
+        output.result(lines.joined(separator: "\n"))
+    }
+}

@@ -1,0 +1,28 @@
+-- Runbook, post-provision step 1: the Owner logged in with the one-time password and
+-- replaced it. Until then a warning; once it expired unused, a failure.
+return {
+  id = "owner-password",
+  title = "The Owner has replaced the one-time password",
+  run = function(ctx)
+    local owners = ctx.query([[
+      SELECT u.email, u.must_change_password AS pending, u.password_hash IS NULL AS no_password,
+             u.password_expires_at < now() AS expired,
+             to_char(u.password_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"') AS expires
+      FROM memberships m JOIN users u ON u.id = m.user_id
+      WHERE m.tenant_id = $1 AND m.role = 'OWNER' ORDER BY u.email]], ctx.tenant.id)
+    if #owners == 0 then return ctx.fail("the tenant has no OWNER to log in") end
+    for _, o in ipairs(owners) do
+      if o.pending and o.expired then
+        ctx.fail(o.email .. "'s one-time password expired unused on " .. o.expires ..
+                 ": issue a new one (reset the password) and hand it over")
+      elseif o.pending then
+        ctx.warn(o.email .. " has not replaced the one-time password yet (it expires " .. o.expires ..
+                 "): ask them to log in")
+      elseif o.no_password then
+        ctx.warn(o.email .. " has no password set")
+      else
+        ctx.pass(o.email .. " has set their own password")
+      end
+    end
+  end,
+}
