@@ -49,8 +49,9 @@ enum Sandbox {
 
     -- io: reading files only
     if kind == "check" then
-      _G.io = nil
-      package.loaded.io = nil
+      local none = setmetatable({}, { __index = function(_, key) refuse("io." .. tostring(key))() end })
+      _G.io = none
+      package.loaded.io = none
     else
       local io = io
       local open, lines, iotype = io.open, io.lines, io.type
