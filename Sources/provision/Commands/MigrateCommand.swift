@@ -28,9 +28,8 @@ struct MigrateCommand: ParsableCommand {
         if status {
             let entries = try migrator.status()
             report(status: entries, target: connection.safeTarget, output: output)
-            if entries.contains(where: { if case .modified = $0.state { true } else { false } }) {
-                throw ProvisionError(.notMigrated, "an applied migration was edited after it was applied (marked 'modified' above)")
-            }
+            // The report said it; exit 4 without a second document.
+            if entries.contains(where: { if case .modified = $0.state { true } else { false } }) { throw ExitCode(4) }
             return
         }
         let applied = try migrator.migrate(audit: AuditContext())
@@ -56,11 +55,17 @@ struct MigrateCommand: ParsableCommand {
             case .unknown(let at): return ("unknown", at)
             }
         }
+        let modified = entries.filter { if case .modified = $0.state { true } else { false } }
+        let pending = entries.filter { $0.state == .pending }.count
         if json {
-            output.document(["migrations": entries.map { entry -> [String: Any] in
-                let (state, at) = describe(entry.state)
-                return ["version": entry.version, "name": entry.name, "state": state, "appliedAt": at.orNull]
-            }])
+            output.document([
+                "migrations": entries.map { entry -> [String: Any] in
+                    let (state, at) = describe(entry.state)
+                    return ["version": entry.version, "name": entry.name, "state": state, "appliedAt": at.orNull]
+                },
+                "pending": pending,
+                "modified": modified.count,
+            ])
             return
         }
         output.result("Migrations at \(target):")
@@ -68,8 +73,12 @@ struct MigrateCommand: ParsableCommand {
             let (state, at) = describe(entry.state)
             output.result("  \(String(entry.version).leftPadded(4)) \(entry.name.padding(40)) \(state.padding(9)) \(at ?? "")")
         }
-        let pending = entries.filter { $0.state == .pending }.count
-        output.result(pending == 0 ? "Up to date." : "\(pending) pending: run `provision migrate`.")
+        if !modified.isEmpty {
+            let list = modified.map { String($0.version) }.joined(separator: ", ")
+            output.result("Migration \(list) was edited after it was applied: restore the applied text and add a new migration for the change.")
+        } else {
+            output.result(pending == 0 ? "Up to date." : "\(pending) pending: run `provision migrate`.")
+        }
     }
 }
 
