@@ -122,6 +122,14 @@ import ProvisionTestSupport
         #expect(status.first?.state == .modified(at: status.first.map { if case .modified(let at) = $0.state { at } else { "" } } ?? ""))
     }
 
+    @Test func anEditedAppliedMigrationStopsEveryCommand() throws {
+        let database = try TestDatabase.create()
+        try database.connect().run("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        let error = #expect(throws: ProvisionError.self) { try Migrator(connection: try database.connect()).requireMigrated() }
+        #expect(error?.code == .notMigrated)
+        #expect(error?.message.contains("provision migrate --status") == true)
+    }
+
     @Test func pendingMigrationsNameTheCommand() throws {
         let database = try TestDatabase.create()
         let connection = try database.connect()

@@ -79,11 +79,16 @@ public struct Migrator {
         guard exists.first?["present"] == "t" else {
             throw ProvisionError(.notMigrated, "the database at \(connection.safeTarget) has no provision schema: run `provision migrate` first")
         }
-        let appliedVersions = Set(try appliedMigrations().map(\.version))
-        let pending = migrations.filter { !appliedVersions.contains($0.version) }
+        let entries = try status()
+        let pending = entries.filter { $0.state == .pending }
         guard pending.isEmpty else {
             let list = pending.map { "\($0.version) \($0.name)" }.joined(separator: ", ")
             throw ProvisionError(.notMigrated, "the database schema is not up to date (\(pending.count) pending: \(list)): run `provision migrate` first")
+        }
+        // Like Flyway's validate: a binary whose migration text differs from what was
+        // applied may expect another schema than the database has.
+        if let modified = entries.first(where: { if case .modified = $0.state { true } else { false } }) {
+            throw ProvisionError(.notMigrated, "migration \(modified.version) (\(modified.name)) in this provision binary differs from the one applied to the database: see `provision migrate --status`")
         }
     }
 
