@@ -215,7 +215,9 @@ public final class GoLiveChecks {
                 throw ProvisionError(.invalidInput, "ctx.query expects SQL text", field: "sql")
             }
             let parameters = try stack.sqlParameters(from: 2)
-            state.pushRows(try context.query(sql, parameters), on: stack)
+            let rows = try context.query(sql, parameters)
+            try state.requireRoom(forBytes: rows.estimatedLuaBytes, what: "the query's \(rows.count) rows")
+            state.pushRows(rows, on: stack)
             return 1
         }))
         functions.append(("count", state.register("ctx.count") { stack in

@@ -75,3 +75,16 @@ extension LuaState {
         }
     }
 }
+
+extension Rows {
+    /// Roughly what these rows take as Lua tables: the text plus a table slot per cell.
+    var estimatedLuaBytes: Int {
+        values.reduce(0) { total, row in total + 64 + row.reduce(0) { $0 + 48 + ($1?.utf8.count ?? 0) } }
+    }
+}
+
+extension CSVTable {
+    var estimatedLuaBytes: Int {
+        rows.reduce(0) { total, row in total + 64 + row.reduce(0) { $0 + 48 + $1.utf8.count } }
+    }
+}

@@ -105,6 +105,15 @@ final class LuaState {
     // MARK: Limits
 
     var memoryInUse: Int { limits.pointee.used }
+
+    /// Refuses (limit_exceeded) data the host is about to hand the script when it would
+    /// not fit in what the memory limit leaves; the run then fails like a memory bomb.
+    func requireRoom(forBytes bytes: Int, what: String) throws(ProvisionError) {
+        let limit = limits.pointee.limit
+        guard limit > 0, memoryInUse + bytes > limit else { return }
+        provision_trip_memory_limit(L)
+        throw ProvisionError(.limitExceeded, "\(what) needs about \(bytes / 1_048_576 + 1) MB, more than --maxMemoryMB leaves room for")
+    }
     var peakMemory: Int { limits.pointee.peak }
     var memoryTripped: Bool { limits.pointee.memory_tripped != 0 }
     var timeTripped: Bool { limits.pointee.time_tripped != 0 }
@@ -140,8 +149,10 @@ final class LuaState {
         _ = provision_lua_getregistryfield(L, "provision.traceback")
         defer {
             stack.pop()
-            stack.pushNil()
-            provision_lua_setregistryfield(L, "provision.traceback")
+            for key in ["provision.traceback", "provision.reraised", "provision.reraised_traceback"] {
+                stack.pushNil()
+                provision_lua_setregistryfield(L, key)
+            }
         }
         return stack.lossyString(at: -1)
     }

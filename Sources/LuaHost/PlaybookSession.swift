@@ -161,18 +161,14 @@ public final class PlaybookSession {
     }
 
     private func uncaughtError(status: Int32) -> ProvisionError {
-        if state.memoryTripped || state.timeTripped {
-            state.stack.pop()
-            return limitError()
-        }
-        var error: ProvisionError
-        if status == LUA_ERRMEM {
-            error = ProvisionError(.limitExceeded, "the playbook ran out of memory")
-        } else {
-            error = state.contractError(fromValueAt: -1, on: state.stack)
-        }
+        // Converting the value may run its __tostring, which may itself hit a limit:
+        // convert first, then ask whether a limit was hit.
+        var error = status == LUA_ERRMEM
+            ? ProvisionError(.limitExceeded, "the playbook ran out of memory")
+            : state.contractError(fromValueAt: -1, on: state.stack)
         state.stack.pop()
         let traceback = state.takeTraceback()
+        if state.memoryTripped || state.timeTripped { return limitError() }
         guard options.showsLocation else { return error }
         if let location = LuaState.location(in: traceback, message: error.message), !error.message.hasPrefix(location) {
             error.message = "\(location): \(error.message)"

@@ -6,7 +6,8 @@ import ProvisionCore
 /// calls one ProvisionCore primitive, and pushes a plain table back. No SQL for writes
 /// is built here, and no password ever reaches the Lua state.
 final class ProvisionModule {
-    let session: PlaybookSession
+    /// The session owns the module (and its Lua state); the module only points back.
+    unowned let session: PlaybookSession
     var run: ProvisioningRun { session.run }
     var style: FieldStyle { run.style }
 
@@ -117,6 +118,7 @@ final class ProvisionModule {
         let status = session.state.call(on: stack, arguments: arguments, results: LUA_MULTRET)
         if status != LUA_OK {
             try run.rollback(unit)
+            provision_keep_traceback_for_reraise(stack.L, -1)
             return -1  // the original error object, unchanged, is on top
         }
         let plan = try run.rollback(unit)
@@ -182,6 +184,7 @@ final class ProvisionModule {
             throw ProvisionError(.invalidInput, "query expects SQL text, got \(stack.typeName(at: 1))", field: "sql")
         }
         let rows = try run.readOnlyQuery(sql, parameters: try stack.sqlParameters(from: 2))
+        try session.state.requireRoom(forBytes: rows.estimatedLuaBytes, what: "the query's \(rows.count) rows")
         session.state.pushRows(rows, on: stack)
         return 1
     }
@@ -191,6 +194,7 @@ final class ProvisionModule {
             throw ProvisionError(.invalidInput, "readCSV expects a file path, got \(stack.typeName(at: 1))", field: "path")
         }
         let table = try CSVTable.read(path: path)
+        try session.state.requireRoom(forBytes: table.estimatedLuaBytes, what: "\(path)")
         stack.newTable(array: Int32(table.rows.count))
         for (offset, row) in table.rows.enumerated() {
             stack.newTable(record: Int32(table.header.count))

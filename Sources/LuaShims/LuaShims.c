@@ -42,9 +42,13 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     }
     if (limits->limit > 0 && nsize > old && limits->host_depth == 0
         && limits->used + (nsize - old) > limits->limit) {
-        // Lua answers a refusal with a full collection and asks once more for the same
-        // block: only a second refusal means the script really holds too much.
-        if (limits->refused_block == ptr && limits->refused_size == nsize && !limits->memory_tripped) {
+        // Lua answers most refusals with a full collection and asks once more for the
+        // same block: only a second refusal means the script really holds too much. A
+        // single block of an eighth of the limit or more (string.rep, a buffer) is not
+        // asked for again, and is a memory bomb in itself.
+        int retried = limits->refused_block == ptr && limits->refused_size == nsize;
+        int huge = nsize - old >= limits->limit / 8;
+        if ((retried || huge) && !limits->memory_tripped) {
             limits->memory_tripped = 1;
             limits->limit += 1 << 20;  // room for the error object and the unwinding
             arm_tripped_hook(limits);
@@ -59,6 +63,14 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     limits->used = limits->used - old + nsize;
     if (limits->used > limits->peak) limits->peak = limits->used;
     return block;
+}
+
+void provision_trip_memory_limit(lua_State *L) {
+    ProvisionLimits *limits = provision_limits(L);
+    if (limits->memory_tripped) return;
+    limits->memory_tripped = 1;
+    limits->limit += 1 << 20;
+    arm_tripped_hook(limits);
 }
 
 static void push_limit_error(lua_State *L, const char *message) {
@@ -162,9 +174,26 @@ void provision_push_boxed(lua_State *L, void *object) {
 
 static int message_handler(lua_State *L) {
     // Keep the error value unchanged (a table stays a table); keep the traceback aside.
-    luaL_traceback(L, L, NULL, 1);
+    // An error that a host function caught and raised again (dryRun's) keeps the
+    // traceback of where it was first raised.
+    lua_getfield(L, LUA_REGISTRYINDEX, "provision.reraised");
+    if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) {
+        lua_pop(L, 1);
+        lua_getfield(L, LUA_REGISTRYINDEX, "provision.reraised_traceback");
+    } else {
+        lua_pop(L, 1);
+        luaL_traceback(L, L, NULL, 1);
+    }
     lua_setfield(L, LUA_REGISTRYINDEX, "provision.traceback");
     return 1;
+}
+
+void provision_keep_traceback_for_reraise(lua_State *L, int index) {
+    index = lua_absindex(L, index);
+    lua_getfield(L, LUA_REGISTRYINDEX, "provision.traceback");
+    lua_setfield(L, LUA_REGISTRYINDEX, "provision.reraised_traceback");
+    lua_pushvalue(L, index);
+    lua_setfield(L, LUA_REGISTRYINDEX, "provision.reraised");
 }
 
 int provision_pcall(lua_State *L, int nargs, int nresults) {
@@ -187,9 +216,24 @@ static int tostring_helper(lua_State *L) {
 
 int provision_safe_tostring(lua_State *L, int index) {
     index = lua_absindex(L, index);
+    ProvisionLimits *limits = provision_limits(L);
+    if (lua_type(L, index) == LUA_TSTRING) {
+        lua_pushvalue(L, index);
+        return 1;
+    }
+    // A __tostring is the script's code even when the host calls it: it runs under the
+    // script's memory limit, and under a deadline even when the run has none.
+    int saved_depth = limits->host_depth;
+    double saved_deadline = limits->deadline;
+    double soon = monotonic_seconds() + 2.0;
+    if (limits->deadline <= 0 || limits->deadline > soon) limits->deadline = soon;
+    limits->host_depth = 0;
     lua_pushcfunction(L, tostring_helper);
     lua_pushvalue(L, index);
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) return 1;
+    int status = lua_pcall(L, 1, 1, 0);
+    limits->host_depth = saved_depth;
+    if (!limits->time_tripped) limits->deadline = saved_deadline;
+    if (status == LUA_OK && lua_type(L, -1) == LUA_TSTRING) return 1;
     lua_pop(L, 1);
     lua_pushfstring(L, "(a %s value whose __tostring failed)", luaL_typename(L, index));
     return 0;

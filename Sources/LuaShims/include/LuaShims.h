@@ -49,6 +49,10 @@ void provision_push_hostfunction(lua_State *L, int function_id);
 /// releases it through the registered release function.
 void provision_push_boxed(lua_State *L, void *object);
 
+/// Marks the memory limit as exceeded (the host refused to hand the script more data than
+/// the limit leaves room for) and arms the hook that fails the run.
+void provision_trip_memory_limit(lua_State *L);
+
 /// Starts the deadline (seconds from now; <= 0: none) and installs the count hook.
 void provision_start_clock(lua_State *L, double seconds);
 
@@ -56,6 +60,10 @@ void provision_start_clock(lua_State *L, double seconds);
 /// message handler that keeps the error value unchanged and stores a traceback in the
 /// registry (`provision.traceback`). Returns the lua_pcall status.
 int provision_pcall(lua_State *L, int nargs, int nresults);
+
+/// Before a host function raises again an error it caught from provision_pcall: the
+/// message handler will then keep the traceback of where the error was first raised.
+void provision_keep_traceback_for_reraise(lua_State *L, int index);
 
 /// Pushes a string for the value at `index` without ever raising: `__tostring` runs
 /// under lua_pcall, and a failing one yields a description instead. Returns 1 when the

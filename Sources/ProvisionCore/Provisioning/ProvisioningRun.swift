@@ -232,23 +232,70 @@ public final class ProvisioningRun {
         return user
     }
 
-    /// A read-only statement in the run's transaction, for playbooks and checks: it runs
-    /// inside a savepoint with `transaction_read_only` on, which is rolled back afterwards,
-    /// so whatever the text says, the database refuses to write.
+    /// A read-only query in the run's transaction, for playbooks and checks.
+    ///
+    /// Three fences: the text must be a query (SELECT, WITH, VALUES, TABLE); it runs as a
+    /// subquery, so transaction control, COPY, SET or a data-modifying WITH cannot ride
+    /// along; and it runs in a savepoint with `transaction_read_only` on, rolled back
+    /// afterwards, so the database refuses any write. Session-level advisory locks a
+    /// query took are released with it.
     public func readOnlyQuery(_ text: String, parameters: [String?]) throws(ProvisionError) -> Rows {
         guard let connection else {
             throw ProvisionError(.databaseUnavailable, "this dry run has no database (DATABASE_URL is not set), so it cannot query")
         }
+        let query = try Self.readOnlyQueryText(text)
         try requireOpen()
         let savepoint = try connection.savepoint()
         do throws(ProvisionError) {
             try connection.run("SET LOCAL transaction_read_only = on")
-            let rows = try connection.run(SQL(unsafeText: text, parameters: parameters))
+            let rows: Rows
+            do {
+                rows = try connection.execute(SQL(unsafeText: "SELECT * FROM (\n\(query)\n) AS provision_query", parameters: parameters))
+            } catch {
+                throw Self.queryError(error)
+            }
             try connection.rollback(to: savepoint)
+            try connection.run("SELECT pg_advisory_unlock_all()")
             return rows
         } catch {
             try? connection.rollback(to: savepoint)
+            _ = try? connection.run("SELECT pg_advisory_unlock_all()")
             throw error
+        }
+    }
+
+    static func readOnlyQueryText(_ text: String) throws(ProvisionError) -> String {
+        var query = Substring(text)
+        // Leading blanks and comments, trailing blanks and semicolons.
+        while true {
+            query = query.drop { $0.isWhitespace }
+            if query.hasPrefix("--") {
+                query = query.drop { $0 != "\n" }
+            } else if query.hasPrefix("/*"), let end = query.range(of: "*/") {
+                query = query[end.upperBound...]
+            } else {
+                break
+            }
+        }
+        while let last = query.last, last.isWhitespace || last == ";" { query = query.dropLast() }
+        let keyword = query.prefix { $0.isLetter }.uppercased()
+        guard ["SELECT", "WITH", "VALUES", "TABLE"].contains(keyword) || query.hasPrefix("(") else {
+            let shown = keyword.isEmpty ? String(query.prefix(20)) : keyword
+            throw ProvisionError(.forbidden, "queries from Lua are read-only: SELECT, WITH, VALUES or TABLE, not \(shown)", field: "sql")
+        }
+        return String(query)
+    }
+
+    /// A query's failure, told as what the query did wrong (a missing table there is a
+    /// typo, not an unmigrated database).
+    static func queryError(_ failure: DatabaseFailure) -> ProvisionError {
+        switch failure.sqlState {
+        case .undefinedTable?, .undefinedColumn?, SQLState("42601")?, SQLState("42883")?:
+            return ProvisionError(.databaseError, "query failed: \(failure.message)", field: "sql")
+        case SQLState("0A000")? where failure.message.contains("data-modifying"):
+            return ProvisionError(.forbidden, "queries from Lua are read-only: \(failure.message)", field: "sql")
+        default:
+            return ProvisionError(failure)
         }
     }
 
