@@ -32,6 +32,24 @@ static void arm_tripped_hook(ProvisionLimits *limits) {
     if (limits->main) lua_sethook(limits->main, tripped_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
 }
 
+static void trip_memory(ProvisionLimits *limits) {
+    if (limits->memory_tripped) return;
+    limits->memory_tripped = 1;
+    limits->limit += 1 << 20;  // room for the error object and the unwinding
+    arm_tripped_hook(limits);
+}
+
+// A refusal is final unless Lua asks again for the same block straight away, which it
+// does after an emergency collection. When the next request for more memory is anything
+// else, the refusal reached the script as an error (string buffers do not retry), and a
+// script that swallows it with pcall must not carry on past its limit.
+static void settle_refusal(ProvisionLimits *limits) {
+    if (limits->refused_size != 0) {
+        limits->refused_size = 0;
+        trip_memory(limits);
+    }
+}
+
 static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     ProvisionLimits *limits = (ProvisionLimits *)ud;
     size_t old = ptr ? osize : 0;
@@ -40,24 +58,20 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         limits->used -= old;
         return NULL;
     }
+    int retry = limits->refused_size != 0 && limits->refused_block == ptr && limits->refused_size == nsize;
+    if (nsize > old && !retry) settle_refusal(limits);
     if (limits->limit > 0 && nsize > old && limits->host_depth == 0
         && limits->used + (nsize - old) > limits->limit) {
-        // Lua answers most refusals with a full collection and asks once more for the
-        // same block: only a second refusal means the script really holds too much. A
-        // single block of an eighth of the limit or more (string.rep, a buffer) is not
-        // asked for again, and is a memory bomb in itself.
-        int retried = limits->refused_block == ptr && limits->refused_size == nsize;
-        int huge = nsize - old >= limits->limit / 8;
-        if ((retried || huge) && !limits->memory_tripped) {
-            limits->memory_tripped = 1;
-            limits->limit += 1 << 20;  // room for the error object and the unwinding
-            arm_tripped_hook(limits);
+        if (retry) {
+            limits->refused_size = 0;
+            trip_memory(limits);
+        } else {
+            limits->refused_block = ptr;
+            limits->refused_size = nsize;
         }
-        limits->refused_block = ptr;
-        limits->refused_size = nsize;
         return NULL;
     }
-    limits->refused_size = 0;
+    if (retry) limits->refused_size = 0;
     void *block = realloc(ptr, nsize);
     if (block == NULL) return NULL;
     limits->used = limits->used - old + nsize;
@@ -66,11 +80,7 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 }
 
 void provision_trip_memory_limit(lua_State *L) {
-    ProvisionLimits *limits = provision_limits(L);
-    if (limits->memory_tripped) return;
-    limits->memory_tripped = 1;
-    limits->limit += 1 << 20;
-    arm_tripped_hook(limits);
+    trip_memory(provision_limits(L));
 }
 
 static void push_limit_error(lua_State *L, const char *message) {
@@ -204,6 +214,7 @@ int provision_pcall(lua_State *L, int nargs, int nresults) {
     int saved_depth = limits->host_depth;
     limits->host_depth = 0;
     int status = lua_pcall(L, nargs, nresults, base);
+    settle_refusal(limits);
     limits->host_depth = saved_depth;
     lua_remove(L, base);
     return status;
@@ -231,6 +242,7 @@ int provision_safe_tostring(lua_State *L, int index) {
     lua_pushcfunction(L, tostring_helper);
     lua_pushvalue(L, index);
     int status = lua_pcall(L, 1, 1, 0);
+    settle_refusal(limits);
     limits->host_depth = saved_depth;
     if (!limits->time_tripped) limits->deadline = saved_deadline;
     if (status == LUA_OK && lua_type(L, -1) == LUA_TSTRING) return 1;
