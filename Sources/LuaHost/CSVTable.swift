@@ -32,6 +32,10 @@ struct CSVTable {
         guard let header = reader.headerRow, !(header.count == 1 && header[0].isEmpty) else {
             throw ProvisionError(.invalidInput, "\(path):1: the file has no header row", field: "path")
         }
+        var seen: Set<String> = []
+        for name in header.map({ $0.trimmingCharacters(in: .whitespaces) }) where !seen.insert(name).inserted {
+            throw ProvisionError(.invalidInput, "\(path):1: \(name): the header names this column twice", field: name)
+        }
         var line = 2 + Self.newlines(in: header)
         var rows: [[String]] = []
         var lines: [Int] = []

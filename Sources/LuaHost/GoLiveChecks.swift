@@ -63,6 +63,7 @@ public final class GoLiveChecks {
         var run: ProvisioningRun?
         var reports: [(CheckResult.Status, String)] = []
         var refusedWrite: ProvisionError?
+        var timedOutQuery: ProvisionError?
 
         func query(_ text: String, _ parameters: [String?]) throws(ProvisionError) -> Rows {
             guard let run else { throw ProvisionError(.playbookError, "ctx is only usable while its check runs") }
@@ -70,6 +71,7 @@ public final class GoLiveChecks {
                 return try run.readOnlyQuery(text, parameters: parameters)
             } catch {
                 if error.code == .forbidden { refusedWrite = refusedWrite ?? error }
+                if error.code == .limitExceeded { timedOutQuery = timedOutQuery ?? error }
                 throw error
             }
         }
@@ -78,6 +80,8 @@ public final class GoLiveChecks {
     private let options: Options
     private let stdlib: URL
     private var checks: [LoadedCheck] = []
+    /// Modules that did not load: reported as `error`, the others still run.
+    private var broken: [CheckResult] = []
 
     /// Loads every module; refuses (invalid_input) an unreadable folder, a module that
     /// does not return a check, or two checks with one id, naming both files.
@@ -94,7 +98,14 @@ public final class GoLiveChecks {
                 .filter { $0.hasSuffix(".lua") }.sorted()
             for name in files {
                 let file = folder.appendingPathComponent(name).path
-                let check = try load(file: file, folder: folder)
+                let check: LoadedCheck
+                do {
+                    check = try load(file: file, folder: folder)
+                } catch {
+                    broken.append(CheckResult(id: name, title: "Check module \(name)", status: .error,
+                                              message: "the module did not load: \(error.message)", file: file))
+                    continue
+                }
                 if let other = seen[check.id] {
                     throw ProvisionError(.invalidInput, "two checks have the id '\(check.id)': \(other) and \(file); give one another id", field: "checks")
                 }
@@ -109,10 +120,15 @@ public final class GoLiveChecks {
     /// Runs every check for `tenant` inside `run`'s transaction.
     public func run(for tenant: Tenant, in run: ProvisioningRun) throws(ProvisionError) -> [CheckResult] {
         var results: [CheckResult] = []
-        for check in checks {
-            results.append(try execute(check, tenant: tenant, run: run))
+        for index in checks.indices {
+            // A state that hit a limit stays tripped: a later run gets a fresh one.
+            if checks[index].state.timeTripped || checks[index].state.memoryTripped {
+                let file = URL(fileURLWithPath: checks[index].file)
+                if let fresh = try? load(file: file.path, folder: file.deletingLastPathComponent()) { checks[index] = fresh }
+            }
+            results.append(try execute(checks[index], tenant: tenant, run: run))
         }
-        return results
+        return results + broken
     }
 
     // MARK: Loading
@@ -124,11 +140,12 @@ public final class GoLiveChecks {
         let state = try LuaState(limits: LuaLimits(maxMemoryMB: options.maxMemoryMB, timeoutSeconds: options.timeoutSeconds))
         try state.installSandbox(.check, searchRoots: [folder, stdlib])
         let stack = state.stack
-        try state.load(Array(data), chunkName: "@" + file)
+        try state.load(Array(data), chunkName: "@" + file, code: .playbookError)
         state.startScripts(timeoutSeconds: options.timeoutSeconds)
         guard state.call(arguments: 0, results: 1) == LUA_OK else {
-            let error = state.contractError(fromValueAt: -1, on: stack)
-            throw ProvisionError(.invalidInput, "check \(file) failed to load: \(error.message)", field: "checks")
+            if state.timeTripped { throw ProvisionError(.limitExceeded, "it ran longer than \(options.timeoutSeconds) s while loading") }
+            if state.memoryTripped { throw ProvisionError(.limitExceeded, "it used more than \(options.maxMemoryMB) MB while loading") }
+            throw state.contractError(fromValueAt: -1, on: stack)
         }
         func invalid(_ what: String) -> ProvisionError {
             ProvisionError(.invalidInput, "check \(file) must return a table with \(what)", field: "checks")
@@ -159,6 +176,7 @@ public final class GoLiveChecks {
         outcome.run = run
         outcome.reports = []
         outcome.refusedWrite = nil
+        outcome.timedOutQuery = nil
         let unit = try run.beginUnit()
         defer {
             _ = try? run.rollback(unit)
@@ -181,6 +199,9 @@ public final class GoLiveChecks {
             stack.setTop(0)
             if error.code == .limitExceeded { return result(.error, "the check ran past a limit: \(error.message)") }
             return result(.error, "the check raised an error: \(error.message)")
+        }
+        if outcome.timedOutQuery != nil {
+            return result(.error, "a query of the check ran longer than its \(options.timeoutSeconds) s limit")
         }
         if let refused = outcome.refusedWrite {
             return result(.error, "the check tried to write, which checks may not do: \(refused.message)")

@@ -19,6 +19,13 @@ enum Interrupts {
         action.sa_flags = 0
         sigaction(SIGINT, &action, nil)
         sigaction(SIGTERM, &action, nil)
+        // A parent may have left them blocked (a supervisor's worker thread did here):
+        // Ctrl-C and SIGTERM must stop a run whatever started it.
+        var both = sigset_t()
+        sigemptyset(&both)
+        sigaddset(&both, SIGINT)
+        sigaddset(&both, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &both, nil)
     }
 
     /// Runs `body` (commit, then reveal) with SIGINT and SIGTERM held back, so an

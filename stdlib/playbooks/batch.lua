@@ -97,11 +97,9 @@ if #invalid > 0 or #duplicates > 0 then
     return la < lb
   end)
   local summary = ("%s: %d problem%s in the file; nothing was written"):format(file, #all, #all == 1 and "" or "s")
-  if v.json == "true" then
-    summary = summary .. ":\n" .. table.concat(all, "\n")
-  else
-    for _, m in ipairs(all) do p.log(m) end
-  end
+  for _, m in ipairs(all) do p.log(m) end
+  -- With --json the document carries them too: stdout must say what went wrong by itself.
+  if v.json == "true" then summary = summary .. ":\n" .. table.concat(all, "\n") end
   error({ code = #invalid > 0 and "invalid_input" or "duplicate_in_batch", message = summary }, 0)
 end
 
@@ -116,11 +114,14 @@ end
 
 local function alreadyProvisioned(spec)
   if v.skipExisting ~= "true" then return false end
-  local found = p.query([[SELECT 1 FROM tenants t
+  local ok, found = pcall(p.query, [[SELECT 1 FROM tenants t
                           JOIN memberships m ON m.tenant_id = t.id AND m.role = 'OWNER'
                           JOIN users u ON u.id = m.user_id
                           WHERE t.slug = $1 AND lower(u.email) = lower($2)]],
                         trim(spec.tenant.slug), trim(spec.owner.email))
+  -- A dry run without a database has nothing to compare with (and says so).
+  if not ok and type(found) == "table" and found.code == "database_unavailable" then return false end
+  if not ok then error(found, 0) end
   return #found > 0
 end
 
