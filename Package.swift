@@ -87,6 +87,10 @@ let package = Package(
             name: "ProvisionEndToEndTests",
             dependencies: ["ProvisionCore", "ProvisionTestSupport"]
         ),
+        .testTarget(
+            name: "BatchAndCheckTests",
+            dependencies: ["ProvisionCore", "ProvisionTestSupport"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
