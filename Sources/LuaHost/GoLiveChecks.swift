@@ -232,9 +232,7 @@ public final class GoLiveChecks {
     private static func registerContextFunctions(in state: LuaState, context: CheckContext) -> [(String, Int32)] {
         var functions: [(String, Int32)] = []
         functions.append(("query", state.register("ctx.query") { [unowned state] stack in
-            guard let sql = try stack.string(at: 1, field: "sql") else {
-                throw ProvisionError(.invalidInput, "ctx.query expects SQL text", field: "sql")
-            }
+            let sql = try stack.requiredString(at: 1, field: "sql", expectation: "ctx.query expects SQL text")
             let parameters = try stack.sqlParameters(from: 2)
             let rows = try context.query(sql, parameters)
             try state.requireRoom(forBytes: rows.estimatedLuaBytes, what: "the query's \(rows.count) rows")

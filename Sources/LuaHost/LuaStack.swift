@@ -36,6 +36,15 @@ struct LuaStack {
         return try Validate.rawValue(bytes, field: field)
     }
 
+    /// A required string argument; `expectation` says what the function wanted
+    /// ("findTenant expects a slug string").
+    func requiredString(at index: Int32, field: String, expectation: String) throws(ProvisionError) -> String {
+        guard let value = try string(at: index, field: field) else {
+            throw ProvisionError(.invalidInput, "\(expectation), got \(typeName(at: index))", field: field)
+        }
+        return value
+    }
+
     /// Any string for messages: invalid UTF-8 is repaired, never refused.
     func lossyString(at index: Int32) -> String? {
         bytes(at: index).map { String(decoding: $0, as: UTF8.self) }

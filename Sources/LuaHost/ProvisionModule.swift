@@ -155,9 +155,7 @@ final class ProvisionModule {
 
     private func findTenant(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
         let field = Field.tenantSlug.name(in: style)
-        guard let slug = try stack.string(at: 1, field: field) else {
-            throw ProvisionError(.invalidInput, "findTenant expects a slug string, got \(stack.typeName(at: 1))", field: field)
-        }
+        let slug = try stack.requiredString(at: 1, field: field, expectation: "findTenant expects a slug string")
         if let tenant = try run.lookUpTenant(slug: slug) {
             push(tenant, on: stack)
         } else {
@@ -168,9 +166,7 @@ final class ProvisionModule {
 
     private func findUser(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
         let field = Field.ownerEmail.name(in: style)
-        guard let email = try stack.string(at: 1, field: field) else {
-            throw ProvisionError(.invalidInput, "findUser expects an email string, got \(stack.typeName(at: 1))", field: field)
-        }
+        let email = try stack.requiredString(at: 1, field: field, expectation: "findUser expects an email string")
         if let user = try run.lookUpUser(email: email) {
             push(user, on: stack)
         } else {
@@ -180,9 +176,7 @@ final class ProvisionModule {
     }
 
     private func query(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        guard let sql = try stack.string(at: 1, field: "sql") else {
-            throw ProvisionError(.invalidInput, "query expects SQL text, got \(stack.typeName(at: 1))", field: "sql")
-        }
+        let sql = try stack.requiredString(at: 1, field: "sql", expectation: "query expects SQL text")
         let rows = try run.readOnlyQuery(sql, parameters: try stack.sqlParameters(from: 2))
         try session.state.requireRoom(forBytes: rows.estimatedLuaBytes, what: "the query's \(rows.count) rows")
         session.state.pushRows(rows, on: stack)
@@ -190,9 +184,7 @@ final class ProvisionModule {
     }
 
     private func readCSV(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        guard let path = try stack.string(at: 1, field: "path") else {
-            throw ProvisionError(.invalidInput, "readCSV expects a file path, got \(stack.typeName(at: 1))", field: "path")
-        }
+        let path = try stack.requiredString(at: 1, field: "path", expectation: "readCSV expects a file path")
         let table = try CSVTable.read(path: path)
         try session.state.requireRoom(forBytes: table.estimatedLuaBytes, what: "\(path)")
         stack.newTable(array: Int32(table.rows.count))
@@ -306,9 +298,7 @@ final class ProvisionModule {
     /// (so they see its uncommitted writes); returns the results and a summary.
     private func runChecks(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
         let field = Field.tenantSlug.name(in: style)
-        guard let slug = try stack.string(at: 1, field: field) else {
-            throw ProvisionError(.invalidInput, "runChecks expects a tenant slug, got \(stack.typeName(at: 1))", field: field)
-        }
+        let slug = try stack.requiredString(at: 1, field: field, expectation: "runChecks expects a tenant slug")
         let tenant = try run.resolveTenant(slug: slug, field: field)
         if checks == nil {
             checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(stdlib: session.options.stdlib)),

@@ -149,7 +149,7 @@ struct TenantReport {
         lines.append("")
         lines.append("Tenant  \(tenant.slug)  \"\(tenant.name)\"\(tenant.id.map { "  id \($0)" } ?? "")")
         lines.append("        time zone: \(tenant.timeZone ?? "(none)")  support: \([tenant.supportEmail, tenant.supportPhone].compactMap { $0 }.joined(separator: ", ").ifEmpty("(none)"))")
-        let ownerState = owner.created ? (run.dryRun ? "new user" : "new user") : "existing user, linked"
+        let ownerState = owner.created ? "new user" : (run.dryRun ? "existing user, would be linked" : "existing user, linked")
         lines.append("Owner   \(owner.email)\(owner.name.map { "  \"\($0)\"" } ?? "")\(owner.id.map { "  id \($0)" } ?? "")  (\(ownerState))")
         if run.dryRun {
             lines.append("")
