@@ -34,6 +34,25 @@ import Testing
         #expect(try database.memberships() == ["pilot owner@pilot.example.com OWNER"])
     }
 
+    /// --timeout bounds the run, and so every statement in it: a query cannot sleep past it.
+    @Test func aStatementCannotOutlastTheRunsTimeout() throws {
+        let database = try TestDatabase.create()
+        let folder = try playbook("""
+            local p = require "provision"
+            p.createTenant{slug = "slow", name = "Slow"}
+            p.query("SELECT pg_sleep(5)")
+            """)
+        // A generous per-statement limit of its own, so only --timeout can cut the sleep.
+        let result = try ProvisionBinary.run(["run", "x.lua", "--timeout", "1", "--json"], databaseURL: database.url,
+                                             environment: ["PROVISION_STATEMENT_TIMEOUT_MS": "600000"],
+                                             workingDirectory: folder.path)
+        #expect(result.status == 1, "\(result)")
+        #expect(result.errorCode == "limit_exceeded", "\(result)")
+        // The statement itself was cancelled, not merely noticed as late once it returned.
+        #expect(result.stdout.contains("statement_timeout"), "\(result)")
+        #expect(try database.scalar("SELECT count(*) FROM tenants") == "0")
+    }
+
     @Test func varsAndTrailingArgumentsReachThePlaybook() throws {
         let database = try TestDatabase.create()
         let folder = try playbook("""

@@ -39,7 +39,8 @@ enum PlaybookRunner {
     static func run<Prepared>(playbook path: String, options: PlaybookOptions, output: Output,
                               beforeCommit: () throws(ProvisionError) -> Prepared,
                               report: (PlaybookSession, [IssuedCredential], Prepared) -> Void) throws(ProvisionError) {
-        let connection: Connection? = options.dryRun && DatabaseURL.fromEnvironment == nil ? nil : try DatabaseURL.connectMigrated()
+        let connection: Connection? = options.dryRun && DatabaseURL.fromEnvironment == nil
+            ? nil : try DatabaseURL.connectMigrated(runTimeout: options.limits.timeoutSeconds)
         let session = try PlaybookSession(connection: connection, options: options)
         do throws(ProvisionError) {
             try session.execute(path: path)
