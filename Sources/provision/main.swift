@@ -44,8 +44,10 @@ do {
         exit(0)
     }
     let message = Provision.message(for: error)
+    // Name the flag the parser complained about, as every other input error does.
+    let field = message.firstMatch(of: /'--([A-Za-z][A-Za-z0-9-]*)/).map { String($0.1) }
     if json {
-        output.failure(ProvisionError(.invalidInput, message))
+        output.failure(ProvisionError(.invalidInput, message, field: field))
     } else {
         Output.standardError("error: \(message)")
         Output.standardError("See 'provision --help' or 'provision <command> --help'.")
