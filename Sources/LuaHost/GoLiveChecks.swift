@@ -217,11 +217,7 @@ public final class GoLiveChecks {
     private func pushContext(for check: LoadedCheck, tenant: Tenant) {
         let stack = check.state.stack
         stack.newTable(record: 8)
-        stack.pushRecord([
-            ("id", tenant.id.map(LuaScalar.string)), ("slug", .string(tenant.slug)), ("name", .string(tenant.name)),
-            ("timeZone", tenant.timeZone.map(LuaScalar.string)), ("supportEmail", tenant.supportEmail.map(LuaScalar.string)),
-            ("supportPhone", tenant.supportPhone.map(LuaScalar.string)),
-        ])
+        stack.push(tenant)
         stack.setRawField(-2, "tenant")
         for (name, id) in check.functions {
             check.state.pushFunction(id)

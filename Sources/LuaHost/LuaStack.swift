@@ -148,6 +148,23 @@ struct LuaStack {
         }
     }
 
+    /// A tenant as playbooks and checks see it.
+    func push(_ tenant: Tenant) {
+        pushRecord([
+            ("id", tenant.id.map(LuaScalar.string)), ("slug", .string(tenant.slug)), ("name", .string(tenant.name)),
+            ("timeZone", tenant.timeZone.map(LuaScalar.string)), ("supportEmail", tenant.supportEmail.map(LuaScalar.string)),
+            ("supportPhone", tenant.supportPhone.map(LuaScalar.string)), ("planned", .boolean(tenant.planned)),
+        ])
+    }
+
+    /// A user as playbooks see it: never a password.
+    func push(_ user: User) {
+        pushRecord([
+            ("id", user.id.map(LuaScalar.string)), ("email", .string(user.email)), ("name", user.name.map(LuaScalar.string)),
+            ("created", .boolean(user.created)), ("planned", .boolean(user.planned)),
+        ])
+    }
+
     /// Pushes a contract error object: `{code=, message=, field=?}` with `__tostring`.
     func pushError(_ error: ProvisionError) {
         pushError(code: error.code.rawValue, message: error.message, field: error.field)

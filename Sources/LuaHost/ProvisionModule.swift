@@ -69,7 +69,7 @@ final class ProvisionModule {
             supportPhone: args.optional("supportPhone", as: .supportPhone, style),
             style: style)
         let tenant = try atomically { () throws(ProvisionError) in try run.createTenant(spec) }
-        push(tenant, on: stack)
+        stack.push(tenant)
         return 1
     }
 
@@ -81,7 +81,7 @@ final class ProvisionModule {
             allowExistingUser: args.boolean("allowExistingUser", as: .allowExistingUser, style),
             style: style)
         let user = try atomically { () throws(ProvisionError) in try run.createOwner(spec) }
-        push(user, on: stack)
+        stack.push(user)
         return 1
     }
 
@@ -157,7 +157,7 @@ final class ProvisionModule {
         let field = Field.tenantSlug.name(in: style)
         let slug = try stack.requiredString(at: 1, field: field, expectation: "findTenant expects a slug string")
         if let tenant = try run.lookUpTenant(slug: slug) {
-            push(tenant, on: stack)
+            stack.push(tenant)
         } else {
             stack.pushNil()
         }
@@ -168,7 +168,7 @@ final class ProvisionModule {
         let field = Field.ownerEmail.name(in: style)
         let email = try stack.requiredString(at: 1, field: field, expectation: "findUser expects an email string")
         if let user = try run.lookUpUser(email: email) {
-            push(user, on: stack)
+            stack.push(user)
         } else {
             stack.pushNil()
         }
@@ -336,21 +336,6 @@ final class ProvisionModule {
     private func joined(_ stack: LuaStack) -> String {
         guard stack.top > 0 else { return "" }
         return (1...stack.top).map { stack.describe($0) }.joined(separator: "\t")
-    }
-
-    private func push(_ tenant: Tenant, on stack: LuaStack) {
-        stack.pushRecord([
-            ("id", tenant.id.map(LuaScalar.string)), ("slug", .string(tenant.slug)), ("name", .string(tenant.name)),
-            ("timeZone", tenant.timeZone.map(LuaScalar.string)), ("supportEmail", tenant.supportEmail.map(LuaScalar.string)),
-            ("supportPhone", tenant.supportPhone.map(LuaScalar.string)), ("planned", .boolean(tenant.planned)),
-        ])
-    }
-
-    private func push(_ user: User, on stack: LuaStack) {
-        stack.pushRecord([
-            ("id", user.id.map(LuaScalar.string)), ("email", .string(user.email)), ("name", user.name.map(LuaScalar.string)),
-            ("created", .boolean(user.created)), ("planned", .boolean(user.planned)),
-        ])
     }
 }
 

@@ -51,6 +51,19 @@ struct Output {
     }
 }
 
+extension Output {
+    /// An owner in the contract's JSON; the one-time password only when `credential` is
+    /// given, which is only after the commit and never with a credentials file.
+    static func ownerObject(_ owner: User, credential: IssuedCredential?) -> [String: Any] {
+        var object: [String: Any] = ["id": owner.id.orNull, "email": owner.email, "name": owner.name.orNull, "created": owner.created]
+        if let credential {
+            object["oneTimePassword"] = credential.password.reveal()
+            object["passwordExpiresAt"] = credential.expiresAt
+        }
+        return object
+    }
+}
+
 extension Optional {
     /// The value for a JSON document: the wrapped value or `NSNull()`.
     var orNull: Any { self.map { $0 as Any } ?? NSNull() }

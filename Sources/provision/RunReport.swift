@@ -112,12 +112,7 @@ struct RunReport {
             object["error"] = (Output.errorObject(error)["error"] as? [String: Any]) ?? [:]
         }
         if let owner = result.owner {
-            var ownerObject: [String: Any] = ["id": owner.id.orNull, "email": owner.email, "name": owner.name.orNull, "created": owner.created]
-            if let credential = result.credential, credentialsFile == nil {
-                ownerObject["oneTimePassword"] = credential.password.reveal()
-                ownerObject["passwordExpiresAt"] = credential.expiresAt
-            }
-            object["owner"] = ownerObject
+            object["owner"] = Output.ownerObject(owner, credential: credentialsFile == nil ? result.credential : nil)
         }
         return object
     }

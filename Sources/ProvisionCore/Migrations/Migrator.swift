@@ -75,11 +75,10 @@ public struct Migrator {
     /// What every command but `migrate` calls first: exit 4 naming `provision migrate`
     /// unless every bundled migration is applied.
     public func requireMigrated() throws(ProvisionError) {
-        let exists = try connection.run("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
-        guard exists.first?["present"] == "t" else {
+        guard let applied = try recordedMigrations() else {
             throw ProvisionError(.notMigrated, "the database at \(connection.safeTarget) has no provision schema: run `provision migrate` first")
         }
-        let entries = try status()
+        let entries = try entries(applied: applied)
         let pending = entries.filter { $0.state == .pending }
         guard pending.isEmpty else {
             let list = pending.map { "\($0.version) \($0.name)" }.joined(separator: ", ")
@@ -102,8 +101,13 @@ public struct Migrator {
     }
 
     private func appliedMigrations() throws(ProvisionError) -> [AppliedMigration] {
+        try recordedMigrations() ?? []
+    }
+
+    /// nil when there is no schema_migrations table at all.
+    private func recordedMigrations() throws(ProvisionError) -> [AppliedMigration]? {
         let exists = try connection.run("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
-        guard exists.first?["present"] == "t" else { return [] }
+        guard exists.first?["present"] == "t" else { return nil }
         let rows = try connection.run("""
             SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') AS applied_at
             FROM schema_migrations ORDER BY version

@@ -82,13 +82,14 @@ public struct User: Sendable, Equatable {
 
 public struct Membership: Sendable, Equatable {
     public let tenantId: String?
-    public let userId: String?
     public let tenantSlug: String
-    public let userEmail: String
     public let role: Role
     public let planned: Bool
     /// The user as this run knew them when linking (created by this run or not).
     public let user: User
+
+    public var userId: String? { user.id }
+    public var userEmail: String { user.email }
 }
 
 /// A one-time password issued in this run, revealed only after commit.

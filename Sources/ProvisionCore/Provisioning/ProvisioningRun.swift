@@ -421,8 +421,7 @@ public final class ProvisioningRun {
                 if !rows.isEmpty { throw membershipExists(user.email, tenant.slug) }
             }
             plannedMemberships.insert(key)
-            let membership = Membership(tenantId: tenant.id, userId: user.id, tenantSlug: tenant.slug, userEmail: user.email,
-                                        role: role, planned: true, user: user)
+            let membership = Membership(tenantId: tenant.id, tenantSlug: tenant.slug, role: role, planned: true, user: user)
             memberships.append(membership)
             return membership
         }
@@ -437,8 +436,7 @@ public final class ProvisioningRun {
         try trail?.record(action: "membership.create", tenantId: tenantId, userId: userId, detail: [
             "slug": tenant.slug, "email": user.email, "role": role.rawValue,
         ])
-        let membership = Membership(tenantId: tenantId, userId: userId, tenantSlug: tenant.slug, userEmail: user.email,
-                                    role: role, planned: false, user: user)
+        let membership = Membership(tenantId: tenantId, tenantSlug: tenant.slug, role: role, planned: false, user: user)
         memberships.append(membership)
         if role == .owner, let index = issued.firstIndex(where: { $0.userId == userId && $0.tenantSlug == nil }) {
             issued[index].tenantSlug = tenant.slug

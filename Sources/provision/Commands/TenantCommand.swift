@@ -118,20 +118,13 @@ struct TenantReport {
 
     func print(to output: Output) {
         if output.json {
-            var ownerObject: [String: Any] = [
-                "id": owner.id.orNull, "email": owner.email, "name": owner.name.orNull, "created": owner.created,
-            ]
-            if let credential {
-                ownerObject["oneTimePassword"] = credential.password.reveal()
-                ownerObject["passwordExpiresAt"] = credential.expiresAt
-            }
             output.document([
                 "dryRun": run.dryRun,
                 "tenant": [
                     "id": tenant.id.orNull, "slug": tenant.slug, "name": tenant.name, "timeZone": tenant.timeZone.orNull,
                     "supportEmail": tenant.supportEmail.orNull, "supportPhone": tenant.supportPhone.orNull,
                 ] as [String: Any],
-                "owner": ownerObject,
+                "owner": Output.ownerObject(owner, credential: credential),
                 "membership": ["role": membership.role.rawValue],
                 "actions": run.actions,
                 "warnings": run.warnings,
