@@ -91,6 +91,13 @@ let package = Package(
             name: "BatchAndCheckTests",
             dependencies: ["ProvisionCore", "ProvisionTestSupport"]
         ),
+        // Hostile playbooks and checks (corpus/), run through the binary; scripts/test
+        // runs them once more against the AddressSanitizer build.
+        .testTarget(
+            name: "HostileScriptTests",
+            dependencies: ["ProvisionCore", "ProvisionTestSupport"],
+            exclude: ["corpus"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

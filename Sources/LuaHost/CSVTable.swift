@@ -10,11 +10,9 @@ struct CSVTable {
     let rows: [[String]]
     let lines: [Int]
 
-    static func read(path: String) throws(ProvisionError) -> CSVTable {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ProvisionError(.invalidInput, "\(path): cannot read the file", field: "path")
-        }
-        var bytes = [UInt8](data)
+    /// `maxBytes`: what the memory limit leaves; a larger file is refused before it is read.
+    static func read(path: String, maxBytes: Int? = nil) throws(ProvisionError) -> CSVTable {
+        var bytes = try RegularFile.read(path, field: "path", maxBytes: maxBytes)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             let line = Self.lineOfFirstInvalidByte(bytes)

@@ -117,6 +117,15 @@ public final class GoLiveChecks {
 
     public var ids: [String] { checks.map(\.id) }
 
+    /// Closes every check's state: finalizers run now, under each check's limits, and can
+    /// no longer reach a run. Checks cannot run after this.
+    public func close() {
+        for check in checks { check.state.close() }
+        checks = []
+    }
+
+    deinit { close() }
+
     /// Runs every check for `tenant` inside `run`'s transaction.
     public func run(for tenant: Tenant, in run: ProvisioningRun) throws(ProvisionError) -> [CheckResult] {
         var results: [CheckResult] = []
@@ -124,6 +133,7 @@ public final class GoLiveChecks {
             // A state that hit a limit stays tripped: a later run gets a fresh one.
             if checks[index].state.timeTripped || checks[index].state.memoryTripped {
                 let file = URL(fileURLWithPath: checks[index].file)
+                checks[index].state.close()
                 if let fresh = try? load(file: file.path, folder: file.deletingLastPathComponent()) { checks[index] = fresh }
             }
             results.append(try execute(checks[index], tenant: tenant, run: run))
@@ -134,13 +144,12 @@ public final class GoLiveChecks {
     // MARK: Loading
 
     private func load(file: String, folder: URL) throws(ProvisionError) -> LoadedCheck {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw ProvisionError(.invalidInput, "cannot read check \(file)", field: "checks")
-        }
+        let data = try RegularFile.read(file, field: "checks", maxBytes: options.maxMemoryMB * 1_048_576)
         let state = try LuaState(limits: LuaLimits(maxMemoryMB: options.maxMemoryMB, timeoutSeconds: options.timeoutSeconds))
         try state.installSandbox(.check, searchRoots: [folder, stdlib])
         let stack = state.stack
-        try state.load(Array(data), chunkName: "@" + file, code: .playbookError)
+        try state.load(data, chunkName: "@" + file, code: .playbookError)
+        Watchdog.setActivity("the check module \(file)")
         state.startScripts(timeoutSeconds: options.timeoutSeconds)
         guard state.call(arguments: 0, results: 1) == LUA_OK else {
             if state.timeTripped { throw ProvisionError(.limitExceeded, "it ran longer than \(options.timeoutSeconds) s while loading") }
@@ -187,6 +196,7 @@ public final class GoLiveChecks {
         stack.setTop(0)
         _ = lua_rawgeti(state.L, provision_lua_registryindex(), lua_Integer(check.runReference))
         pushContext(for: check, tenant: tenant)
+        Watchdog.setActivity("the check '\(check.id)' (\(check.file))")
         state.startScripts(timeoutSeconds: options.timeoutSeconds)
         let status = state.call(arguments: 1, results: 0)
         if state.timeTripped || state.memoryTripped {

@@ -52,16 +52,24 @@ public struct LuaLimits: Sendable {
     }
 }
 
-/// One sandboxed Lua 5.4 state with a counting allocator and a time-limit hook.
+/// One sandboxed Lua 5.4 state with a counting allocator, a time-limit hook and the
+/// watchdog behind both.
+///
+/// Host code (set-up, host functions, reading results) runs with the memory limit lifted
+/// and the collector stopped; script code (`call`, a `__tostring` the host asks for,
+/// finalizers at `close`) runs with both in force. So the host never meets an
+/// unprotected Lua error, and the script never runs with the host's allowances.
 final class LuaState {
     let L: OpaquePointer
     private let limits: UnsafeMutablePointer<ProvisionLimits>
     private let functions = HostFunctions()
+    private(set) var isClosed = false
 
     var stack: LuaStack { LuaStack(L: L) }
 
     init(limits configured: LuaLimits, hookInterval: Int32 = 1000) throws(ProvisionError) {
         provision_set_dispatch(dispatch, release)
+        Watchdog.start()
         limits = .allocate(capacity: 1)
         limits.initialize(to: ProvisionLimits())
         limits.pointee.limit = configured.maxMemoryBytes
@@ -71,8 +79,6 @@ final class LuaState {
             throw ProvisionError(.limitExceeded, "could not create a Lua state: out of memory")
         }
         L = state
-        // The host's own set-up is never cut off by the script's limit.
-        limits.pointee.host_depth = 1
         limits.pointee.host = Unmanaged.passUnretained(functions).toOpaque()
         provision_push_boxed(L, Unmanaged.passRetained(functions).toOpaque())
         provision_lua_setregistryfield(L, "provision.host")
@@ -82,9 +88,23 @@ final class LuaState {
     }
 
     deinit {
-        provision_close(L)
+        close()
         limits.deinitialize(count: 1)
         limits.deallocate()
+    }
+
+    /// Ends the run for the script: its host functions raise from now on.
+    func end() {
+        if !isClosed { provision_end(L) }
+    }
+
+    /// Ends the run and closes the state. Finalizers and pending `__close` handlers run
+    /// now, under the memory limit and a short deadline of their own; they can no longer
+    /// reach the host. Closing twice is harmless.
+    func close(seconds: Double = 2) {
+        guard !isClosed else { return }
+        isClosed = true
+        provision_close(L, seconds)
     }
 
     /// Registers a host function; returns its id for `pushFunction`.
@@ -105,23 +125,42 @@ final class LuaState {
     // MARK: Limits
 
     var memoryInUse: Int { limits.pointee.used }
+    var memoryLimit: Int { limits.pointee.limit }
+    /// Bytes the host holds for the script (warnings, records), charged to the limit.
+    var hostBytes: Int { limits.pointee.host_bytes }
+
+    /// What the memory limit still leaves for data the host hands over (nil: no limit).
+    var room: Int? {
+        let limit = limits.pointee.limit
+        guard limit > 0 else { return nil }
+        return max(0, limit - memoryInUse - hostBytes)
+    }
 
     /// Refuses (limit_exceeded) data the host is about to hand the script when it would
     /// not fit in what the memory limit leaves; the run then fails like a memory bomb.
     func requireRoom(forBytes bytes: Int, what: String) throws(ProvisionError) {
-        let limit = limits.pointee.limit
-        guard limit > 0, memoryInUse + bytes > limit else { return }
+        guard let room, bytes > room else { return }
         provision_trip_memory_limit(L)
-        throw ProvisionError(.limitExceeded, "\(what) needs about \(bytes / 1_048_576 + 1) MB, more than --maxMemoryMB leaves room for")
+        throw ProvisionError(.limitExceeded, "\(what) needs about \(bytes / 1_048_576 + 1) MB, more than the memory limit (\(limitMB) MB) leaves room for")
     }
+
+    /// Keeps `bytes` the host holds on the script's behalf for the rest of the run (a
+    /// warning, a record of what was planned) on the script's account.
+    func charge(_ bytes: Int, for what: String) throws(ProvisionError) {
+        try requireRoom(forBytes: bytes, what: what)
+        limits.pointee.host_bytes += bytes
+    }
+
+    private var limitMB: Int { (limits.pointee.memory_tripped != 0 ? limits.pointee.limit - (1 << 20) : limits.pointee.limit) / 1_048_576 }
+
     var peakMemory: Int { limits.pointee.peak }
     var memoryTripped: Bool { limits.pointee.memory_tripped != 0 }
     var timeTripped: Bool { limits.pointee.time_tripped != 0 }
-    var hostDepth: Int32 { limits.pointee.host_depth }
+    /// The time that ran out was the short one a host-called `__tostring` gets.
+    var tostringTripped: Bool { limits.pointee.tostring_tripped != 0 }
 
-    /// From here on, scripts run under the limits.
+    /// Starts the script's clock (nil: no time limit).
     func startScripts(timeoutSeconds: Double?) {
-        limits.pointee.host_depth = 0
         provision_start_clock(L, timeoutSeconds ?? 0)
     }
 

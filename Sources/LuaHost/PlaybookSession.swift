@@ -69,6 +69,7 @@ public final class PlaybookSession {
             // Like the standalone interpreter: ARGS as `...` and in `arg`.
             for argument in options.arguments { state.stack.push(argument) }
             try run.begin()
+            Watchdog.setActivity(options.showsLocation ? "the playbook \(chunkName)" : "the playbook")
             state.startScripts(timeoutSeconds: options.limits.timeoutSeconds)
             let status = state.call(arguments: Int32(options.arguments.count), results: 0)
             if status != LUA_OK {
@@ -78,10 +79,21 @@ public final class PlaybookSession {
                 // The script swallowed the limit's error; the run still failed.
                 throw limitError()
             }
+            // The script is done before anything commits: its finalizers and pending
+            // __close handlers run now, under its limits, and can no longer reach the run.
+            finishScripts()
         } catch {
+            finishScripts()
             run.rollback()
             throw error
         }
+    }
+
+    /// Ends the script side of the run: host functions raise "this run has already ended"
+    /// from now on, and the states (the playbook's, and any check states it opened) close.
+    private func finishScripts() {
+        module?.finish()
+        state.close()
     }
 
     /// Commits (a dry run rolls back) and hands over the one-time passwords.
@@ -144,8 +156,11 @@ public final class PlaybookSession {
         var line = "[\(done)/\(total)]"
         if !label.isEmpty { line += " \(label)" }
         if done > 0, done < total {
-            let remaining = now.timeIntervalSince(started) / Double(done) * Double(total - done)
-            line += String(format: "  ETA %d:%02d", Int(remaining) / 60, Int(remaining) % 60)
+            // In floating point and clamped: any counts a script passes give a finite ETA.
+            let remaining = min(now.timeIntervalSince(started) / Double(done) * Double(total - done), 359_999)
+            if remaining.isFinite, remaining >= 0 {
+                line += String(format: "  ETA %d:%02d", Int(remaining) / 60, Int(remaining) % 60)
+            }
         }
         progressSink(line, done >= total)
     }
@@ -155,9 +170,14 @@ public final class PlaybookSession {
     func emit(message: String) { logSink(message) }
 
     private func limitError() -> ProvisionError {
-        state.memoryTripped
-            ? ProvisionError(.limitExceeded, "the playbook used more memory than --maxMemoryMB allows (\(options.limits.maxMemoryBytes / 1_048_576) MB)")
-            : ProvisionError(.limitExceeded, "the playbook ran longer than --timeout allows (\(options.limits.timeoutSeconds.map { String($0) } ?? "?") s)")
+        if state.memoryTripped {
+            return ProvisionError(.limitExceeded, "the playbook used more memory than --maxMemoryMB allows (\(options.limits.maxMemoryBytes / 1_048_576) MB)")
+        }
+        if state.tostringTripped || options.limits.timeoutSeconds == nil {
+            return ProvisionError(.limitExceeded, "a __tostring metamethod of the playbook ran longer than the 2 s the host gives it to describe a value")
+        }
+        let seconds = options.limits.timeoutSeconds.map { String(format: "%g", $0) } ?? ""
+        return ProvisionError(.limitExceeded, "the playbook ran longer than --timeout allows (\(seconds) s)")
     }
 
     private func uncaughtError(status: Int32) -> ProvisionError {

@@ -35,8 +35,8 @@ final class ProvisionModule {
             ("findUser", { [unowned self] in try self.findUser($0) }),
             ("query", { [unowned self] in try self.query($0) }),
             ("readCSV", { [unowned self] in try self.readCSV($0) }),
-            ("log", { [unowned self] in self.log($0) }),
-            ("warn", { [unowned self] in self.warn($0) }),
+            ("log", { [unowned self] in try self.log($0) }),
+            ("warn", { [unowned self] in try self.warn($0) }),
             ("validateTenant", { [unowned self] in try self.validateTenant($0) }),
             ("validateOwner", { [unowned self] in try self.validateOwner($0) }),
             ("markUnchanged", { [unowned self] in try self.markUnchanged($0) }),
@@ -142,6 +142,8 @@ final class ProvisionModule {
         let status = session.state.call(on: stack, arguments: stack.top - 1, results: LUA_MULTRET)
         if status != LUA_OK {
             _ = session.state.takeTraceback()
+            // The failure is kept for the report: on the script's account.
+            try session.state.charge(Self.recordBytes, for: "the failed unit's record")
             try run.rollback(unit, error: session.state.contractError(fromValueAt: -1, on: stack))
             stack.push(false)
             provision_lua_insert(stack.L, -2)
@@ -185,7 +187,8 @@ final class ProvisionModule {
 
     private func readCSV(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
         let path = try stack.requiredString(at: 1, field: "path", expectation: "readCSV expects a file path")
-        let table = try CSVTable.read(path: path)
+        // The file, its text and the parsed rows exist at once while it is read.
+        let table = try CSVTable.read(path: path, maxBytes: session.state.room.map { $0 / 4 })
         try session.state.requireRoom(forBytes: table.estimatedLuaBytes, what: "\(path)")
         stack.newTable(array: Int32(table.rows.count))
         for (offset, row) in table.rows.enumerated() {
@@ -210,13 +213,17 @@ final class ProvisionModule {
         return 2
     }
 
-    private func log(_ stack: LuaStack) -> Int32 {
-        session.emit(message: joined(stack))
+    private func log(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let line = try joined(stack)
+        session.emit(message: line)
         return 0
     }
 
-    private func warn(_ stack: LuaStack) -> Int32 {
-        run.warn(joined(stack))
+    /// Warnings are kept until the report: they stay on the script's memory account.
+    private func warn(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let message = try joined(stack)
+        try session.state.charge(message.utf8.count + 64, for: "the warning")
+        run.warn(message)
         return 0
     }
 
@@ -269,14 +276,16 @@ final class ProvisionModule {
         let args = try TableArguments(stack, index: 1, function: "markUnchanged", keys: ["tenant", "owner"])
         let slug = try args.reference("tenant", key: "slug", field: "tenant")
         let email = try args.reference("owner", key: "email", field: "owner")
+        try session.state.charge(Self.recordBytes, for: "the run's record")
         run.markUnchanged(tenantSlug: slug, ownerEmail: email)
         return 0
     }
 
     /// `progress(done, total, label)`: a live line on a terminal, plain lines otherwise.
     private func progress(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        guard let done = stack.integer(at: 1), let total = stack.integer(at: 2) else {
-            throw ProvisionError(.invalidInput, "progress expects (done, total, label) with whole numbers", field: "done")
+        guard let done = stack.integer(at: 1), let total = stack.integer(at: 2),
+              (0...1_000_000_000).contains(total), (0...total).contains(done) else {
+            throw ProvisionError(.invalidInput, "progress expects (done, total, label) with whole numbers, 0 <= done <= total <= 1000000000", field: "done")
         }
         session.reportProgress(done: Int(done), total: Int(total), label: stack.isNoneOrNil(3) ? "" : stack.describe(3))
         return 0
@@ -319,9 +328,15 @@ final class ProvisionModule {
 
     // MARK: Helpers
 
+    /// Roughly what the run keeps for one record (a tenant, user, membership or failure
+    /// with its action line): the run's records count against the script's memory, so a
+    /// loop that plans without end hits the limit instead of the machine's memory.
+    static let recordBytes = 1024
+
     /// Every primitive is a savepoint unit of its own, so a playbook that catches a
     /// primitive's error with pcall can go on: the transaction is never left aborted.
     private func atomically<T>(_ body: () throws(ProvisionError) -> T) throws(ProvisionError) -> T {
+        try session.state.charge(Self.recordBytes, for: "the run's record")
         let unit = try run.beginUnit()
         do throws(ProvisionError) {
             let value = try body()
@@ -333,9 +348,24 @@ final class ProvisionModule {
         }
     }
 
-    private func joined(_ stack: LuaStack) -> String {
+    /// The arguments as one tab-separated line. The host copies the text, so the copy
+    /// must fit in what the memory limit leaves.
+    private func joined(_ stack: LuaStack) throws(ProvisionError) -> String {
         guard stack.top > 0 else { return "" }
-        return (1...stack.top).map { stack.describe($0) }.joined(separator: "\t")
+        var parts: [String] = []
+        var bytes = 0
+        for index in 1...stack.top {
+            // A string's size is known before it is copied; other values convert to short text.
+            bytes += stack.type(at: index) == LUA_TSTRING ? Int(stack.rawLength(index)) : 64
+            try session.state.requireRoom(forBytes: 2 * bytes, what: "the message")
+            parts.append(stack.describe(index))
+        }
+        return parts.joined(separator: "\t")
+    }
+
+    /// The run is over: close the check states this run opened.
+    func finish() {
+        checks?.close()
     }
 }
 

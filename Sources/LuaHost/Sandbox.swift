@@ -14,12 +14,15 @@ enum Sandbox {
         case check
     }
 
-    /// Called with (searcher, kind); returns the error metatable.
+    /// Called with (searcher, kind, host) where host holds the C functions `open` and
+    /// `tripped`; returns the error metatable.
     static let prelude = #"""
-    local searcher, kind = ...
-    local rawget, setmetatable, error, tostring, type, load = rawget, setmetatable, error, tostring, type, load
+    local searcher, kind, host = ...
+    local rawget, setmetatable, error, tostring, type, load, select = rawget, setmetatable, error, tostring, type, load, select
 
-    local errmt = { __name = "provision.error" }
+    -- Protected: a script that could change it would run its code wherever the host
+    -- converts an error (and could give host errors a finalizer).
+    local errmt = { __name = "provision.error", __metatable = "provision.error" }
     errmt.__tostring = function(e)
       return tostring(rawget(e, "code")) .. ": " .. tostring(rawget(e, "message"))
     end
@@ -33,13 +36,37 @@ enum Sandbox {
     -- base: text chunks only, no files loaded behind require's back
     dofile = refuse("dofile")
     loadfile = refuse("loadfile")
-    _G.load = function(chunk, chunkname, _, env) return load(chunk, chunkname, "t", env) end
+    -- Text chunks only; an absent env keeps the chunk's own _ENV (load's 4th argument
+    -- counts even when nil).
+    _G.load = function(chunk, chunkname, _, ...)
+      if select("#", ...) > 0 then return load(chunk, chunkname, "t", (...)) end
+      return load(chunk, chunkname, "t")
+    end
     string.dump = nil
+
+    -- A message handler runs with hooks off when a limit's error reaches it; once a limit
+    -- has tripped, handlers step aside so no handler can outlast the limit.
+    local xpcall, tripped = xpcall, host.tripped
+    _G.xpcall = function(f, handler, ...)
+      return xpcall(f, function(e)
+        if tripped() then return e end
+        return handler(e)
+      end, ...)
+    end
 
     -- os: the clock and the environment, nothing that acts
     local os = os
+    local getenv = os.getenv
+    local secrets = { DATABASE_URL = true, PGPASSWORD = true, PGPASSFILE = true }
     local safe_os = {
-      time = os.time, clock = os.clock, date = os.date, getenv = os.getenv, difftime = os.difftime,
+      time = os.time, clock = os.clock, date = os.date, difftime = os.difftime,
+      getenv = function(name)
+        if secrets[name] then
+          error(setmetatable({ code = "forbidden",
+            message = "os.getenv: " .. tostring(name) .. " holds the database password and is withheld from playbooks; use provision.query for the database" }, errmt), 2)
+        end
+        return getenv(name)
+      end,
       exit = refuse("os.exit"), execute = refuse("os.execute"), remove = refuse("os.remove"),
       rename = refuse("os.rename"), tmpname = refuse("os.tmpname"), setlocale = refuse("os.setlocale"),
     }
@@ -53,20 +80,30 @@ enum Sandbox {
       _G.io = none
       package.loaded.io = none
     else
+      -- Regular files only (never /proc, /sys, a FIFO or a device: the process's own
+      -- memory and descriptors are out of reach, and no read can block).
       local io = io
-      local open, lines, iotype = io.open, io.lines, io.type
+      local open, iotype = host.open, io.type
+      local function safe_open(path, mode)
+        mode = mode or "r"
+        if mode ~= "r" and mode ~= "rb" then
+          error(setmetatable({ code = "forbidden",
+            message = "io.open: playbooks may only read files (mode \"r\"), not \"" .. tostring(mode) .. "\"" }, errmt), 2)
+        end
+        return open(path)
+      end
       local safe_io = {
-        open = function(path, mode)
-          mode = mode or "r"
-          if mode ~= "r" and mode ~= "rb" then
-            error(setmetatable({ code = "forbidden",
-              message = "io.open: playbooks may only read files (mode \"r\"), not \"" .. tostring(mode) .. "\"" }, errmt), 2)
-          end
-          return open(path, mode)
-        end,
+        open = safe_open,
         lines = function(path, ...)
           if path == nil then refuse("io.lines() on standard input")() end
-          return lines(path, ...)
+          local file, message = safe_open(path)
+          if not file then error(message, 2) end
+          local next_line = file:lines(...)
+          local function closing(...)
+            if (...) == nil then file:close() end
+            return ...
+          end
+          return function() return closing(next_line()) end, nil, nil, file
         end,
         type = iotype,
         popen = refuse("io.popen"), write = refuse("io.write"), output = refuse("io.output"),
@@ -99,7 +136,8 @@ extension LuaState {
         try load(Array(Sandbox.prelude.utf8), chunkName: "=sandbox", code: .playbookError)
         pushFunction("searcher", searcher(roots: searchRoots))
         stack.push(kind.rawValue)
-        guard call(arguments: 2, results: 1) == LUA_OK else {
+        provision_push_sandbox_functions(L)
+        guard call(arguments: 3, results: 1) == LUA_OK else {
             let message = stack.describe(-1)
             throw ProvisionError(.playbookError, "the sandbox could not be set up: \(message)")
         }
@@ -121,8 +159,9 @@ extension LuaState {
                 for candidate in ["\(relative).lua", "\(relative)/init.lua"] {
                     let file = root.appendingPathComponent(candidate)
                     tried.append(file.path)
-                    guard let data = FileManager.default.contents(atPath: file.path) else { continue }
-                    try self.load(Array(data), chunkName: "@" + file.path, code: .playbookError)
+                    guard FileManager.default.fileExists(atPath: file.path) else { continue }
+                    let data = try RegularFile.read(file.path, field: "require", maxBytes: self.room)
+                    try self.load(data, chunkName: "@" + file.path, code: .playbookError)
                     stack.push(file.path)
                     return 2
                 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LuaHost
 import ProvisionCore
 
 // A custom entry point: the contract's exit codes (2 for any usage error, where
@@ -10,6 +11,9 @@ let json = (arguments.firstIndex(of: "--").map { arguments[..<$0] } ?? arguments
 let output = Output(json: json)
 
 Interrupts.install()
+// A script stuck where no Lua hook reaches is reported like any other error, in the
+// form the operator asked for; the watchdog then ends the process.
+Watchdog.setReporter { error in output.failure(error) }
 
 /// argv is bytes: refuse invalid UTF-8 instead of letting it be silently repaired.
 func checkRawArguments() throws(ProvisionError) {

@@ -7,6 +7,12 @@ public struct ProvisionBinary: Sendable {
         public let status: Int32
         public let stdout: String
         public let stderr: String
+        /// The run outlasted the caller's `timeout` and was killed (SIGKILL).
+        public var timedOut = false
+        /// Wall time of the run.
+        public var seconds: Double = 0
+        /// The child's peak resident set in KiB (GNU time's %M), when the caller asked for it.
+        public var peakRSSKiB: Int?
 
         /// The stdout JSON document (for `--json` runs).
         public var json: [String: Any]? {
@@ -27,15 +33,25 @@ public struct ProvisionBinary: Sendable {
     }
 
     /// Runs `provision ARGUMENTS` with DATABASE_URL set to `databaseURL` (unset if nil).
-    /// The child sees a minimal environment plus `environment`.
+    /// The child sees a minimal environment plus `environment`. With `timeout`, a run
+    /// still going after that many seconds is killed and reported with `timedOut`.
     @discardableResult
     public static func run(_ arguments: [String], databaseURL: String?, environment: [String: String] = [:],
-                           stdin: String? = nil, workingDirectory: String? = nil) throws -> Result {
+                           stdin: String? = nil, workingDirectory: String? = nil, timeout: Double? = nil,
+                           measurePeakMemory: Bool = false) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
+        // GNU time (Debian's `time`, installed by scripts/install-deps) reports the child's
+        // peak RSS from wait4's rusage and passes its exit status through.
+        let peakFile = measurePeakMemory ? NSTemporaryDirectory() + "provision-peak-\(UUID().uuidString)" : nil
+        if let peakFile {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
+            process.arguments = ["-f", "%M", "-o", peakFile, path] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment.filter { key, _ in
-            ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"].contains(key)
+            ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "ASAN_OPTIONS", "LSAN_OPTIONS"].contains(key)
         }
         env["PROVISION_ACTOR"] = "e2e-test"
         if let databaseURL { env["DATABASE_URL"] = databaseURL }
@@ -60,9 +76,24 @@ public struct ProvisionBinary: Sendable {
                 group.leave()
             }
         }
+        let started = Date()
+        var timedOut = false
+        if let timeout, group.wait(timeout: .now() + timeout) == .timedOut {
+            timedOut = true
+            kill(process.processIdentifier, SIGKILL)
+        }
         group.wait()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: collected.stdout, stderr: collected.stderr)
+        var result = Result(status: process.terminationStatus, stdout: collected.stdout, stderr: collected.stderr)
+        result.timedOut = timedOut
+        result.seconds = Date().timeIntervalSince(started)
+        if let peakFile {
+            // "Command exited with non-zero status N" comes first when it did.
+            result.peakRSSKiB = (try? String(contentsOfFile: peakFile, encoding: .utf8))
+                .flatMap { $0.split(separator: "\n").last }.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            try? FileManager.default.removeItem(atPath: peakFile)
+        }
+        return result
     }
 
     /// Starts `provision` without waiting, for signal tests.

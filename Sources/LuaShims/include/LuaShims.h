@@ -18,14 +18,20 @@ typedef struct ProvisionLimits {
     size_t used;            // bytes the state holds now
     size_t peak;            // the most it ever held
     size_t limit;           // 0: no limit
-    int host_depth;         // > 0 while a host function runs: its own pushes are never refused
+    size_t host_bytes;      // bytes the host holds for the script (warnings, rows): charged to `limit`
+    int in_script;          // 1 while script code runs; only then does `limit` refuse memory, so
+                            // host code never meets an unprotected memory error
+    int host_depth;         // host functions running (nested through transaction(fn))
+    int gc_held;            // the host stopped the collector while its own code runs
     int memory_tripped;     // the script asked for more than `limit`
     void *refused_block;    // the last refused request, to recognise Lua's retry
     size_t refused_size;
     int time_tripped;       // the script ran past `deadline`
+    int tostring_tripped;   // ... and the deadline was the one a host-called __tostring gets
     double deadline;        // CLOCK_MONOTONIC seconds; 0: none
     int hook_count;         // instructions between deadline checks
-    lua_State *main;        // the main thread, for installing the tripped hook
+    int ended;              // the run is over: host functions raise instead of running
+    lua_State *main;        // the main thread
     void *host;             // the Swift host (unretained; it owns the state)
 } ProvisionLimits;
 
@@ -34,12 +40,33 @@ typedef struct ProvisionLimits {
 typedef int (*provision_dispatch_fn)(lua_State *L, int function_id);
 /// Swift's side of `__gc` for userdata that box a Swift object.
 typedef void (*provision_release_fn)(void *object);
+/// Called (on any thread) when script code cannot be stopped or Lua panicked; must end
+/// the process and never return.
+typedef void (*provision_fatal_fn)(int reason, const char *message);
+
+enum {
+    PROVISION_FATAL_STUCK = 1,   // script code ran past its deadline where no hook could stop it
+    PROVISION_FATAL_PANIC = 2,   // an error outside any protected call
+};
 
 void provision_set_dispatch(provision_dispatch_fn dispatch, provision_release_fn release);
 
+/// Starts (once) the watchdog thread, a backstop independent of Lua's hooks: when script
+/// code is still running a second after its deadline (a finalizer or message handler,
+/// where hooks are off, or a long C call such as pattern matching), it calls `fatal`.
+void provision_watchdog_start(provision_fatal_fn fatal);
+
+/// Makes the process undumpable: other processes of the user cannot read its memory
+/// and no core file holds a one-time password.
+void provision_harden_process(void);
+
 /// A new state with a counting allocator bound to `limits`; NULL when out of memory.
 lua_State *provision_newstate(ProvisionLimits *limits);
-void provision_close(lua_State *L);
+/// Ends the run (host functions raise from now on), then closes the state: finalizers
+/// and pending `__close` run under the memory limit and `seconds` of time, watched.
+void provision_close(lua_State *L, double seconds);
+/// Host functions raise "this run has already ended" from now on.
+void provision_end(lua_State *L);
 ProvisionLimits *provision_limits(lua_State *L);
 
 /// Pushes a C closure that dispatches to Swift host function `function_id`.
@@ -74,8 +101,23 @@ int provision_safe_tostring(lua_State *L, int index);
 int provision_load_text(lua_State *L, const char *buffer, size_t length, const char *chunkname);
 
 /// Opens the allow-listed standard libraries (base, package, string, table, math, utf8,
-/// coroutine, os, io); the Lua prelude then removes what the sandbox forbids.
+/// coroutine, os, io) and protects the file handle metatable; the Lua prelude then
+/// removes what the sandbox forbids.
 int provision_open_libraries(lua_State *L);
+
+/// Pushes a table of the C functions the sandbox prelude builds on: `open` (io.open for
+/// regular files only, never /proc or /sys, never blocking) and `tripped` (has a limit
+/// tripped: message handlers then step aside).
+void provision_push_sandbox_functions(lua_State *L);
+
+enum {
+    PROVISION_OPEN_NOT_REGULAR = -2,   // a FIFO, device, socket or folder
+    PROVISION_OPEN_KERNEL_FS = -3,     // /proc, /sys and other kernel file systems
+};
+/// Opens `path` for reading if it is a regular file on an ordinary file system, without
+/// ever blocking (a FIFO is refused, not waited on). Returns a descriptor, -1 with errno,
+/// or one of the PROVISION_OPEN_ refusals.
+int provision_open_regular_file(const char *path);
 
 // MARK: Macro wrappers
 

@@ -1,0 +1,3 @@
+-- expect: exit=2 code=invalid_input
+-- within: 12
+provision.progress(-5, 3)
