@@ -12,8 +12,16 @@ struct CredentialsFile {
     let path: String
     private let descriptor: Int32
 
-    /// Refuses an existing path (exit 2) before anything runs.
-    static func refuseExisting(_ path: String) throws(ProvisionError) {
+    /// Refuses (exit 2), before anything runs, a path the file could not be created at
+    /// after the commit: an empty one, a folder's, an existing one, or one in a folder
+    /// this user cannot create files in.
+    static func validateNewPath(_ path: String) throws(ProvisionError) {
+        if path.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ProvisionError(.invalidInput, "--credentialsFile needs a path to a new file, got an empty one", field: "credentialsFile")
+        }
+        if path.hasSuffix("/") {
+            throw ProvisionError(.invalidInput, "--credentialsFile \(path) names a folder; give a path to a new file", field: "credentialsFile")
+        }
         var status = stat()
         if lstat(path, &status) == 0 {
             throw ProvisionError(.invalidInput, "--credentialsFile \(path) already exists; it is never overwritten: choose a new path", field: "credentialsFile")

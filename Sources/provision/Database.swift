@@ -15,8 +15,9 @@ enum DatabaseURL {
     /// With `runTimeout` (a playbook's --timeout), no single statement may outlast the run.
     static func connect(runTimeout: Double? = nil) throws(ProvisionError) -> Connection {
         guard let url = fromEnvironment else { throw unsetError }
-        var limit = statementTimeoutMilliseconds
-        if let runTimeout { limit = min(limit, max(1, Int(runTimeout * 1000))) }
+        var limit = try statementTimeoutMilliseconds()
+        // `--timeout` is at most a week (LimitOptions), so its milliseconds fit an Int.
+        if let runTimeout { limit = min(limit, max(1, Int((runTimeout * 1000).rounded(.up)))) }
         return try Connection(url: url, statementTimeoutMilliseconds: limit)
     }
 
@@ -27,8 +28,22 @@ enum DatabaseURL {
         return connection
     }
 
-    /// `PROVISION_STATEMENT_TIMEOUT_MS`, default 30 s: one stuck statement never hangs a run.
-    static var statementTimeoutMilliseconds: Int {
-        ProcessInfo.processInfo.environment["PROVISION_STATEMENT_TIMEOUT_MS"].flatMap(Int.init) ?? 30_000
+    static let statementTimeoutVariable = "PROVISION_STATEMENT_TIMEOUT_MS"
+    /// A week, as for `--timeout`.
+    static let statementTimeoutRange = 1...604_800_000
+
+    /// `PROVISION_STATEMENT_TIMEOUT_MS`, default 30 s: one stuck statement never hangs a
+    /// run. A value that is not a whole number of milliseconds in range is invalid input
+    /// (exit 2), checked before the connection is made, never ignored.
+    static func statementTimeoutMilliseconds(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ProvisionError) -> Int {
+        // Set but empty counts as unset, as for DATABASE_URL.
+        guard let text = environment[statementTimeoutVariable], !text.trimmingCharacters(in: .whitespaces).isEmpty else { return 30_000 }
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), statementTimeoutRange.contains(value) else {
+            throw ProvisionError(.invalidInput, "\(statementTimeoutVariable) must be a whole number of milliseconds from 1 to 604800000 (7 days), got '\(text)'",
+                                 field: statementTimeoutVariable)
+        }
+        return value
     }
 }

@@ -3,23 +3,35 @@ import ProvisionCore
 
 /// Where a command's words go: results to stdout, progress and warnings to stderr, and
 /// with `--json` exactly one JSON document on stdout, errors included.
+///
+/// Reports escape each data value they interpolate (`TerminalText.escaped`); the text
+/// writers here are the safety net behind them: whatever a report missed, no control
+/// character but the line breaks and tabs of its own layout reaches a terminal raw
+/// (CONTRACT §9). JSON documents keep the exact data, escaped the JSON way.
 struct Output {
     let json: Bool
 
+    /// Human-readable text for stdout, escaped but for its line breaks and tabs.
     static func standardOutput(_ text: String) {
-        FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+        write(TerminalText.escaped(text, keeping: [.lineBreaks, .tabs]), to: .standardOutput)
     }
 
+    /// Human-readable text for stderr, escaped but for its line breaks and tabs.
     static func standardError(_ text: String) {
-        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+        write(TerminalText.escaped(text, keeping: [.lineBreaks, .tabs]), to: .standardError)
+    }
+
+    private static func write(_ text: String, to handle: FileHandle) {
+        handle.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
     }
 
     func result(_ text: String) { Output.standardOutput(text) }
 
     func progress(_ text: String) { Output.standardError(text) }
 
+    /// Each warning on a line of its own: a line break inside one is shown as `\n`.
     func warnings(_ warnings: [String]) {
-        for warning in warnings { Output.standardError("warning: \(warning)") }
+        for warning in warnings { Output.standardError("warning: \(TerminalText.escaped(warning, keeping: .tabs))") }
     }
 
     /// Serialises with Foundation's JSONSerialization; `NSNull()` stands for null.
@@ -32,14 +44,16 @@ struct Output {
         }
     }
 
-    func document(_ object: [String: Any]) { Output.standardOutput(Output.document(object)) }
+    /// The one JSON document of a `--json` run: the exact data, with what a terminal
+    /// would act on as JSON escapes (`TerminalText.jsonEscaped`).
+    func document(_ object: [String: Any]) { Output.write(TerminalText.jsonEscaped(Output.document(object)), to: .standardOutput) }
 
     /// Reports a failure in the form the caller asked for.
     func failure(_ error: ProvisionError) {
         if json {
             document(Output.errorObject(error))
         } else {
-            Output.standardError("error: \(error.message)")
+            Output.standardError("error: \(TerminalText.message(error.message))")
         }
         if let detail = error.detail { Output.standardError(detail) }
     }

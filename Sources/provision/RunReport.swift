@@ -59,18 +59,19 @@ struct RunReport {
         }
         output.warnings(run.warnings)
         var lines: [String] = []
-        lines.append(run.dryRun ? "Dry run: nothing was written. \(title) would:" : "\(title) committed:")
-        lines += run.actions.isEmpty ? ["  (no changes)"] : run.actions.map { "  + \($0)" }
+        lines.append(run.dryRun ? "Dry run: nothing was written. \(title.terminalEscaped) would:" : "\(title.terminalEscaped) committed:")
+        lines += run.actions.isEmpty ? ["  (no changes)"] : run.actions.map { "  + \($0.terminalEscaped)" }
         if !results.isEmpty {
             lines.append("")
-            let width = max(9, results.map { ($0.tenantSlug ?? "-").count }.max() ?? 0)
-            for result in results {
-                let slug = (result.tenantSlug ?? "-").padding(width)
+            let slugs = results.map { ($0.tenantSlug ?? "-").terminalEscaped }
+            let width = max(9, slugs.map(\.count).max() ?? 0)
+            for (result, slug) in zip(results, slugs) {
+                let slug = slug.padding(width)
                 let detail: String
                 if let error = result.error {
-                    detail = "\(error.code.rawValue): \(error.message)"
+                    detail = "\(error.code.rawValue): \(error.message.terminalEscaped)"
                 } else if let owner = result.owner {
-                    detail = "owner \(owner.email)\(owner.created ? " (new user)" : " (existing user)")"
+                    detail = "owner \(owner.email.terminalEscaped)\(owner.created ? " (new user)" : " (existing user)")"
                 } else {
                     detail = ""
                 }
@@ -86,12 +87,12 @@ struct RunReport {
         }
         if let credentialsFile {
             lines.append("")
-            lines.append("One-time passwords for \(shown.count) new owner\(shown.count == 1 ? "" : "s") were written to \(credentialsFile) (mode 0600); hand them over and delete the file.")
+            lines.append("One-time passwords for \(shown.count) new owner\(shown.count == 1 ? "" : "s") were written to \(credentialsFile.terminalEscaped) (mode 0600); hand them over and delete the file.")
         } else if !shown.isEmpty {
             lines.append("")
             lines.append("One-time passwords (shown once; each must be changed at first login and expires after \(run.passwordLifetimeHours) hours):")
             for credential in shown {
-                lines.append("  \((credential.tenantSlug ?? "").padding(12)) \(credential.email.padding(36)) \(credential.password.reveal())")
+                lines.append("  \((credential.tenantSlug ?? "").terminalEscaped.padding(12)) \(credential.email.terminalEscaped.padding(36)) \(credential.password.reveal())")
             }
         }
         output.result(lines.joined(separator: "\n"))

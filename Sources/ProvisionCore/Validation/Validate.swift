@@ -58,7 +58,8 @@ public enum Validate {
         slug.wholeMatch(of: /[a-z0-9]+(-[a-z0-9]+)*/) != nil
     }
 
-    /// Display names (`tenantName`, `ownerName`): trimmed, 1–200 characters, no controls.
+    /// Display names (`tenantName`, `ownerName`): trimmed, 1–200 characters, no controls
+    /// and no invisible format characters (CONTRACT §9).
     public static func displayName(_ value: String, field: String) throws(ProvisionError) -> String {
         try general(value, field)
         let name = value.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -69,8 +70,15 @@ public enum Validate {
             throw ProvisionError(.invalidInput, "\(field) is too long: \(name.count) characters, at most 200 are allowed", field: field)
         }
         if let control = name.unicodeScalars.first(where: isControl) {
-            let code = "U+" + String(control.value, radix: 16, uppercase: true).leftPadded(to: 4)
-            throw ProvisionError(.invalidInput, "\(field) contains a control character (\(code)); use plain text on one line", field: field)
+            throw ProvisionError(.invalidInput, "\(field) contains a control character (\(codePoint(control))); use plain text on one line", field: field)
+        }
+        // Bidi overrides and isolates make a name read differently from what it holds;
+        // zero-width characters make two names that look alike differ. A name shown to
+        // people has no use for either (general category Cf: U+202A–U+202E,
+        // U+2066–U+2069, U+200B–U+200F, U+2060, U+FEFF, U+00AD, …). The value as given
+        // is checked: whether trimming drops a zero-width space differs by platform.
+        if let format = value.unicodeScalars.first(where: { $0.properties.generalCategory == .format }) {
+            throw ProvisionError(.invalidInput, "\(field) contains an invisible formatting character (\(codePoint(format))), which can disguise how the name reads; type the name as plain text", field: field)
         }
         return name
     }
@@ -80,6 +88,13 @@ public enum Validate {
         case .control, .lineSeparator, .paragraphSeparator: return true
         default: return false
         }
+    }
+
+    /// `U+202E RIGHT-TO-LEFT OVERRIDE`: a character named without writing it.
+    static func codePoint(_ scalar: Unicode.Scalar) -> String {
+        let code = "U+" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
+        guard let name = scalar.properties.name ?? scalar.properties.nameAlias else { return code }
+        return "\(code) \(name)"
     }
 
     /// A sane addr-spec (dot-atom local part, a dotted domain of DNS labels), at most 254

@@ -45,7 +45,7 @@ struct BatchCommand: ParsableCommand {
 
     func run() throws {
         let output = Output(json: json)
-        if let credentialsFile { try CredentialsFile.refuseExisting(credentialsFile) }
+        if let credentialsFile { try CredentialsFile.validateNewPath(credentialsFile) }
         guard FileManager.default.isReadableFile(atPath: file) else {
             throw ProvisionError(.invalidInput, "cannot read \(file): no such file", field: "file")
         }
@@ -66,7 +66,7 @@ struct BatchCommand: ParsableCommand {
                     try file.write(credentials)
                 } catch {
                     // The rows are committed: the passwords must not be lost.
-                    output.progress("error: \(error.message); the one-time passwords follow on stdout instead")
+                    output.progress("error: \(TerminalText.message(error.message)); the one-time passwords follow on stdout instead")
                     RunReport(run: session.run, credentials: credentials).print(to: output, title: "Batch \(self.file)")
                     failure = error
                     return

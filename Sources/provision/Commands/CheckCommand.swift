@@ -26,21 +26,25 @@ struct CheckCommand: ParsableCommand {
     var checkFolders: [String] = []
 
     @Option(name: [.customLong("checkTimeout"), .customLong("check-timeout")],
-            help: ArgumentHelp("Seconds each check may run.", valueName: "seconds"))
+            help: ArgumentHelp("Seconds each check may run, from 0.001 to 3600.", valueName: "seconds"))
     var checkTimeout: Double = 5
+
+    /// At least a millisecond: a check's statements are limited in whole milliseconds.
+    static let checkTimeoutRange: ClosedRange<Double> = 0.001...3600
 
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
 
     func run() throws {
         let output = Output(json: json)
+        // nan, -0, inf and 1e300 are all outside the range.
+        guard Self.checkTimeoutRange.contains(checkTimeout) else {
+            throw ProvisionError(.invalidInput, "--checkTimeout must be a number of seconds from 0.001 to 3600, got \(checkTimeout)", field: "checkTimeout")
+        }
         guard let tenantSlug else {
             throw ProvisionError(.invalidInput, "missing required flag --tenantSlug", field: "tenantSlug")
         }
         let slug = try Validate.tenantSlug(tenantSlug, field: "tenantSlug")
-        guard checkTimeout > 0, checkTimeout <= 3600 else {
-            throw ProvisionError(.invalidInput, "--checkTimeout must be between 0 and 3600 seconds", field: "checkTimeout")
-        }
         let checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(extra: checkFolders), timeoutSeconds: checkTimeout))
         let run = ProvisioningRun(connection: try DatabaseURL.connectMigrated(), dryRun: true)
         defer { run.rollback() }
@@ -79,10 +83,13 @@ struct CheckReport {
             ])
             return
         }
-        var lines = ["Go-live checks for \(tenant.slug) (\(tenant.name)):"]
-        let width = results.map(\.title.count).max() ?? 0
-        for result in results {
-            lines.append("  \(Self.symbol(result.status)) \(result.title.padding(width))  \(result.message)")
+        // A check's title and message can carry data from the platform's tables (a group
+        // name, say): each stays on its own line, escaped.
+        var lines = ["Go-live checks for \(tenant.slug.terminalEscaped) (\(tenant.name.terminalEscaped)):"]
+        let titles = results.map(\.title.terminalEscaped)
+        let width = titles.map(\.count).max() ?? 0
+        for (result, title) in zip(results, titles) {
+            lines.append("  \(Self.symbol(result.status)) \(title.padding(width))  \(result.message.terminalEscaped)")
         }
         func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
         lines.append("")

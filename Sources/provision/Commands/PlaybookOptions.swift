@@ -5,19 +5,29 @@ import ProvisionCore
 
 /// `--timeout` and `--maxMemoryMB`, shared by every command that runs a playbook.
 struct LimitOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Stop the playbook after this many seconds (default: no limit).", valueName: "seconds"))
+    /// From a millisecond (statements are limited in whole milliseconds) to a week: longer
+    /// than any provisioning run, and far from where seconds stop fitting the millisecond
+    /// and nanosecond counts the limits are kept in.
+    static let timeoutRange: ClosedRange<Double> = 0.001...604_800
+    static let memoryRangeMB = 1...65_536
+
+    @Option(help: ArgumentHelp("Stop the playbook after this many seconds, from 0.001 to 604800 (7 days) (default: no limit).",
+                               valueName: "seconds"))
     var timeout: Double?
 
     @Option(name: [.customLong("maxMemoryMB"), .customLong("max-memory-mb")],
-            help: ArgumentHelp("Memory the Lua state may use, in MiB.", valueName: "MiB"))
+            help: ArgumentHelp("Memory the Lua state may use, in MiB, 1 to 65536.", valueName: "MiB"))
     var maxMemoryMB: Int = 256
 
+    /// The limits, or the error naming the flag out of range; every command calls this
+    /// before it touches the database or a file.
     func limits() throws(ProvisionError) -> LuaLimits {
-        if let timeout, !(timeout > 0) {
-            throw ProvisionError(.invalidInput, "--timeout must be a positive number of seconds", field: "timeout")
+        // nan, -0, inf and 1e300 are all outside the range.
+        if let timeout, !Self.timeoutRange.contains(timeout) {
+            throw ProvisionError(.invalidInput, "--timeout must be a number of seconds from 0.001 to 604800 (7 days), got \(timeout)", field: "timeout")
         }
-        guard (1...65_536).contains(maxMemoryMB) else {
-            throw ProvisionError(.invalidInput, "--maxMemoryMB must be between 1 and 65536", field: "maxMemoryMB")
+        guard Self.memoryRangeMB.contains(maxMemoryMB) else {
+            throw ProvisionError(.invalidInput, "--maxMemoryMB must be between 1 and 65536 (MiB), got \(maxMemoryMB)", field: "maxMemoryMB")
         }
         return LuaLimits(maxMemoryMB: maxMemoryMB, timeoutSeconds: timeout)
     }
@@ -42,6 +52,10 @@ enum PlaybookRunner {
         let connection: Connection? = options.dryRun && DatabaseURL.fromEnvironment == nil
             ? nil : try DatabaseURL.connectMigrated(runTimeout: options.limits.timeoutSeconds)
         let session = try PlaybookSession(connection: connection, options: options)
+        // A playbook's log lines and progress labels are data too: one line each, escaped.
+        session.logSink = { Output.standardError(TerminalText.escaped($0, keeping: .tabs)) }
+        let showProgress = session.progressSink
+        session.progressSink = { line, final in showProgress(TerminalText.escaped(line, keeping: .tabs), final) }
         do throws(ProvisionError) {
             try session.execute(path: path)
             try Interrupts.whileCommitting { () throws(ProvisionError) in

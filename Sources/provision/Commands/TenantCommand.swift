@@ -136,28 +136,29 @@ struct TenantReport {
         if run.dryRun {
             lines.append("Dry run: nothing was written. provision would:")
         } else {
-            lines.append("Provisioned tenant \(tenant.slug):")
+            lines.append("Provisioned tenant \(tenant.slug.terminalEscaped):")
         }
-        lines += run.actions.map { "  + \($0)" }
+        lines += run.actions.map { "  + \($0.terminalEscaped)" }
         lines.append("")
-        lines.append("Tenant  \(tenant.slug)  \"\(tenant.name)\"\(tenant.id.map { "  id \($0)" } ?? "")")
-        lines.append("        time zone: \(tenant.timeZone ?? "(none)")  support: \([tenant.supportEmail, tenant.supportPhone].compactMap { $0 }.joined(separator: ", ").ifEmpty("(none)"))")
+        lines.append("Tenant  \(tenant.slug.terminalEscaped)  \"\(tenant.name.terminalEscaped)\"\(tenant.id.map { "  id \($0.terminalEscaped)" } ?? "")")
+        let support = [tenant.supportEmail, tenant.supportPhone].compactMap { $0?.terminalEscaped }.joined(separator: ", ").ifEmpty("(none)")
+        lines.append("        time zone: \(tenant.timeZone?.terminalEscaped ?? "(none)")  support: \(support)")
         let ownerState = owner.created ? "new user" : (run.dryRun ? "existing user, would be linked" : "existing user, linked")
-        lines.append("Owner   \(owner.email)\(owner.name.map { "  \"\($0)\"" } ?? "")\(owner.id.map { "  id \($0)" } ?? "")  (\(ownerState))")
+        lines.append("Owner   \(owner.email.terminalEscaped)\(owner.name.map { "  \"\($0.terminalEscaped)\"" } ?? "")\(owner.id.map { "  id \($0.terminalEscaped)" } ?? "")  (\(ownerState))")
         if run.dryRun {
             lines.append("")
             lines.append("The plan is valid. Run again without --dryRun to apply it.")
         }
         if let credential {
             lines.append("")
-            lines.append("One-time password for \(credential.email) (shown once; it must be changed at first login and expires \(credential.expiresAt)):")
+            lines.append("One-time password for \(credential.email.terminalEscaped) (shown once; it must be changed at first login and expires \(credential.expiresAt)):")
             lines.append("")
             lines.append("    \(credential.password.reveal())")
             lines.append("")
             lines.append("Next: log in as the Owner with it, then create centers, levels, programs and groups in the Admin UI.")
         } else if !run.dryRun && !owner.created {
             lines.append("")
-            lines.append("No password was created: \(owner.email) already had an account and keeps its password.")
+            lines.append("No password was created: \(owner.email.terminalEscaped) already had an account and keeps its password.")
         }
         output.result(lines.joined(separator: "\n"))
     }
