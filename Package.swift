@@ -81,7 +81,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LuaHostTests",
-            dependencies: ["LuaHost", "ProvisionCore", "ProvisionTestSupport"]
+            dependencies: ["LuaHost", "ProvisionCore", "ProvisionTestSupport", "CLua"]
         ),
         .testTarget(
             name: "ProvisionEndToEndTests",

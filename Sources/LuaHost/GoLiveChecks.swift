@@ -64,14 +64,16 @@ public final class GoLiveChecks {
         var reports: [(CheckResult.Status, String)] = []
         var refusedWrite: ProvisionError?
         var timedOutQuery: ProvisionError?
+        var oversizedQuery: ProvisionError?
 
-        func query(_ text: String, _ parameters: [String?]) throws(ProvisionError) -> Rows {
+        func query(_ text: String, _ parameters: [String?], maxBytes: Int?) throws(ProvisionError) -> Rows {
             guard let run else { throw ProvisionError(.playbookError, "ctx is only usable while its check runs") }
             do {
-                return try run.readOnlyQuery(text, parameters: parameters)
+                return try run.readOnlyQuery(text, parameters: parameters, maxBytes: maxBytes)
             } catch {
                 if error.code == .forbidden { refusedWrite = refusedWrite ?? error }
-                if error.code == .limitExceeded { timedOutQuery = timedOutQuery ?? error }
+                if error.exceeded == .time { timedOutQuery = timedOutQuery ?? error }
+                if error.exceeded == .memory { oversizedQuery = oversizedQuery ?? error }
                 throw error
             }
         }
@@ -186,12 +188,13 @@ public final class GoLiveChecks {
         outcome.reports = []
         outcome.refusedWrite = nil
         outcome.timedOutQuery = nil
+        outcome.oversizedQuery = nil
         let unit = try run.beginUnit()
         defer {
             _ = try? run.rollback(unit)
             outcome.run = nil
         }
-        try run.limitStatements(toMilliseconds: Int(options.timeoutSeconds * 1000))
+        try run.limitStatements(toMilliseconds: Int((min(options.timeoutSeconds, 86_400) * 1000).rounded(.up)))
 
         stack.setTop(0)
         _ = lua_rawgeti(state.L, provision_lua_registryindex(), lua_Integer(check.runReference))
@@ -200,8 +203,9 @@ public final class GoLiveChecks {
         state.startScripts(timeoutSeconds: options.timeoutSeconds)
         let status = state.call(arguments: 1, results: 0)
         if state.timeTripped || state.memoryTripped {
-            let what = state.timeTripped ? "ran longer than its \(options.timeoutSeconds) s limit" : "used more than \(options.maxMemoryMB) MB"
-            return result(.error, "the check \(what)")
+            let what = state.timeTripped ? "ran longer than its \(String(format: "%g", options.timeoutSeconds)) s limit" : "used more than \(options.maxMemoryMB) MB"
+            let cause = state.memoryTripped ? outcome.oversizedQuery.map { ": \($0.message)" } ?? "" : ""
+            return result(.error, "the check \(what)\(cause)")
         }
         if status != LUA_OK {
             let error = state.contractError(fromValueAt: -1, on: stack)
@@ -240,7 +244,10 @@ public final class GoLiveChecks {
         functions.append(("query", state.register("ctx.query") { [unowned state] stack in
             let sql = try stack.requiredString(at: 1, field: "sql", expectation: "ctx.query expects SQL text")
             let parameters = try stack.sqlParameters(from: 2)
-            let rows = try context.query(sql, parameters)
+            // Half of what the limit leaves: the rows exist in the host and in Lua at once.
+            let rows = try state.holdingToMemoryLimit { () throws(ProvisionError) in
+                try context.query(sql, parameters, maxBytes: state.room.map { $0 / 2 })
+            }
             try state.requireRoom(forBytes: rows.estimatedLuaBytes, what: "the query's \(rows.count) rows")
             state.pushRows(rows, on: stack)
             return 1
@@ -254,7 +261,7 @@ public final class GoLiveChecks {
             // The name is checked above and quoted; the tenant id and values are bound
             // ($1 is the tenant, a condition's own placeholders start at $2).
             let parameters = [context.tenant?.id] + (try stack.sqlParameters(from: 3))
-            let rows = try context.query("SELECT count(*) AS n FROM \"\(table)\" WHERE tenant_id = $1::uuid\(condition)", parameters)
+            let rows = try context.query("SELECT count(*) AS n FROM \"\(table)\" WHERE tenant_id = $1::uuid\(condition)", parameters, maxBytes: nil)
             stack.push(Int64(rows.first?["n"].flatMap { $0 }.flatMap { Int64($0) } ?? 0))
             return 1
         }))

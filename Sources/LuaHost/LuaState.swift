@@ -144,6 +144,18 @@ final class LuaState {
         throw ProvisionError(.limitExceeded, "\(what) needs about \(bytes / 1_048_576 + 1) MB, more than the memory limit (\(limitMB) MB) leaves room for")
     }
 
+    /// Runs a host operation handed part of the room (a query's budget); when the
+    /// operation ran out of it, the script has hit its limit like a memory bomb, and its
+    /// pcall cannot swallow that.
+    func holdingToMemoryLimit<T>(_ body: () throws(ProvisionError) -> T) throws(ProvisionError) -> T {
+        do {
+            return try body()
+        } catch where error.exceeded == .memory {
+            provision_trip_memory_limit(L)
+            throw error
+        }
+    }
+
     /// Keeps `bytes` the host holds on the script's behalf for the rest of the run (a
     /// warning, a record of what was planned) on the script's account.
     func charge(_ bytes: Int, for what: String) throws(ProvisionError) {

@@ -179,7 +179,10 @@ final class ProvisionModule {
 
     private func query(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
         let sql = try stack.requiredString(at: 1, field: "sql", expectation: "query expects SQL text")
-        let rows = try run.readOnlyQuery(sql, parameters: try stack.sqlParameters(from: 2))
+        // Half of what the limit leaves: the rows exist in the host and in Lua at once.
+        let rows = try session.state.holdingToMemoryLimit { () throws(ProvisionError) in
+            try run.readOnlyQuery(sql, parameters: try stack.sqlParameters(from: 2), maxBytes: session.state.room.map { $0 / 2 })
+        }
         try session.state.requireRoom(forBytes: rows.estimatedLuaBytes, what: "the query's \(rows.count) rows")
         session.state.pushRows(rows, on: stack)
         return 1

@@ -37,12 +37,19 @@ public struct ProvisionError: Error, Sendable, Equatable, CustomStringConvertibl
     public var field: String?
     /// More for a human on stderr (a playbook's traceback); never in JSON.
     public var detail: String?
+    /// For `limit_exceeded`: which limit, so a host can hold the script to it.
+    public var exceeded: Limit?
 
-    public init(_ code: ErrorCode, _ message: String, field: String? = nil, detail: String? = nil) {
+    public enum Limit: Sendable, Equatable {
+        case time, memory
+    }
+
+    public init(_ code: ErrorCode, _ message: String, field: String? = nil, detail: String? = nil, exceeded: Limit? = nil) {
         self.code = code
         self.message = message
         self.field = field
         self.detail = detail
+        self.exceeded = exceeded
     }
 
     public var exitStatus: Int32 { code.exitStatus }

@@ -30,7 +30,7 @@ public struct Rows: Sendable {
 }
 
 /// One synchronous libpq connection. Every value goes to the server as a bound parameter
-/// (`PQexecParams`); every failure comes back as a redacted `DatabaseFailure`.
+/// (`PQsendQueryParams`); every failure comes back as a redacted `DatabaseFailure`.
 public final class Connection {
     private let handle: OpaquePointer
     private let redactor: Redactor
@@ -78,20 +78,55 @@ public final class Connection {
 
     @discardableResult
     public func execute(_ sql: SQL) throws(DatabaseFailure) -> Rows {
-        let parameters = sql.parameters
-        let result: OpaquePointer? = withOptionalCStringArray(parameters) { valuePointers in
-            PQexecParams(handle, sql.text, Int32(parameters.count), nil, valuePointers, nil, nil, 0)
+        try send(sql)
+        // The statement's result is the last one, as PQexecParams keeps it.
+        var last: OpaquePointer?
+        while let result = PQgetResult(handle) {
+            if let last { PQclear(last) }
+            last = result
+            let status = PQresultStatus(result)
+            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH || PQstatus(handle) == CONNECTION_BAD { break }
         }
-        guard let result else {
-            throw failure(nil, parameters: parameters)
-        }
-        defer { PQclear(result) }
-        switch PQresultStatus(result) {
+        guard let last else { throw failure(nil, parameters: sql.parameters) }
+        defer { PQclear(last) }
+        switch PQresultStatus(last) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return rows(of: result)
+            return rows(of: last)
         default:
-            throw failure(result, parameters: parameters)
+            throw failure(last, parameters: sql.parameters)
         }
+    }
+
+    /// Runs a statement whose rows arrive one at a time (libpq's single-row mode), so
+    /// neither libpq nor this process ever holds more than the row in hand. `row` sees each
+    /// row's values and returns false to stop taking them: the rest are read and dropped
+    /// one by one.
+    public func forEachRow(_ sql: SQL, _ row: ([String?]) -> Bool) throws(DatabaseFailure) {
+        try send(sql)
+        var failed: DatabaseFailure?
+        var wanted = PQsetSingleRowMode(handle) == 1
+        if !wanted { failed = failure(nil, parameters: sql.parameters) }
+        while let result = PQgetResult(handle) {
+            defer { PQclear(result) }
+            switch PQresultStatus(result) {
+            case PGRES_SINGLE_TUPLE:
+                if wanted, failed == nil { wanted = row(rows(of: result).values.first ?? []) }
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                break
+            default:
+                failed = failed ?? failure(result, parameters: sql.parameters)
+            }
+            if PQstatus(handle) == CONNECTION_BAD { break }
+        }
+        if let failed { throw failed }
+    }
+
+    /// The columns (names and types) of an open cursor, without fetching a row.
+    public func describeCursor(named name: String) throws(DatabaseFailure) -> [Rows.Column] {
+        guard let result = PQdescribePortal(handle, name) else { throw failure(nil, parameters: []) }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw failure(result, parameters: []) }
+        return rows(of: result).columns
     }
 
     /// The simple-query protocol: several statements, no parameters.
@@ -148,6 +183,16 @@ public final class Connection {
     }
 
     // MARK: Private
+
+    /// The one place that sends a statement with bound values: the caller then reads its
+    /// results with PQgetResult.
+    private func send(_ sql: SQL) throws(DatabaseFailure) {
+        let parameters = sql.parameters
+        let sent = withOptionalCStringArray(parameters) { valuePointers in
+            PQsendQueryParams(handle, sql.text, Int32(parameters.count), nil, valuePointers, nil, nil, 0)
+        }
+        guard sent == 1 else { throw failure(nil, parameters: parameters) }
+    }
 
     private func rows(of result: OpaquePointer) -> Rows {
         let columnCount = Int(PQnfields(result))

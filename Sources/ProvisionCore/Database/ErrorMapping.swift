@@ -20,7 +20,7 @@ extension ProvisionError {
         case (.readOnlySQLTransaction?, _):
             self.init(.forbidden, "the database refused a write in a read-only transaction (dry run or check): \(failure.message)")
         case (.queryCanceled?, _):
-            self.init(.limitExceeded, "a database statement ran past its time limit (statement_timeout) and was cancelled")
+            self.init(.limitExceeded, "a database statement ran past its time limit (statement_timeout) and was cancelled", exceeded: .time)
         case (.undefinedTable?, _):
             self.init(.notMigrated, "the database schema is missing a table (\(failure.message)): run `provision migrate`")
         case (.insufficientPrivilege?, _):

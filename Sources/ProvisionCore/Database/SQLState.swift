@@ -19,6 +19,15 @@ public struct SQLState: Sendable, Hashable, CustomStringConvertible {
     public static let deadlockDetected = SQLState("40P01")
     public static let adminShutdown = SQLState("57P01")
     public static let invalidParameterValue = SQLState("22023")
+    public static let syntaxError = SQLState("42601")
+    public static let undefinedFunction = SQLState("42883")
+    public static let featureNotSupported = SQLState("0A000")
+    public static let duplicateObject = SQLState("42710")
+    public static let invalidGrantOperation = SQLState("0LP01")
+    /// Ours, raised by `provision_query.fetch_rows` (bundled migration 3) when a chunk of a
+    /// read-only query's rows would exceed the bytes the caller has room for. Class `PV`
+    /// is unused by PostgreSQL and the SQL standard.
+    public static let queryRowsTooLarge = SQLState("PV001")
 }
 
 /// What the server said about a failed statement, already redacted: bound values and

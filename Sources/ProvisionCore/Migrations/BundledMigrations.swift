@@ -134,5 +134,44 @@ public enum BundledMigrations {
                 FOREIGN KEY (tenant_id, parent_id) REFERENCES parents (tenant_id, id) ON DELETE CASCADE
             );
             """),
+        Migration(version: 3, name: "read_only_query_rows", sql: """
+            -- Read-only queries from playbooks and checks fetch their rows through this
+            -- function, a chunk at a time, each chunk bounded in bytes before it is sent,
+            -- so a query can never make the client buffer more than it has room for.
+            -- Until the role provision_reader exists the function runs as its caller; once
+            -- it does, `provision migrate` hands schema and function to that role and makes
+            -- the function SECURITY DEFINER, so a query runs as provision_reader and cannot
+            -- change role (PostgreSQL refuses `role` and `session_authorization` inside a
+            -- security-definer function).
+            CREATE SCHEMA provision_query;
+            GRANT USAGE ON SCHEMA provision_query TO PUBLIC;
+
+            CREATE FUNCTION provision_query.fetch_rows(
+                cursor_name  refcursor,
+                row_limit    integer,
+                byte_limit   bigint,   -- null: no limit
+                row_overhead integer   -- bytes the client spends on a row besides its text
+            ) RETURNS SETOF text
+            LANGUAGE plpgsql VOLATILE
+            AS $$
+            DECLARE
+                fetched  record;
+                row_text text;
+                used     bigint := 0;
+            BEGIN
+                FOR fetched_count IN 1 .. row_limit LOOP
+                    FETCH cursor_name INTO fetched;
+                    EXIT WHEN NOT FOUND;
+                    row_text := fetched::text;
+                    used := used + pg_catalog.octet_length(row_text) + row_overhead;
+                    IF used > byte_limit THEN
+                        RAISE EXCEPTION 'the query''s rows exceed % bytes', byte_limit
+                            USING ERRCODE = 'PV001';
+                    END IF;
+                    RETURN NEXT row_text;
+                END LOOP;
+            END
+            $$;
+            """),
     ]
 }

@@ -34,8 +34,22 @@ public struct Migrator {
         return try entries(applied: applied)
     }
 
+    /// What `provision migrate` did: the migrations it applied (none when up to date) and
+    /// where the least-privilege query role stands in this database.
+    public struct Outcome: Sendable {
+        public let applied: [Migration]
+        public let readerRole: ReaderRole.Setup
+    }
+
     /// Applies what is pending; returns the migrations it applied (none when up to date).
+    @discardableResult
     public func migrate(audit: AuditContext) throws(ProvisionError) -> [Migration] {
+        try apply(audit: audit).applied
+    }
+
+    /// Applies what is pending, then sets up the query role (`ReaderRole`) in the same
+    /// transaction, under the same lock.
+    public func apply(audit: AuditContext) throws(ProvisionError) -> Outcome {
         try connection.begin()
         do throws(ProvisionError) {
             try connection.run("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))")
@@ -60,12 +74,13 @@ public struct Migrator {
                     """)
                 applied.append(migration)
             }
+            let readerRole = try ReaderRole.prepare(on: connection)
             let trail = AuditTrail(connection: connection, context: audit)
             for migration in applied {
                 try trail.record(action: "schema.migrate", detail: ["version": String(migration.version), "name": migration.name])
             }
             try connection.commit()
-            return applied
+            return Outcome(applied: applied, readerRole: readerRole)
         } catch {
             connection.rollback()
             throw error

@@ -37,6 +37,8 @@ public final class ProvisioningRun {
     private var plannedUsers: [String: User] = [:]
     private var plannedMemberships: Set<String> = []
     private var knownTimeZones: Set<String> = []
+    /// Whom read-only queries run as, found at the first one.
+    private var queryIdentity: ReadOnlyQuery.Identity?
     /// Passwords hashed ahead on every core, when a batch announced how many it needs.
     private var passwordPool: PasswordPool?
     /// Rows a batch found already provisioned (`--skipExisting`).
@@ -232,28 +234,27 @@ public final class ProvisioningRun {
         return user
     }
 
-    /// A read-only query in the run's transaction, for playbooks and checks.
-    ///
-    /// Three fences: the text must be a query (SELECT, WITH, VALUES, TABLE); it runs as a
-    /// subquery, so transaction control, COPY, SET or a data-modifying WITH cannot ride
-    /// along; and it runs in a savepoint with `transaction_read_only` on, rolled back
-    /// afterwards, so the database refuses any write. Session-level advisory locks a
-    /// query took are released with it.
-    public func readOnlyQuery(_ text: String, parameters: [String?]) throws(ProvisionError) -> Rows {
+    /// A read-only query in the run's transaction, for playbooks and checks (`ReadOnlyQuery`
+    /// has the fences): read-only, as the least-privilege role, in a savepoint rolled back
+    /// afterwards, its rows fetched in chunks that never take more than `maxBytes`
+    /// (`limit_exceeded` past it). Session-level advisory locks a query took are released
+    /// with it.
+    public func readOnlyQuery(_ text: String, parameters: [String?], maxBytes: Int? = nil) throws(ProvisionError) -> Rows {
         guard let connection else {
             throw ProvisionError(.databaseUnavailable, "this dry run has no database (DATABASE_URL is not set), so it cannot query")
         }
-        let query = try Self.readOnlyQueryText(text)
+        let query = try ReadOnlyQuery(text, parameters: parameters, maxBytes: maxBytes)
         try requireOpen()
+        let identity: ReadOnlyQuery.Identity
+        if let known = queryIdentity {
+            identity = known
+        } else {
+            identity = try ReadOnlyQuery.identity(on: connection)
+            queryIdentity = identity
+        }
         let savepoint = try connection.savepoint()
         do throws(ProvisionError) {
-            try connection.run("SET LOCAL transaction_read_only = on")
-            let rows: Rows
-            do {
-                rows = try connection.execute(SQL(unsafeText: "SELECT * FROM (\n\(query)\n) AS provision_query", parameters: parameters))
-            } catch {
-                throw Self.queryError(error)
-            }
+            let rows = try query.run(on: connection, as: identity)
             try connection.rollback(to: savepoint)
             try connection.run("SELECT pg_advisory_unlock_all()")
             return rows
@@ -261,41 +262,6 @@ public final class ProvisioningRun {
             try? connection.rollback(to: savepoint)
             _ = try? connection.run("SELECT pg_advisory_unlock_all()")
             throw error
-        }
-    }
-
-    static func readOnlyQueryText(_ text: String) throws(ProvisionError) -> String {
-        var query = Substring(text)
-        // Leading blanks and comments, trailing blanks and semicolons.
-        while true {
-            query = query.drop { $0.isWhitespace }
-            if query.hasPrefix("--") {
-                query = query.drop { $0 != "\n" }
-            } else if query.hasPrefix("/*"), let end = query.range(of: "*/") {
-                query = query[end.upperBound...]
-            } else {
-                break
-            }
-        }
-        while let last = query.last, last.isWhitespace || last == ";" { query = query.dropLast() }
-        let keyword = query.prefix { $0.isLetter }.uppercased()
-        guard ["SELECT", "WITH", "VALUES", "TABLE"].contains(keyword) || query.hasPrefix("(") else {
-            let shown = keyword.isEmpty ? String(query.prefix(20)) : keyword
-            throw ProvisionError(.forbidden, "queries from Lua are read-only: SELECT, WITH, VALUES or TABLE, not \(shown)", field: "sql")
-        }
-        return String(query)
-    }
-
-    /// A query's failure, told as what the query did wrong (a missing table there is a
-    /// typo, not an unmigrated database).
-    static func queryError(_ failure: DatabaseFailure) -> ProvisionError {
-        switch failure.sqlState {
-        case .undefinedTable?, .undefinedColumn?, SQLState("42601")?, SQLState("42883")?:
-            return ProvisionError(.databaseError, "query failed: \(failure.message)", field: "sql")
-        case SQLState("0A000")? where failure.message.contains("data-modifying"):
-            return ProvisionError(.forbidden, "queries from Lua are read-only: \(failure.message)", field: "sql")
-        default:
-            return ProvisionError(failure)
         }
     }
 

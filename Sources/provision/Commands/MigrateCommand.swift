@@ -9,6 +9,11 @@ struct MigrateCommand: ParsableCommand {
             Safe to run twice or concurrently: migrations apply in one transaction under an
             advisory lock, and an applied migration whose text changed is refused.
 
+            It also sets up provision_reader, the least-privilege role that read-only
+            queries of playbooks and checks run as. A role that may not create roles (a
+            database owner without CREATEROLE) still migrates: migrate prints the SQL an
+            administrator runs once, then you run migrate again.
+
             Example:
               DATABASE_URL=postgresql://provision@db.internal/platform provision migrate
               provision migrate --status
@@ -32,17 +37,42 @@ struct MigrateCommand: ParsableCommand {
             if entries.contains(where: { if case .modified = $0.state { true } else { false } }) { throw ExitCode(4) }
             return
         }
-        let applied = try migrator.migrate(audit: AuditContext())
+        let outcome = try migrator.apply(audit: AuditContext())
+        let applied = outcome.applied
+        if case .needsAdministrator(let sql, let reason) = outcome.readerRole {
+            // Not a failure: the schema is migrated, and queries run as the connecting
+            // role until the role exists (or are refused if that role is privileged).
+            output.progress("""
+                warning: read-only queries of playbooks and checks should run as the least-privilege role \(ReaderRole.name), \
+                but \(reason). Until it is set up they run as the connecting role, or are refused if that role is a superuser \
+                or may read or write server files or signal other sessions. An administrator runs once:
+
+                \(sql.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n"))
+
+                then run `provision migrate` again.
+                """)
+        }
         if json {
             output.document([
                 "applied": applied.map { ["version": $0.version, "name": $0.name] },
                 "upToDate": true,
+                "readerRole": Self.readerRoleObject(outcome.readerRole),
             ])
         } else if applied.isEmpty {
             output.result("Schema is up to date at \(connection.safeTarget): \(BundledMigrations.all.count) migrations applied, none pending.")
         } else {
             output.result("Applied \(applied.count) migration\(applied.count == 1 ? "" : "s") to \(connection.safeTarget):")
             for migration in applied { output.result("  + \(migration.version) \(migration.name)") }
+        }
+    }
+
+    /// `migrate --json`'s account of the query role.
+    static func readerRoleObject(_ setup: ReaderRole.Setup) -> [String: Any] {
+        switch setup {
+        case .ready:
+            return ["name": ReaderRole.name, "state": "ready"]
+        case .needsAdministrator(let sql, let reason):
+            return ["name": ReaderRole.name, "state": "needs_administrator", "reason": reason, "administratorSQL": sql]
         }
     }
 

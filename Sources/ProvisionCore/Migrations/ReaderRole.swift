@@ -1,0 +1,121 @@
+/// The least-privilege database role that read-only queries from playbooks and checks run
+/// as (CONTRACT §9): NOLOGIN, SELECT on the contract's tables only (on `users`, every
+/// column but `password_hash`), granted to the role that runs `provision migrate`. Under
+/// it, server-side file access, large objects, signalling backends and superuser
+/// functions are refused even when DATABASE_URL connects as a superuser.
+///
+/// Roles belong to the whole server, grants and ownership to each database: `provision
+/// migrate` creates the role once (when it may) and sets it up in the database it
+/// migrates. A database owner without CREATEROLE keeps working: migrate says so and
+/// prints the SQL an administrator runs once.
+public enum ReaderRole {
+    public static let name = "provision_reader"
+
+    /// The tables it may read whole; `users` it may read without `password_hash`.
+    static let tables = ["tenants", "memberships", "audit_events", "centers", "levels", "programs",
+                         "groups", "students", "parents", "student_parents"]
+
+    /// Where the role stands in one database once `provision migrate` has run.
+    public enum Setup: Sendable, Equatable {
+        /// Queries run as the role here.
+        case ready
+        /// The migrating role may not create the role or grant it to itself (`reason`
+        /// says which): an administrator runs `sql` once, then `provision migrate` runs
+        /// again. Until then queries run as the connecting role, unless it is privileged.
+        case needsAdministrator(sql: String, reason: String)
+    }
+
+    /// The SQL an administrator runs once, for `migrator` (already quoted as an identifier).
+    public static func administratorSQL(roleExists: Bool, migrator: String) -> String {
+        ((roleExists ? [] : ["CREATE ROLE \(name) NOLOGIN;"]) + ["GRANT \(name) TO \(migrator);"])
+            .joined(separator: "\n")
+    }
+
+    /// Creates the role if it is missing and the migrating role may, grants it to the
+    /// migrating role, and gives it what it may read here. Runs inside `provision
+    /// migrate`'s transaction, under its advisory lock; safe to repeat, and to run while
+    /// another database on the same server is being migrated.
+    static func prepare(on connection: Connection) throws(ProvisionError) -> Setup {
+        let facts = try connection.run("""
+            SELECT to_regrole(\(name)) IS NOT NULL AS present,
+                   me.rolsuper OR me.rolcreaterole AS may_create,
+                   quote_ident(current_user) AS migrator
+            FROM pg_roles me WHERE me.rolname = current_user
+            """)
+        let migrator = (facts.first?["migrator"] ?? nil) ?? "CURRENT_USER"
+        if facts.first?["present"] != "t" {
+            guard facts.first?["may_create"] == "t" else {
+                return .needsAdministrator(sql: administratorSQL(roleExists: false, migrator: migrator),
+                                           reason: "the role \(migrator) may not create roles (it is neither a superuser nor has CREATEROLE)")
+            }
+            // Another database on this server may be creating it at this moment.
+            try attempt(on: connection, "CREATE ROLE provision_reader NOLOGIN", tolerating: [.duplicateObject, .uniqueViolation])
+        }
+        // USAGE, not mere membership: the migrating role must act as the role's owner
+        // (to hand it the fetch function) and may SET ROLE to it.
+        if !(try isUsable(by: connection)) {
+            try attempt(on: connection, "GRANT provision_reader TO CURRENT_USER",
+                        tolerating: [.insufficientPrivilege, .uniqueViolation, .invalidGrantOperation])
+            guard try isUsable(by: connection) else {
+                return .needsAdministrator(sql: administratorSQL(roleExists: true, migrator: migrator),
+                                           reason: "the role \(migrator) may not grant \(name) to itself")
+            }
+        }
+        let fetcher = try connection.run("SELECT to_regprocedure('provision_query.fetch_rows(refcursor,integer,bigint,integer)') IS NOT NULL AS present")
+        if fetcher.first?["present"] == "t" {
+            try connection.executeScript(StaticScript(text: """
+                -- The function that fetches a query's rows runs as the role and may not
+                -- change role; only the role (and so its members) may call it.
+                ALTER FUNCTION provision_query.fetch_rows(refcursor, integer, bigint, integer) SECURITY DEFINER;
+                ALTER SCHEMA provision_query OWNER TO provision_reader;
+                ALTER FUNCTION provision_query.fetch_rows(refcursor, integer, bigint, integer) OWNER TO provision_reader;
+                REVOKE ALL ON FUNCTION provision_query.fetch_rows(refcursor, integer, bigint, integer) FROM PUBLIC;
+                """))
+        }
+        try connection.executeScript(StaticScript(text: """
+            GRANT SELECT ON TABLE \(tables.map { "\"\($0)\"" }.joined(separator: ", ")) TO provision_reader;
+            -- Every column of users but the password hash, including columns added later
+            -- (re-run on every migrate); a table-wide grant made by hand is taken back.
+            REVOKE ALL ON TABLE users FROM provision_reader;
+            DO $$
+            BEGIN
+                EXECUTE (
+                    SELECT format('GRANT SELECT (%s) ON TABLE users TO provision_reader',
+                                  string_agg(quote_ident(attname), ', ' ORDER BY attnum))
+                    FROM pg_attribute
+                    WHERE attrelid = 'users'::regclass AND attnum > 0 AND NOT attisdropped
+                      AND attname <> 'password_hash');
+            END
+            $$;
+            -- The tables' schema (public, usually open to everyone already).
+            DO $$
+            DECLARE
+                tables_schema name := (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = 'tenants'::regclass);
+            BEGIN
+                IF NOT has_schema_privilege('provision_reader', tables_schema, 'USAGE') THEN
+                    EXECUTE format('GRANT USAGE ON SCHEMA %I TO provision_reader', tables_schema);
+                END IF;
+            END
+            $$;
+            """))
+        return .ready
+    }
+
+    private static func isUsable(by connection: Connection) throws(ProvisionError) -> Bool {
+        try connection.run("SELECT pg_has_role(current_user, \(name), 'USAGE') AS usable").first?["usable"] == "t"
+    }
+
+    /// Runs `statement` in a savepoint of its own; one of the `tolerated` failures leaves
+    /// the transaction as it was and is not an error.
+    private static func attempt(on connection: Connection, _ statement: SQL, tolerating tolerated: Set<SQLState>) throws(ProvisionError) {
+        let savepoint = try connection.savepoint()
+        do throws(DatabaseFailure) {
+            try connection.execute(statement)
+        } catch {
+            try connection.rollback(to: savepoint)
+            guard let state = error.sqlState, tolerated.contains(state) else { throw ProvisionError(error) }
+            return
+        }
+        try connection.release(savepoint)
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+
+/// A read-only query from a playbook or a check (CONTRACT §5, §9), and the fences around it.
+///
+/// - The text must be a query (SELECT, WITH, VALUES, TABLE) and runs as a subquery, so
+///   transaction control, COPY, SET or a data-modifying WITH cannot ride along.
+/// - It runs in a savepoint with `transaction_read_only` on, rolled back afterwards (the
+///   caller's job), so the database refuses any write.
+/// - It runs as the least-privilege role `provision_reader` (`ReaderRole`): the cursor is
+///   declared under `SET LOCAL ROLE`, so every permission is checked as that role, and its
+///   rows are fetched by a SECURITY DEFINER function the role owns, so whatever the query
+///   executes runs as the role and cannot change role (`set_config('role', 'none', …)`
+///   inside a security-definer function is refused). Until the role is set up in the
+///   database, a query runs as the connecting role, unless that role is privileged.
+/// - Its rows come in chunks, each bounded in bytes by the server before it is sent and
+///   received a row at a time, so the result never takes more than `maxBytes` here.
+struct ReadOnlyQuery {
+    /// Whom a query runs as.
+    enum Identity: Equatable {
+        /// `provision_reader`, set up in this database.
+        case reader
+        /// The connecting role, which is neither a superuser nor holds a server-side power.
+        case connectingRole
+    }
+
+    let text: String
+    let parameters: [String?]
+    let maxBytes: Int?
+
+    /// Generated, never derived from input; the savepoint around the query drops it.
+    static let cursorName = "provision_query_rows"
+    static let rowsPerChunk = 100
+    /// Predefined roles that reach outside the database (files, programs, other sessions).
+    /// A login that may become one of them, or a superuser role, is privileged: a query
+    /// running as that login could `set_config('role', …)` its way to it.
+    static let powerfulRoles = ["pg_execute_server_program", "pg_read_server_files", "pg_signal_backend", "pg_write_server_files"]
+
+    /// Roughly what a row costs the caller besides its text: the arrays and strings that
+    /// hold it here, and the table it becomes for a script.
+    static func rowOverhead(columns: Int) -> Int { 64 + 48 * columns }
+
+    init(_ text: String, parameters: [String?], maxBytes: Int?) throws(ProvisionError) {
+        self.text = try Self.statement(text)
+        self.parameters = parameters
+        self.maxBytes = maxBytes
+    }
+
+    // MARK: Identity
+
+    /// Whom queries on `connection` run as, or `forbidden` naming the fix when the role is
+    /// not set up and the connecting role may not run them itself.
+    static func identity(on connection: Connection) throws(ProvisionError) -> Identity {
+        let facts = try connection.run("""
+            SELECT coalesce(fetcher.prosecdef AND fetcher.proowner = reader.oid, false) AS reader_ready,
+                   reader.oid IS NOT NULL AS reader_exists,
+                   coalesce(pg_has_role(session_user, reader.oid, 'MEMBER'), false) AS may_become_reader,
+                   login.rolsuper AS superuser,
+                   array_to_string(ARRAY(
+                       SELECT power.rolname || CASE WHEN power.rolsuper THEN ' (a superuser)' ELSE '' END
+                       FROM pg_roles power
+                       WHERE (power.rolsuper OR power.rolname = ANY (string_to_array(\(powerfulRoles.joined(separator: ",")), ',')))
+                         AND power.rolname <> session_user AND pg_has_role(session_user, power.oid, 'MEMBER')
+                       ORDER BY power.rolname), ', ') AS powers,
+                   session_user AS login
+            FROM pg_roles login
+            LEFT JOIN pg_roles reader ON reader.rolname = \(ReaderRole.name)
+            LEFT JOIN pg_proc fetcher ON fetcher.oid = to_regprocedure('provision_query.fetch_rows(refcursor,integer,bigint,integer)')
+            WHERE login.rolname = session_user
+            """)
+        guard let row = facts.first else {
+            throw ProvisionError(.databaseError, "the database did not say which role this session runs as")
+        }
+        let login = (row["login"] ?? nil) ?? "this role"
+        let role = ReaderRole.name
+        if row["reader_ready"] == "t" {
+            guard row["may_become_reader"] == "t" else {
+                throw ProvisionError(.forbidden, "read-only queries run as the database role \(role), which \(login) is not a member of: have an administrator run `GRANT \(role) TO \(login);`")
+            }
+            return .reader
+        }
+        let powers = (row["powers"] ?? nil) ?? ""
+        let privilege = row["superuser"] == "t" ? "a superuser" : powers.isEmpty ? nil : "a member of \(powers)"
+        guard let privilege else { return .connectingRole }
+        let fix = row["reader_exists"] == "t"
+            ? "run `provision migrate` to set up \(role) in this database (it exists on the server, but this database does not use it yet)"
+            : "run `provision migrate`, which creates the role when it may; if it says it may not, have an administrator run the SQL it prints, then run `provision migrate` again"
+        throw ProvisionError(.forbidden, "read-only queries run as the least-privilege database role \(role), which is not set up in this database, and \(login) is \(privilege), so they may not run as \(login): \(fix)")
+    }
+
+    // MARK: Running
+
+    /// Runs the query in the caller's savepoint and returns its rows.
+    func run(on connection: Connection, as identity: Identity) throws(ProvisionError) -> Rows {
+        switch identity {
+        case .reader:
+            // Names resolve as the connecting role sees them: under the reader, "$user"
+            // in search_path would name another schema.
+            try connection.executeScript(StaticScript(text: """
+                SET LOCAL transaction_read_only = on;
+                SELECT set_config('search_path', coalesce((SELECT string_agg(quote_ident(name), ', ' ORDER BY position)
+                                                           FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (name, position)), ''), true);
+                SET LOCAL ROLE provision_reader;
+                """))
+        case .connectingRole:
+            try connection.run("SET LOCAL transaction_read_only = on")
+        }
+        do {
+            return try fetch(on: connection)
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    private enum Stop { case tooLarge, malformed }
+
+    private func fetch(on connection: Connection) throws(DatabaseFailure) -> Rows {
+        let cursor = Self.cursorName
+        try connection.execute(SQL(unsafeText: "DECLARE \(cursor) NO SCROLL CURSOR FOR SELECT * FROM (\n\(text)\n) AS provision_query",
+                                   parameters: parameters))
+        let columns = try connection.describeCursor(named: cursor)
+        let overhead = Self.rowOverhead(columns: columns.count)
+        var values: [[String?]] = []
+        var used = 0
+        while true {
+            var received = 0
+            var stop: Stop?
+            let remaining = maxBytes.map { max(0, $0 - used) }
+            try connection.forEachRow("""
+                SELECT row_text FROM provision_query.fetch_rows(\(cursor), \(Self.rowsPerChunk), \(remaining), \(overhead)) AS row_text
+                """) { row in
+                received += 1
+                guard let text = row.first ?? nil else { stop = .malformed; return false }
+                used += text.utf8.count + overhead
+                if let maxBytes, used > maxBytes { stop = .tooLarge; return false }
+                guard let fields = RecordText.fields(of: text, count: columns.count) else { stop = .malformed; return false }
+                values.append(fields)
+                return true
+            }
+            switch stop {
+            case .tooLarge?: throw DatabaseFailure(sqlState: .queryRowsTooLarge, constraint: nil, message: "the rows exceed the limit", hint: nil)
+            case .malformed?: throw DatabaseFailure(sqlState: nil, constraint: nil, message: "a row of the query's result could not be read", hint: nil)
+            case nil: break
+            }
+            if received < Self.rowsPerChunk { break }
+        }
+        return Rows(columns: columns, values: values, affected: values.count)
+    }
+
+    // MARK: Fences and errors
+
+    /// The query without leading comments and trailing semicolons, if it is one.
+    static func statement(_ text: String) throws(ProvisionError) -> String {
+        var query = Substring(text)
+        // Leading blanks and comments, trailing blanks and semicolons.
+        while true {
+            query = query.drop { $0.isWhitespace }
+            if query.hasPrefix("--") {
+                query = query.drop { $0 != "\n" }
+            } else if query.hasPrefix("/*"), let end = query.range(of: "*/") {
+                query = query[end.upperBound...]
+            } else {
+                break
+            }
+        }
+        while let last = query.last, last.isWhitespace || last == ";" { query = query.dropLast() }
+        let keyword = query.prefix { $0.isLetter }.uppercased()
+        guard ["SELECT", "WITH", "VALUES", "TABLE"].contains(keyword) || query.hasPrefix("(") else {
+            let shown = keyword.isEmpty ? String(query.prefix(20)) : keyword
+            throw ProvisionError(.forbidden, "queries from Lua are read-only: SELECT, WITH, VALUES or TABLE, not \(shown)", field: "sql")
+        }
+        return String(query)
+    }
+
+    /// A query's failure, told as what the query did wrong (a missing table there is a
+    /// typo, not an unmigrated database).
+    func failure(_ failure: DatabaseFailure) -> ProvisionError {
+        switch failure.sqlState {
+        case .undefinedTable?, .undefinedColumn?, .syntaxError?, .undefinedFunction?:
+            return ProvisionError(.databaseError, "query failed: \(failure.message)", field: "sql")
+        case .featureNotSupported? where failure.message.contains("data-modifying"):
+            return ProvisionError(.forbidden, "queries from Lua are read-only: \(failure.message)", field: "sql")
+        case .queryRowsTooLarge?:
+            return ProvisionError(.limitExceeded, "the query's result is larger than the memory left for it (\(Self.mebibytes(maxBytes ?? 0)))",
+                                  exceeded: .memory)
+        default:
+            return ProvisionError(failure)
+        }
+    }
+
+    static func mebibytes(_ bytes: Int) -> String {
+        let value = Double(bytes) / 1_048_576
+        return value >= 10 || value == value.rounded() ? "\(Int(value)) MiB" : String(format: "%.1f MiB", value)
+    }
+}
