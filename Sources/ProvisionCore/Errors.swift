@@ -39,6 +39,8 @@ public struct ProvisionError: Error, Sendable, Equatable, CustomStringConvertibl
     public var detail: String?
     /// For `limit_exceeded`: which limit, so a host can hold the script to it.
     public var exceeded: Limit?
+    /// Every problem when there are several (a batch's bad rows), each with its place.
+    public var problems: [Problem] = []
 
     public enum Limit: Sendable, Equatable {
         case time, memory
@@ -54,4 +56,20 @@ public struct ProvisionError: Error, Sendable, Equatable, CustomStringConvertibl
 
     public var exitStatus: Int32 { code.exitStatus }
     public var description: String { message }
+}
+
+/// One of several problems an input had (CONTRACT §2: `problems[]`): where it is (a
+/// file and line, for a CSV row) and which field.
+public struct Problem: Sendable, Equatable, Codable {
+    public var file: String?
+    public var line: Int?
+    public var field: String
+    public var message: String
+
+    public init(file: String? = nil, line: Int? = nil, field: String, message: String) {
+        self.file = file
+        self.line = line
+        self.field = field
+        self.message = message
+    }
 }
