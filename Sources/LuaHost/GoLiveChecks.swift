@@ -66,15 +66,17 @@ public final class GoLiveChecks {
         var timedOutQuery: ProvisionError?
         var oversizedQuery: ProvisionError?
 
-        func query(_ text: String, _ parameters: [String?], maxBytes: Int?) throws(ProvisionError) -> Rows {
+        func query(_ text: String, _ parameters: [Bind], maxBytes: Int?) throws(ProvisionError) -> Rows {
             guard let run else { throw ProvisionError(.playbookError, "ctx is only usable while its check runs") }
             do {
                 return try run.readOnlyQuery(text, parameters: parameters, maxBytes: maxBytes)
             } catch {
-                if error.code == .forbidden { refusedWrite = refusedWrite ?? error }
-                if error.exceeded == .time { timedOutQuery = timedOutQuery ?? error }
-                if error.exceeded == .memory { oversizedQuery = oversizedQuery ?? error }
-                throw error
+                // Checks are Lua modules whatever runs them: their errors speak Lua.
+                let worded = error.worded(by: LuaWording())
+                if worded.code == .forbidden { refusedWrite = refusedWrite ?? worded }
+                if worded.exceeded == .time { timedOutQuery = timedOutQuery ?? worded }
+                if worded.exceeded == .memory { oversizedQuery = oversizedQuery ?? worded }
+                throw worded
             }
         }
     }
@@ -258,11 +260,13 @@ public final class GoLiveChecks {
             }
             var condition = ""
             if stack.type(at: 2) == LUA_TSTRING, let text = stack.lossyString(at: 2) { condition = " AND (\(text))" }
-            // The name is checked above and quoted; the tenant id and values are bound
-            // ($1 is the tenant, a condition's own placeholders start at $2).
-            let parameters = [context.tenant?.id] + (try stack.sqlParameters(from: 3))
-            let rows = try context.query("SELECT count(*) AS n FROM \"\(table)\" WHERE tenant_id = $1::uuid\(condition)", parameters, maxBytes: nil)
-            stack.push(Int64(rows.first?["n"].flatMap { $0 }.flatMap { Int64($0) } ?? 0))
+            // A query of the check's own, fenced like any other: the name is checked above
+            // and quoted, the condition is the check's SQL; the tenant id and values are
+            // bound ($1 is the tenant, a condition's own placeholders start at $2).
+            let tenantId = context.tenant?.id.flatMap(UUID.init(uuidString:))
+            let parameters = [Bind.uuid(tenantId)] + (try stack.sqlParameters(from: 3))
+            let rows = try context.query("SELECT count(*) AS n FROM \"\(table)\" WHERE tenant_id = $1\(condition)", parameters, maxBytes: nil)
+            stack.push(try rows.first?.decode(Int64.self, "n") ?? 0)
             return 1
         }))
         for status in [CheckResult.Status.pass, .warn, .fail] {

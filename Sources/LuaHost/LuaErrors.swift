@@ -61,11 +61,11 @@ extension LuaState {
             stack.newTable(record: Int32(rows.columns.count))
             for (column, value) in zip(rows.columns, row) {
                 guard let value else { continue }
-                switch column.typeOID {
-                case 16: stack.push(value == "t")
-                case 20, 21, 23:
+                switch PostgresType(oid: column.typeOID) {
+                case .bool: stack.push(value == "t")
+                case .int8, .int2, .int4:
                     if let integer = Int64(value) { stack.push(integer) } else { stack.push(value) }
-                case 700, 701, 1700:
+                case .float4, .float8, .numeric:
                     if let number = Double(value) { stack.push(number) } else { stack.push(value) }
                 default: stack.push(value)
                 }

@@ -33,7 +33,13 @@ struct LuaStack {
     /// A string value as text, refusing invalid UTF-8 rather than repairing it.
     func string(at index: Int32, field: String) throws(ProvisionError) -> String? {
         guard let bytes = bytes(at: index) else { return nil }
-        return try Validate.rawValue(bytes, field: field)
+        return try Validate.rawValue(bytes, named: field)
+    }
+
+    /// A string value for a domain field, refusing invalid UTF-8.
+    func string(at index: Int32, field: Field) throws(ProvisionError) -> String? {
+        guard let bytes = bytes(at: index) else { return nil }
+        return try Validate.rawValue(bytes, field)
     }
 
     /// A required string argument; `expectation` says what the function wanted
@@ -79,19 +85,20 @@ struct LuaStack {
         return lossyString(at: -1) ?? "?"
     }
 
-    /// Stack values from `first` to the top as text parameters for a bound query:
-    /// strings, numbers, booleans and nil.
-    func sqlParameters(from first: Int32) throws(ProvisionError) -> [String?] {
+    /// Stack values from `first` to the top as parameters for a script's own query:
+    /// strings, numbers, booleans and nil, each typed as the query's text implies (the
+    /// server infers it from where the placeholder stands).
+    func sqlParameters(from first: Int32) throws(ProvisionError) -> [Bind] {
         guard top >= first else { return [] }
-        var parameters: [String?] = []
+        var parameters: [Bind] = []
         for index in first...top {
             let position = index - first + 1
             switch type(at: index) {
-            case LUA_TNIL: parameters.append(nil)
-            case LUA_TBOOLEAN: parameters.append(boolean(at: index) ? "true" : "false")
+            case LUA_TNIL: parameters.append(.inferred(nil))
+            case LUA_TBOOLEAN: parameters.append(.inferred(boolean(at: index) ? "true" : "false"))
             case LUA_TNUMBER:
-                parameters.append(integer(at: index).map { String($0) } ?? String(provision_lua_tonumber(L, index)))
-            case LUA_TSTRING: parameters.append(try string(at: index, field: "parameter \(position)"))
+                parameters.append(.inferred(integer(at: index).map { String($0) } ?? String(provision_lua_tonumber(L, index))))
+            case LUA_TSTRING: parameters.append(.inferred(try string(at: index, field: "parameter \(position)")))
             default:
                 throw ProvisionError(.invalidInput, "query parameter \(position) is a \(typeName(at: index)); use strings, numbers, booleans or nil", field: "parameter \(position)")
             }

@@ -13,6 +13,8 @@ typealias HostBody = (LuaStack) throws -> Int32
 final class HostFunctions {
     var bodies: [HostBody] = []
     var names: [String] = []
+    /// How the errors these functions raise name fields and remedies.
+    var wording: any Wording = LuaWording()
 }
 
 /// The Swift side of every trampoline: find the state's host functions and run one.
@@ -27,7 +29,7 @@ private let dispatch: @convention(c) (OpaquePointer?, Int32) -> Int32 = { L, fun
     do {
         return try functions.bodies[Int(functionID)](stack)
     } catch let error as ProvisionError {
-        stack.pushError(error)
+        stack.pushError(error.worded(by: functions.wording))
         return -1
     } catch {
         stack.pushError(code: ErrorCode.playbookError.rawValue, message: String(describing: error), field: nil)
@@ -121,6 +123,13 @@ final class LuaState {
     func pushFunction(_ name: String, _ body: @escaping HostBody) { pushFunction(register(name, body)) }
 
     var registeredNames: [String] { functions.names }
+
+    /// How errors raised into this state word fields and remedies (Lua's, unless the
+    /// front end running the script words them its own way).
+    var wording: any Wording {
+        get { functions.wording }
+        set { functions.wording = newValue }
+    }
 
     // MARK: Limits
 

@@ -4,14 +4,16 @@ import LuaShims
 import ProvisionCore
 
 /// How a playbook runs: dry or not, its variables and arguments, its limits, how its
-/// errors name fields, and where `require` may look.
+/// errors word fields and remedies, and where `require` may look.
 public struct PlaybookOptions: Sendable {
     public var dryRun: Bool
     public var vars: [String: String]
     public var arguments: [String]
     public var limits: LuaLimits
-    /// `.flags` when the CLI runs a stdlib playbook on the runbook's flags.
-    public var style: FieldStyle
+    /// How errors name fields and remedies: Lua's table keys (`LuaWording`) for an
+    /// operator's playbook; the front end's own terms when it runs a stdlib playbook on
+    /// its inputs (the CLI's flags, a batch's CSV columns).
+    public var wording: any Wording
     public var stdlib: URL
     /// Whether errors name the playbook's file:line and carry a traceback: yes for an
     /// operator's playbook, no for the stdlib playbooks behind `tenant` and `batch`,
@@ -19,14 +21,14 @@ public struct PlaybookOptions: Sendable {
     public var showsLocation: Bool
 
     public init(dryRun: Bool = false, vars: [String: String] = [:], arguments: [String] = [],
-                limits: LuaLimits = LuaLimits(), style: FieldStyle = .lua, stdlib: URL = Stdlib.location(),
+                limits: LuaLimits = LuaLimits(), wording: any Wording = LuaWording(), stdlib: URL = Stdlib.location(),
                 showsLocation: Bool = true) {
         self.showsLocation = showsLocation
         self.dryRun = dryRun
         self.vars = vars
         self.arguments = arguments
         self.limits = limits
-        self.style = style
+        self.wording = wording
         self.stdlib = stdlib
     }
 }
@@ -44,8 +46,9 @@ public final class PlaybookSession {
 
     public init(connection: Connection?, options: PlaybookOptions, audit: AuditContext = AuditContext()) throws(ProvisionError) {
         self.options = options
-        self.run = ProvisioningRun(connection: connection, dryRun: options.dryRun, audit: audit, style: options.style)
+        self.run = ProvisioningRun(connection: connection, dryRun: options.dryRun, audit: audit)
         self.state = try LuaState(limits: options.limits)
+        state.wording = options.wording
     }
 
     /// Loads and runs the playbook at `path` (as the operator named it, for messages).
@@ -85,7 +88,7 @@ public final class PlaybookSession {
         } catch {
             finishScripts()
             run.rollback()
-            throw error
+            throw error.worded(by: options.wording)
         }
     }
 
@@ -97,7 +100,9 @@ public final class PlaybookSession {
     }
 
     /// Commits (a dry run rolls back) and hands over the one-time passwords.
-    public func commit() throws(ProvisionError) -> [IssuedCredential] { try run.commit() }
+    public func commit() throws(ProvisionError) -> [IssuedCredential] {
+        do { return try run.commit() } catch { throw error.worded(by: options.wording) }
+    }
 
     public func rollback() { run.rollback() }
 

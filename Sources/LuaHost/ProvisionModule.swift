@@ -9,7 +9,8 @@ final class ProvisionModule {
     /// The session owns the module (and its Lua state); the module only points back.
     unowned let session: PlaybookSession
     var run: ProvisioningRun { session.run }
-    var style: FieldStyle { run.style }
+    /// How errors name fields: the names a playbook's messages use for its own arguments.
+    var wording: any Wording { session.options.wording }
 
     init(session: PlaybookSession) { self.session = session }
 
@@ -62,12 +63,11 @@ final class ProvisionModule {
         let args = try TableArguments(stack, index: 1, function: "createTenant",
                                       keys: ["slug", "name", "timeZone", "supportEmail", "supportPhone"])
         let spec = try TenantSpec(
-            slug: args.required("slug", as: .tenantSlug, style),
-            name: args.required("name", as: .tenantName, style),
-            timeZone: args.optional("timeZone", as: .timeZone, style),
-            supportEmail: args.optional("supportEmail", as: .supportEmail, style),
-            supportPhone: args.optional("supportPhone", as: .supportPhone, style),
-            style: style)
+            slug: args.required("slug", as: .tenantSlug),
+            name: args.required("name", as: .tenantName),
+            timeZone: args.optional("timeZone", as: .timeZone),
+            supportEmail: args.optional("supportEmail", as: .supportEmail),
+            supportPhone: args.optional("supportPhone", as: .supportPhone))
         let tenant = try atomically { () throws(ProvisionError) in try run.createTenant(spec) }
         stack.push(tenant)
         return 1
@@ -76,10 +76,9 @@ final class ProvisionModule {
     private func createOwner(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
         let args = try TableArguments(stack, index: 1, function: "createOwner", keys: ["email", "name", "allowExistingUser"])
         let spec = try OwnerSpec(
-            email: args.required("email", as: .ownerEmail, style),
-            name: args.optional("name", as: .ownerName, style),
-            allowExistingUser: args.boolean("allowExistingUser", as: .allowExistingUser, style),
-            style: style)
+            email: args.required("email", as: .ownerEmail),
+            name: args.optional("name", as: .ownerName),
+            allowExistingUser: args.boolean("allowExistingUser", as: .allowExistingUser))
         let user = try atomically { () throws(ProvisionError) in try run.createOwner(spec) }
         stack.push(user)
         return 1
@@ -87,12 +86,12 @@ final class ProvisionModule {
 
     private func linkMembership(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
         let args = try TableArguments(stack, index: 1, function: "linkMembership", keys: ["tenant", "user", "role"])
-        let slug = try args.reference("tenant", key: "slug", field: Field.tenantSlug.name(in: style))
-        let email = try args.reference("user", key: "email", field: Field.ownerEmail.name(in: style))
-        let role = try Validate.role(args.required("role", as: .role, style), field: "role")
+        let slug = try args.reference("tenant", key: "slug", field: wording.name(of: .tenantSlug))
+        let email = try args.reference("user", key: "email", field: wording.name(of: .ownerEmail))
+        let role = try Validate.role(args.required("role", as: .role))
         let membership = try atomically { () throws(ProvisionError) -> Membership in
-            let tenant = try run.resolveTenant(slug: slug, field: "tenant")
-            let user = try run.resolveUser(email: email, field: "user")
+            let tenant = try resolveTenant(slug: slug, field: "tenant")
+            let user = try resolveUser(email: email, field: "user")
             return try run.linkMembership(tenant: tenant, user: user, role: role)
         }
         stack.pushRecord([
@@ -156,7 +155,7 @@ final class ProvisionModule {
     }
 
     private func findTenant(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        let field = Field.tenantSlug.name(in: style)
+        let field = wording.name(of: .tenantSlug)
         let slug = try stack.requiredString(at: 1, field: field, expectation: "findTenant expects a slug string")
         if let tenant = try run.lookUpTenant(slug: slug) {
             stack.push(tenant)
@@ -167,7 +166,7 @@ final class ProvisionModule {
     }
 
     private func findUser(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        let field = Field.ownerEmail.name(in: style)
+        let field = wording.name(of: .ownerEmail)
         let email = try stack.requiredString(at: 1, field: field, expectation: "findUser expects an email string")
         if let user = try run.lookUpUser(email: email) {
             stack.push(user)
@@ -239,14 +238,14 @@ final class ProvisionModule {
                                       keys: ["slug", "name", "timeZone", "supportEmail", "supportPhone"])
         var problems: [ProvisionError] = []
         func read(_ key: String, _ field: Field) -> String? {
-            do { return try args.optional(key, as: field, style) } catch { problems.append(error); return nil }
+            do { return try args.optional(key, as: field) } catch { problems.append(error); return nil }
         }
         let (slug, name) = (read("slug", .tenantSlug), read("name", .tenantName))
         let (zone, email, phone) = (read("timeZone", .timeZone), read("supportEmail", .supportEmail), read("supportPhone", .supportPhone))
         // A value of the wrong type was reported already; do not report it missing too.
-        let reported = Set(problems.compactMap(\.field))
-        problems += TenantSpec.problems(slug: slug, name: name, timeZone: zone, supportEmail: email, supportPhone: phone, style: style)
-            .filter { !reported.contains($0.field ?? "") }
+        let reported = Set(problems.compactMap(\.subject))
+        problems += TenantSpec.problems(slug: slug, name: name, timeZone: zone, supportEmail: email, supportPhone: phone)
+            .filter { error in error.subject.map { !reported.contains($0) } ?? true }
         pushErrors(problems, on: stack)
         return 1
     }
@@ -255,12 +254,12 @@ final class ProvisionModule {
         let args = try TableArguments(stack, index: 1, function: "validateOwner", keys: ["email", "name", "allowExistingUser"])
         var problems: [ProvisionError] = []
         func read(_ key: String, _ field: Field) -> String? {
-            do { return try args.optional(key, as: field, style) } catch { problems.append(error); return nil }
+            do { return try args.optional(key, as: field) } catch { problems.append(error); return nil }
         }
         let (email, name) = (read("email", .ownerEmail), read("name", .ownerName))
-        do { _ = try args.boolean("allowExistingUser", as: .allowExistingUser, style) } catch { problems.append(error) }
+        do { _ = try args.boolean("allowExistingUser", as: .allowExistingUser) } catch { problems.append(error) }
         if problems.isEmpty {
-            problems = OwnerSpec.problems(email: email, name: name, style: style)
+            problems = OwnerSpec.problems(email: email, name: name)
         }
         pushErrors(problems, on: stack)
         return 1
@@ -269,7 +268,7 @@ final class ProvisionModule {
     private func pushErrors(_ errors: [ProvisionError], on stack: LuaStack) {
         stack.newTable(array: Int32(errors.count))
         for (offset, error) in errors.enumerated() {
-            stack.pushError(error)
+            stack.pushError(error.worded(by: wording))
             stack.setRawIndex(-2, Int64(offset + 1))
         }
     }
@@ -309,9 +308,9 @@ final class ProvisionModule {
     /// `runChecks(slug)`: the go-live checks for a tenant, inside this run's transaction
     /// (so they see its uncommitted writes); returns the results and a summary.
     private func runChecks(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        let field = Field.tenantSlug.name(in: style)
+        let field = wording.name(of: .tenantSlug)
         let slug = try stack.requiredString(at: 1, field: field, expectation: "runChecks expects a tenant slug")
-        let tenant = try run.resolveTenant(slug: slug, field: field)
+        let tenant = try resolveTenant(slug: slug, field: field)
         if checks == nil {
             checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(stdlib: session.options.stdlib)),
                                       stdlib: session.options.stdlib)
@@ -330,6 +329,22 @@ final class ProvisionModule {
     }
 
     // MARK: Helpers
+
+    /// A tenant the run created or planned, or the database's; `field` names the
+    /// argument that referred to it.
+    private func resolveTenant(slug: String, field: String) throws(ProvisionError) -> Tenant {
+        guard let tenant = try run.lookUpTenant(slug: slug) else {
+            throw ProvisionError(.notFound, "tenant '\(slug)' does not exist", field: field)
+        }
+        return tenant
+    }
+
+    private func resolveUser(email: String, field: String) throws(ProvisionError) -> User {
+        guard let user = try run.lookUpUser(email: email) else {
+            throw ProvisionError(.notFound, "user '\(email)' does not exist", field: field)
+        }
+        return user
+    }
 
     /// Roughly what the run keeps for one record (a tenant, user, membership or failure
     /// with its action line): the run's records count against the script's memory, so a
@@ -398,36 +413,35 @@ struct TableArguments {
         }
     }
 
-    func optional(_ key: String, as field: Field, _ style: FieldStyle) throws(ProvisionError) -> String? {
-        let name = field.name(in: style)
+    // Errors name the domain field; the front end's wording names it when they are raised.
+
+    func optional(_ key: String, as field: Field) throws(ProvisionError) -> String? {
         let type = stack.rawField(index, key)
         defer { stack.pop() }
         switch type {
         case LUA_TNIL: return nil
-        case LUA_TSTRING: return try stack.string(at: -1, field: name)
+        case LUA_TSTRING: return try stack.string(at: -1, field: field)
         default:
-            throw ProvisionError(.invalidInput, "\(name) must be a string, got \(stack.typeName(at: -1))", field: name)
+            throw ProvisionError(.invalidInput, "\(.field) must be a string, got \(stack.typeName(at: -1))", subject: field)
         }
     }
 
-    func required(_ key: String, as field: Field, _ style: FieldStyle) throws(ProvisionError) -> String {
-        guard let value = try optional(key, as: field, style) else {
-            let name = field.name(in: style)
-            throw ProvisionError(.invalidInput, "\(function): \(name) is required", field: name)
+    func required(_ key: String, as field: Field) throws(ProvisionError) -> String {
+        guard let value = try optional(key, as: field) else {
+            throw ProvisionError(.invalidInput, "\(function): \(.field) is required", subject: field)
         }
         return value
     }
 
-    func boolean(_ key: String, as field: Field, _ style: FieldStyle) throws(ProvisionError) -> Bool {
-        let name = field.name(in: style)
+    func boolean(_ key: String, as field: Field) throws(ProvisionError) -> Bool {
         let type = stack.rawField(index, key)
         defer { stack.pop() }
         switch type {
         case LUA_TNIL: return false
         case LUA_TBOOLEAN: return stack.boolean(at: -1)
-        case LUA_TSTRING: return try Validate.flag(stack.lossyString(at: -1) ?? "", field: name)
+        case LUA_TSTRING: return try Validate.flag(stack.lossyString(at: -1) ?? "", field)
         default:
-            throw ProvisionError(.invalidInput, "\(name) must be a boolean, got \(stack.typeName(at: -1))", field: name)
+            throw ProvisionError(.invalidInput, "\(.field) must be a boolean, got \(stack.typeName(at: -1))", subject: field)
         }
     }
 

@@ -20,9 +20,9 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         switch self {
         case .invalidInput: return 2
         case .slugExists, .emailExists, .membershipExists, .duplicateInBatch: return 3
-        case .notMigrated, .databaseUnavailable: return 4
+        case .notMigrated, .databaseUnavailable, .notFound: return 4
         case .interrupted: return 130
-        case .notFound, .databaseError, .playbookError, .checkFailed, .limitExceeded, .forbidden:
+        case .databaseError, .playbookError, .checkFailed, .limitExceeded, .forbidden:
             return 1
         }
     }
@@ -30,28 +30,90 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
 
 /// The one error type that crosses the core's boundary. Its message is written for an
 /// operator and never carries a secret: no password, no hash, no DATABASE_URL password.
+///
+/// The core says what went wrong as data: the code, the domain field it is about
+/// (`subject`), what the operator can do (`remedy`) and the facts (slug, email). Its
+/// sentences leave the field's name and the remedy open (`template`); each front end
+/// fills them in its own terms (`worded(by:)`): an option of a command line, a CSV
+/// column of a batch, a table key of a script. Until then `message` and `field` hold the
+/// domain's own names (`PlainWording`).
 public struct ProvisionError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: ErrorCode
-    public var message: String
-    /// The field as the caller names it (`tenantSlug` on the CLI, `slug` in Lua).
-    public var field: String?
+    public var message: String {
+        didSet { template = nil }
+    }
+    /// The field as the front end names it (an option, a CSV column, a table key).
+    public var field: String? {
+        didSet { template = nil }
+    }
     /// More for a human on stderr (a playbook's traceback); never in JSON.
     public var detail: String?
     /// For `limit_exceeded`: which limit, so a host can hold the script to it.
     public var exceeded: Limit?
     /// Every problem when there are several (a batch's bad rows), each with its place.
     public var problems: [Problem] = []
+    /// The domain field the error is about, for a front end to name; nil when it is about
+    /// none, or about an argument the front end named itself (`field` then says which).
+    public private(set) var subject: Field?
+    /// What the operator can do about it, for a front end to word.
+    public private(set) var remedy: Remedy?
+    /// The values the error is about.
+    public private(set) var facts: Facts = Facts()
+    /// The sentence with the field's name and the remedy left open, until a front end
+    /// words it; nil once worded, or when the error was worded where it was raised.
+    public private(set) var template: Template?
 
     public enum Limit: Sendable, Equatable {
         case time, memory
     }
 
+    /// The slug and email an error is about, for a front end that words it.
+    public struct Facts: Sendable, Equatable {
+        public var slug: String?
+        public var email: String?
+
+        public init(slug: String? = nil, email: String? = nil) {
+            self.slug = slug
+            self.email = email
+        }
+    }
+
+    /// An error worded where it is raised (a front end's own, or one without a field or
+    /// remedy to name).
     public init(_ code: ErrorCode, _ message: String, field: String? = nil, detail: String? = nil, exceeded: Limit? = nil) {
         self.code = code
         self.message = message
         self.field = field
         self.detail = detail
         self.exceeded = exceeded
+    }
+
+    /// An error as data: `template` names the field (`\(.field)`) and the remedy
+    /// (`\(.remedy)`) only as slots. `subject` is the domain field; without one, `field`
+    /// is the name the caller gave its argument.
+    public init(_ code: ErrorCode, _ template: Template, subject: Field?, field: String? = nil, remedy: Remedy? = nil,
+                facts: Facts = Facts(), exceeded: Limit? = nil) {
+        self.code = code
+        self.subject = subject
+        self.remedy = remedy
+        self.facts = facts
+        self.exceeded = exceeded
+        let wording = PlainWording()
+        let name = subject.map(wording.name(of:)) ?? field
+        self.message = template.rendered(field: name ?? "", remedy: remedy.map(wording.words(for:)) ?? "")
+        self.field = name
+        self.template = template
+    }
+
+    /// This error in `wording`'s terms: its field named, its remedy worded. An error
+    /// that is already worded is returned as it is.
+    public func worded(by wording: some Wording) -> ProvisionError {
+        guard let template else { return self }
+        var worded = self
+        let name = subject.map(wording.name(of:)) ?? field
+        worded.message = template.rendered(field: name ?? "", remedy: remedy.map(wording.words(for:)) ?? "")
+        worded.field = name
+        return worded
     }
 
     public var exitStatus: Int32 { code.exitStatus }

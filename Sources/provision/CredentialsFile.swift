@@ -42,15 +42,18 @@ struct CredentialsFile {
         self.descriptor = descriptor
     }
 
-    /// Writes every credential and closes the file.
-    func write(_ credentials: [IssuedCredential]) throws(ProvisionError) {
+    /// Writes every credential, in the order and with the tenant the JSON's
+    /// `credentials` would show (`RunDocument.credentials`), and closes the file.
+    func write(_ credentials: [RunDocument.CredentialRecord]) throws(ProvisionError) {
         defer { close(descriptor) }
         let data: Data
         do {
             let csv = try CSVWriter(stream: .toMemory())
             try csv.write(row: ["tenantSlug", "ownerEmail", "oneTimePassword", "expiresAt"])
-            for credential in credentials {
-                try csv.write(row: [credential.tenantSlug ?? "", credential.email, credential.password.reveal(), credential.expiresAt])
+            for record in credentials {
+                let credential = record.credential
+                try csv.write(row: [record.tenantSlug ?? "", credential.email, credential.password.reveal(),
+                                    UTCTimestamp(credential.expiresAt).description])
             }
             csv.stream.close()
             data = (csv.stream.property(forKey: .dataWrittenToMemoryStreamKey) as? Data) ?? Data()

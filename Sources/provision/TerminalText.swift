@@ -77,17 +77,20 @@ extension TerminalText {
 }
 
 extension TerminalText {
-    /// A serialised JSON document with every C1 control, line or paragraph separator and
-    /// format character written as a `\uXXXX` escape. JSONSerialization escapes only C0
-    /// controls; the others would reach a terminal raw (a bidi override reorders what an
-    /// operator reads). Outside strings JSON is ASCII, so each such character stands in a
-    /// string, and the escape decodes to the very same data.
+    /// A serialised JSON document with DEL and every C1 control, line or paragraph
+    /// separator and format character written as a `\uXXXX` escape. JSON encoders escape
+    /// only C0 controls; the others would reach a terminal raw (a bidi override reorders
+    /// what an operator reads). Outside strings JSON holds none of them, so each stands in
+    /// a string, and the escape decodes to the very same data.
     static func jsonEscaped(_ document: String) -> String {
-        guard document.unicodeScalars.contains(where: { !$0.isASCII && needsEscape($0, keeping: []) }) else { return document }
+        // C0 controls other than DEL are escaped by the encoder already (and the layout's
+        // own line breaks must stay).
+        func escapes(_ scalar: Unicode.Scalar) -> Bool { (scalar == "\u{7F}" || !scalar.isASCII) && needsEscape(scalar, keeping: []) }
+        guard document.unicodeScalars.contains(where: escapes) else { return document }
         var result = ""
         result.reserveCapacity(document.utf8.count + 16)
         for scalar in document.unicodeScalars {
-            guard !scalar.isASCII, needsEscape(scalar, keeping: []) else {
+            guard escapes(scalar) else {
                 result.unicodeScalars.append(scalar)
                 continue
             }

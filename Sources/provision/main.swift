@@ -10,7 +10,7 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 let json = (arguments.firstIndex(of: "--").map { arguments[..<$0] } ?? arguments[...]).contains("--json")
 let output = Output(json: json)
 
-Interrupts.install()
+Interrupts.install(json: json)
 // A script stuck where no Lua hook reaches is reported like any other error, in the
 // form the operator asked for; the watchdog then ends the process.
 Watchdog.setReporter { error in output.failure(error) }

@@ -47,7 +47,7 @@ struct BatchSignalTests {
                                  by interruption: Interruption) throws -> (ended: Spawned.Ending, stdout: String, stderr: String) {
         let blocker = try db.connect()
         try blocker.begin()
-        try blocker.run(SQL(unsafeText: "INSERT INTO tenants (slug, name) VALUES ($1, 'held by the test')", parameters: [slug(heldRow)]))
+        try blocker.run("INSERT INTO tenants (slug, name) VALUES (\(slug(heldRow)), 'held by the test')")
 
         let child = try Spawned(["batch", file] + extra, databaseURL: db.url)
         // Progress goes to stderr before each row: "[29/300] wave-030 …" means rows 1-29
@@ -104,6 +104,25 @@ struct BatchSignalTests {
         #expect(rerun.results.count == Self.rowCount)
         #expect(rerun.results.allSatisfy { $0["status"] as? String == "created" })
         #expect(try db.count("SELECT 1 FROM tenants WHERE slug LIKE 'wave-%'") == Self.rowCount)
+    }
+
+    @Test("with --json, an interrupted batch prints one document: the interrupted error", arguments: [Interruption.sigint, .sigterm])
+    func interruptedBatchJSON(interruption: Interruption) throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let file = try Self.waveFile(in: scratch)
+
+        let (ended, stdout, stderr) = try Self.interruptedBatch(file, ["--json"], in: db, by: interruption)
+
+        Self.expectEnding(ended, after: interruption, stderr)
+        try ContractSchema.validate(stdout, as: .error)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], "one document: \(stdout)")
+        let error = json["error"] as? [String: Any]
+        #expect(error?["code"] as? String == "interrupted", "\(stdout)")
+        #expect((error?["message"] as? String)?.contains("rolled back") == true, "\(stdout)")
+        #expect(try db.count("SELECT 1 FROM tenants WHERE slug LIKE 'wave-%'") == 0)
+        #expect(Passwords.occurrences(in: stdout + stderr).isEmpty)
     }
 
     @Test("an interrupted batch leaves no credentials file behind", arguments: Interruption.allCases)

@@ -37,8 +37,10 @@ struct BatchTests {
         #expect(result.errorCode(of: "taken") == "slug_exists")
         #expect(result.status(of: "blocked-pilot") == "failed")
         #expect(result.errorCode(of: "blocked-pilot") == "email_exists")
-        #expect(result.results.map { $0["tenantSlug"] as? String } == ["new-pilot", "linked-pilot", "taken", "blocked-pilot"],
-                "results in the file's order")
+        #expect(result.resultSlugs == ["new-pilot", "linked-pilot", "taken", "blocked-pilot"], "results in the file's order")
+        try ContractSchema.validate(result.stdout, as: .run)
+        let summary = try #require(result.json?["summary"] as? [String: Int])
+        #expect(summary["created"] == 2 && summary["failed"] == 2, "\(summary)")
 
         // The good rows committed.
         #expect(try db.ownerEmail(of: "new-pilot") == "new-owner@example.com")
@@ -66,7 +68,7 @@ struct BatchTests {
         try db.giveUpOnLocksQuickly()
         let blocker = try db.connect()
         try blocker.begin()
-        try blocker.run(SQL(unsafeText: "INSERT INTO tenants (slug, name) VALUES ('held-row', 'held by the test')", parameters: []))
+        try blocker.run(fixture: "INSERT INTO tenants (slug, name) VALUES ('held-row', 'held by the test')")
         defer { blocker.rollback() }
         let file = try scratch.csv([
             requiredHeader,
@@ -98,22 +100,31 @@ struct BatchTests {
         let result = try ProvisionBinary.batch(file, ["--json"], in: db)
 
         #expect(result.status == 0, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .run)
         let json = try #require(result.json, "stdout is one JSON document: \(result)")
-        #expect(Set(json.keys) == ["dryRun", "results", "actions", "warnings"])
+        #expect(Set(json.keys) == ["command", "runId", "dryRun", "results", "credentials", "summary", "actions", "warnings", "credentialsFile"])
+        #expect(json["command"] as? String == "batch")
         #expect(json["dryRun"] as? Bool == false)
+        #expect(json["credentialsFile"] is NSNull)
         #expect(json["actions"] is [String])
         #expect((json["actions"] as? [String])?.isEmpty == false)
         #expect(json["warnings"] is [String])
         let results = try #require(json["results"] as? [[String: Any]])
         #expect(results.count == 2)
         for row in results {
-            #expect(Set(row.keys).isSubset(of: Set<String>(["tenantSlug", "status", "owner", "error"])), "\(Array(row.keys))")
+            #expect(Set(row.keys) == ["tenant", "status", "users"], "\(Array(row.keys))")
             #expect(row["status"] as? String == "created")
-            #expect(row["error"] == nil)
-            let owner = try #require(row["owner"] as? [String: Any])
-            #expect(owner["created"] as? Bool == true)
-            #expect(owner["id"] is String)
+            let tenant = try #require(row["tenant"] as? [String: Any])
+            #expect(tenant["id"] is String)
+            let users = try #require(row["users"] as? [[String: Any]])
+            #expect(users.count == 1)
+            #expect(users.first?["created"] as? Bool == true)
+            #expect(users.first?["role"] as? String == "OWNER")
+            #expect(users.first?["id"] is String)
         }
+        #expect(result.credentials.map { $0["tenantSlug"] as? String } == ["wave-a", "wave-b"])
+        #expect(try db.column("SELECT DISTINCT run_id::text FROM audit_events WHERE action <> 'schema.migrate'") == [json["runId"] as? String],
+                "runId is the run_id of the run's audit rows")
         #expect(try db.slugs() == ["wave-a", "wave-b"])
     }
 
@@ -171,7 +182,14 @@ struct BatchTests {
 
         #expect(result.status == 2, "\(result)")
         #expect(result.errorCode == "invalid_input", "\(result)")
-        #expect(result.errorMessage?.contains("\(file):3: tenantSlug:") == true, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .error)
+        let problems = try #require((result.json?["error"] as? [String: Any])?["problems"] as? [[String: Any]], "\(result)")
+        #expect(problems.count == 1, "\(problems)")
+        #expect(problems.first?["file"] as? String == file)
+        #expect(problems.first?["line"] as? Int == 3)
+        #expect(problems.first?["field"] as? String == "tenantSlug")
+        #expect(result.errorMessage?.contains("1 problem") == true, "the message sums the problems up: \(result)")
+        #expect(result.errorMessage?.contains("\n") == false, "one line; each problem is in problems[]: \(result)")
         #expect(try db.rowCounts() == before)
     }
 
@@ -195,6 +213,8 @@ struct BatchTests {
         #expect(human.stderrLines.contains { $0.hasPrefix("\(file):4: tenantSlug: ") && $0.contains("line 2") }, "\(human)")
         #expect(json.status == 3, "\(json)")
         #expect(json.errorCode == "duplicate_in_batch", "\(json)")
+        let problems = (json.json?["error"] as? [String: Any])?["problems"] as? [[String: Any]] ?? []
+        #expect(problems.map { $0["line"] as? Int } == [4] && problems.first?["field"] as? String == "tenantSlug", "\(json)")
         #expect(try db.rowCounts() == before)
     }
 
@@ -417,7 +437,7 @@ struct BatchTests {
         try db.giveUpOnLocksQuickly()
         let blocker = try db.connect()
         try blocker.begin()
-        try blocker.run(SQL(unsafeText: "INSERT INTO tenants (slug, name) VALUES ('held-row', 'held by the test')", parameters: []))
+        try blocker.run(fixture: "INSERT INTO tenants (slug, name) VALUES ('held-row', 'held by the test')")
         let file = try scratch.csv([requiredHeader, "first-row,First,first@example.com", "held-row,Held,held@example.com"])
 
         let result = try ProvisionBinary.batch(file, ["--stopOnError", "--json"], in: db)
@@ -450,7 +470,10 @@ struct BatchTests {
 
         #expect(result.status == 0, "\(result)")
         if json {
+            try ContractSchema.validate(result.stdout, as: .run)
             #expect(result.status(of: "rerun-one") == "unchanged", "\(result)")
+            #expect(result.owner(of: "rerun-two")?["email"] as? String == "shared@example.com", "\(result)")
+            #expect((result.json?["summary"] as? [String: Int])?["unchanged"] == 2, "\(result)")
             #expect(result.status(of: "rerun-two") == "unchanged", "\(result)")
             #expect(result.results.count == 2)
         } else {
@@ -514,7 +537,9 @@ struct BatchTests {
         #expect(result.status == 0, "\(result)")
         #expect(result.json?["dryRun"] as? Bool == true)
         #expect(result.results.map { $0["status"] as? String } == ["planned", "planned", "planned"], "\(result)")
+        try ContractSchema.validate(result.stdout, as: .run)
         #expect(result.owner(of: "plan-two")?["created"] as? Bool == false, "row 2 links the owner row 1 plans")
+        #expect(result.credentials.isEmpty, "a dry run issues no password")
         #expect(try db.rowCounts() == before, "nothing was written")
         #expect(Passwords.occurrences(in: result.stdout + result.stderr).isEmpty)
     }
@@ -621,9 +646,9 @@ struct BatchTests {
         }
         #expect(Passwords.occurrences(in: result.stdout + result.stderr).isEmpty, "\(result)")
         if json {
-            for row in result.results {
-                #expect((row["owner"] as? [String: Any])?["oneTimePassword"] == nil, "\(row)")
-            }
+            try ContractSchema.validate(result.stdout, as: .run)
+            #expect(result.credentials.isEmpty, "the passwords went to the file: \(result)")
+            #expect(result.json?["credentialsFile"] as? String == credentials)
         }
     }
 
@@ -723,7 +748,7 @@ struct BatchTests {
         #expect(Passwords.occurrences(in: result.stderr).isEmpty, "no password on stderr")
     }
 
-    @Test("without --credentialsFile, --json has each new owner's password once in owner.oneTimePassword")
+    @Test("without --credentialsFile, --json has each new owner's password once in credentials[]")
     func passwordsInJSON() throws {
         let db = try TestDatabase.create()
         let scratch = try Scratch()
@@ -739,14 +764,21 @@ struct BatchTests {
         let result = try ProvisionBinary.batch(file, ["--json"], in: db)
 
         #expect(result.status == 0, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .run)
         for (slug, email) in [("show-one", "one@example.com"), ("show-two", "two@example.com")] {
             let owner = try #require(result.owner(of: slug), "\(result)")
-            let password = try #require(owner["oneTimePassword"] as? String, "\(owner)")
+            #expect(owner["created"] as? Bool == true)
+            let credential = try #require(result.credentials.first { $0["email"] as? String == email }, "\(result)")
+            #expect(credential["tenantSlug"] as? String == slug)
+            #expect(credential["userId"] as? String == owner["id"] as? String)
+            let password = try #require(credential["oneTimePassword"] as? String, "\(credential)")
             #expect(result.stdout.components(separatedBy: password).count == 2, "shown exactly once")
             let hash = try #require(try db.passwordHash(of: email))
             #expect(PasswordHash.verify(password, against: hash))
         }
-        #expect(result.owner(of: "show-linked")?["oneTimePassword"] == nil, "a linked existing owner gets no password")
+        #expect(result.owner(of: "show-linked")?["created"] as? Bool == false)
+        #expect(result.password(of: "shared@example.com") == nil, "a linked existing owner gets no password")
+        #expect(result.credentials.count == 2)
         for password in Passwords.occurrences(in: result.stdout) {
             #expect(try db.count("SELECT 1 FROM audit_events WHERE detail::text LIKE \(literal("%" + password + "%"))") == 0,
                     "no password in audit rows")

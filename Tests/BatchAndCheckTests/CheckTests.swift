@@ -76,22 +76,26 @@ struct CheckTests {
         }
     }
 
-    @Test("--json is {tenant, checks:[{id,title,status,message}], summary:{pass,warn,fail,error}} and the summary counts the checks")
+    @Test("--json is {command, tenant, checks:[{id,title,status,message,file}], summary:{pass,warn,fail,error}} and the summary counts the checks")
     func jsonShape() throws {
         let db = try TestDatabase.create()
         try ProvisionBinary.tenant("shape", owner: "owner@shape.example.com", in: db)
 
         let result = try ProvisionBinary.check("shape", in: db)
 
+        try ContractSchema.validate(result.stdout, as: .check)
         let json = try #require(result.json, "stdout is one JSON document: \(result)")
-        #expect(Set(json.keys) == ["tenant", "checks", "summary"])
+        #expect(Set(json.keys) == ["command", "tenant", "checks", "summary"])
+        #expect(json["command"] as? String == "check")
         let tenant = try #require(json["tenant"] as? [String: Any])
         #expect(tenant["slug"] as? String == "shape")
+        #expect(tenant["id"] as? String == (try db.scalar("SELECT id FROM tenants WHERE slug = 'shape'")))
+        #expect(Set(tenant.keys) == ["id", "slug", "name", "timeZone", "supportEmail", "supportPhone"])
         let checks = try #require(json["checks"] as? [[String: Any]])
         #expect(!checks.isEmpty)
         for check in checks {
-            #expect(Set(check.keys) == ["id", "title", "status", "message"], "\(check)")
-            for key in ["id", "title", "status", "message"] { #expect(check[key] is String, "\(key) in \(check)") }
+            #expect(Set(check.keys) == ["id", "title", "status", "message", "file"], "\(check)")
+            for key in ["id", "title", "status", "message", "file"] { #expect(check[key] is String, "\(key) in \(check)") }
             #expect(["pass", "warn", "fail", "error"].contains(check["status"] as? String ?? ""))
         }
         let summary = try #require(json["summary"] as? [String: Int])
@@ -140,7 +144,7 @@ struct CheckTests {
             """,
             "UPDATE users SET must_change_password = false WHERE email = 'owner@ready.example.com'",
         ] {
-            try connection.run(SQL(unsafeText: statement, parameters: []))
+            try connection.run(fixture: statement)
         }
 
         let result = try ProvisionBinary.check("ready", in: db)
@@ -157,7 +161,7 @@ struct CheckTests {
     func expiredPassword() throws {
         let db = try TestDatabase.create()
         try ProvisionBinary.tenant("late", owner: "owner@late.example.com", in: db)
-        try db.connect().run(SQL(unsafeText: "UPDATE users SET password_expires_at = now() - interval '1 day'", parameters: []))
+        try db.connect().run(fixture: "UPDATE users SET password_expires_at = now() - interval '1 day'")
 
         let result = try ProvisionBinary.check("late", in: db)
 
@@ -166,14 +170,16 @@ struct CheckTests {
         #expect(result.checkMessage("owner-password").contains("owner@late.example.com"))
     }
 
-    @Test("an unknown tenant exits 1 with not_found")
+    @Test("an unknown tenant exits 4 with not_found, not 1 as a failing check does")
     func unknownTenant() throws {
         let db = try TestDatabase.create()
 
         let result = try ProvisionBinary.check("nobody-here", in: db)
 
-        #expect(result.status == 1, "\(result)")
+        #expect(result.status == 4, "\(result)")
         #expect(result.errorCode == "not_found", "\(result)")
+        #expect(result.errorField == "tenantSlug", "\(result)")
+        try ContractSchema.validate(result.stdout, as: .error)
     }
 
     // MARK: - Custom checks
@@ -461,7 +467,7 @@ struct CheckTests {
         if result.status == 0 {
             #expect(try db.ownerEmail(of: "vanished") == "owner@vanished.example.com",
                     "the run reported success, so its tenant and OWNER must have landed: \(result)")
-            let password = result.owner(of: "vanished")?["oneTimePassword"] as? String
+            let password = result.password(of: "owner@vanished.example.com")
             let hash = try db.passwordHash(of: "owner@vanished.example.com")
             #expect(password != nil && hash != nil && PasswordHash.verify(password!, against: hash!),
                     "the password shown belongs to a user that exists")

@@ -67,12 +67,15 @@ extension ProvisionBinary {
 extension ProvisionBinary.Result {
     var errorMessage: String? { (json?["error"] as? [String: Any])?["message"] as? String }
 
-    /// The JSON `results` array.
+    /// The JSON `results` array of the envelope (CONTRACT §2).
     var results: [[String: Any]] { json?["results"] as? [[String: Any]] ?? [] }
+
+    /// Each result's tenant slug, in order (nil for a failure that named no tenant).
+    var resultSlugs: [String?] { results.map { ($0["tenant"] as? [String: Any])?["slug"] as? String } }
 
     /// The result for one slug.
     func result(_ slug: String) -> [String: Any]? {
-        results.first { $0["tenantSlug"] as? String == slug }
+        results.first { ($0["tenant"] as? [String: Any])?["slug"] as? String == slug }
     }
 
     func status(of slug: String) -> String? { result(slug)?["status"] as? String }
@@ -81,7 +84,18 @@ extension ProvisionBinary.Result {
         (result(slug)?["error"] as? [String: Any])?["code"] as? String
     }
 
-    func owner(of slug: String) -> [String: Any]? { result(slug)?["owner"] as? [String: Any] }
+    /// The result's OWNER among its `users`.
+    func owner(of slug: String) -> [String: Any]? {
+        (result(slug)?["users"] as? [[String: Any]])?.first { $0["role"] as? String == "OWNER" }
+    }
+
+    /// The envelope's `credentials`.
+    var credentials: [[String: Any]] { json?["credentials"] as? [[String: Any]] ?? [] }
+
+    /// The one-time password `credentials` holds for `email` (ignoring case), if any.
+    func password(of email: String) -> String? {
+        credentials.first { ($0["email"] as? String)?.lowercased() == email.lowercased() }?["oneTimePassword"] as? String
+    }
 
     var stderrLines: [String] {
         stderr.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
@@ -136,7 +150,7 @@ extension TestDatabase {
     /// New sessions on this database wait at most 200 ms for a lock, so a row whose slug
     /// the test holds uncommitted fails at the database instead of waiting.
     func giveUpOnLocksQuickly() throws {
-        try connect().run(SQL(unsafeText: "ALTER DATABASE \(name) SET lock_timeout = '200ms'", parameters: []))
+        try connect().run(fixture: "ALTER DATABASE \(name) SET lock_timeout = '200ms'")
     }
 
     func tenantExists(_ slug: String) throws -> Bool {

@@ -9,7 +9,7 @@ import Testing
 // clears it, or moves the cursor up to overwrite the line above with a forged "✓"; a
 // newline that starts a line of its own; a bidi override that makes text read backwards.
 // Human output shows them escaped (`\u{1B}`, `\n`); JSON keeps the exact data, with
-// what JSONSerialization leaves raw (C1 controls, bidi overrides) as `\uXXXX` escapes.
+// what a JSON encoder leaves raw (C1 controls, bidi overrides) as `\uXXXX` escapes.
 
 /// Escape sequences an attacker would put into data, all at once.
 enum Hostile {
@@ -86,6 +86,23 @@ struct TerminalEscapeTests {
         expectNothingRaw(json)
         #expect(json.checkMessage("hostile") == expectedMessage, "JSON holds the exact message: \(json)")
         #expect(json.check("hostile")?["title"] as? String == "Hostile \(Hostile.title) title")
+    }
+
+    @Test("--json writes DEL, C1 controls and line separators as \\u escapes: nothing raw, the data exact")
+    func jsonEscapesWhatEncodersLeaveRaw() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try ProvisionBinary.tenant("escapes", owner: "owner@escapes.example.com", in: db)
+        // DEL, NEL (C1), LINE SEPARATOR, RIGHT-TO-LEFT OVERRIDE, as Lua decimal escapes.
+        try scratch.write("checks/raw.lua", CheckModule.source(id: "raw", run: #"    ctx.pass("a\127b\194\133c\226\128\168d\226\128\174e")"#))
+
+        let json = try ProvisionBinary.check("escapes", ["--checks", scratch.path("checks")], in: db)
+
+        expectNothingRaw(json)
+        #expect(json.stdout.contains(#""a\u007fb\u0085c\u2028d\u202ee""#), "each as a \\u escape: \(json)")
+        #expect(json.checkMessage("raw") == "a\u{7F}b\u{85}c\u{2028}d\u{202E}e", "the data is exact: \(json)")
+        try ContractSchema.validate(json.stdout, as: .check)
     }
 
     @Test("a tenant name stored by the platform with escape sequences is shown escaped in the check report; JSON keeps it exact")
@@ -167,7 +184,11 @@ struct TerminalEscapeTests {
         let json = try ProvisionBinary.batch(file, ["--json"], in: db)
         #expect(json.status == 2)
         #expect(json.errorCode == "invalid_input", "\(json)")
-        #expect(json.errorMessage?.contains("'\(slug)'") == true, "JSON holds the exact cell: \(json)")
+        try ContractSchema.validate(json.stdout, as: .error)
+        let listed = (json.json?["error"] as? [String: Any])?["problems"] as? [[String: Any]] ?? []
+        #expect(listed.map { $0["line"] as? Int } == [1, 3, 3, 3], "each problem in problems[], a line break in a value kept: \(json)")
+        #expect(listed.contains { ($0["message"] as? String)?.contains("'\(slug)'") == true }, "JSON holds the exact cell: \(json)")
+        #expect((listed.first?["message"] as? String)?.contains(header) == true, "JSON holds the exact header: \(json)")
         expectNothingRaw(json)
         #expect(try db.rowCounts() == before, "nothing written")
     }
@@ -227,7 +248,8 @@ struct TerminalEscapeTests {
 
         let json = try ProvisionBinary.run(["tenant", "--tenantSlug", "linked-three", "--tenantName", "Linked Three",
                                             "--ownerEmail", "shared@example.com", "--allowExistingUser", "--json"], databaseURL: db.url)
-        #expect((json.json?["owner"] as? [String: Any])?["name"] as? String == name, "JSON holds the exact name: \(json)")
+        let owner = ((json.json?["results"] as? [[String: Any]])?.first?["users"] as? [[String: Any]])?.first
+        #expect(owner?["name"] as? String == name, "JSON holds the exact name: \(json)")
     }
 
     // MARK: - provision run

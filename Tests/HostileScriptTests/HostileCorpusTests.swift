@@ -108,7 +108,7 @@ struct HostileCorpusTests {
     @Test(arguments: HostileCase.all(.check))
     func check(_ hostile: HostileCase) throws {
         let database = try TestDatabase.create()
-        try database.connect().execute(SQL(unsafeText: "INSERT INTO tenants (slug, name) VALUES ('hostile', 'Hostile')", parameters: []))
+        try database.connect().run(fixture: "INSERT INTO tenants (slug, name) VALUES ('hostile', 'Hostile')")
         let scratch = try Scratch()
         let folder = scratch.url.appendingPathComponent("checks")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

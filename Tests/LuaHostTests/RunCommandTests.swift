@@ -85,23 +85,31 @@ import Testing
             """)
         let result = try run(folder, ["x.lua", "--json"], database: database)
         #expect(result.status == 0, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .run)
         let json = try #require(result.json, "stdout is one JSON document: \(result.stdout)")
-        #expect(Set(json.keys) == ["dryRun", "results", "actions", "warnings"])
+        #expect(Set(json.keys) == ["command", "runId", "dryRun", "results", "credentials", "summary", "actions", "warnings", "credentialsFile"])
+        #expect(json["command"] as? String == "run")
         #expect(json["dryRun"] as? Bool == false)
         let results = try #require(json["results"] as? [[String: Any]])
-        #expect(results.map { $0["tenantSlug"] as? String } == ["pilot", "no-contact"])
+        #expect(results.map { ($0["tenant"] as? [String: Any])?["slug"] as? String } == ["pilot", "no-contact"])
         #expect(results.map { $0["status"] as? String } == ["created", "created"])
-        let owner = try #require(results[0]["owner"] as? [String: Any])
-        #expect(owner["email"] as? String == "owner@pilot.example.com")
-        #expect(owner["created"] as? Bool == true)
-        let password = try #require(owner["oneTimePassword"] as? String)
+        let users = try #require(results[0]["users"] as? [[String: Any]])
+        #expect(users.map { $0["email"] as? String } == ["owner@pilot.example.com"])
+        #expect(users.first?["created"] as? Bool == true)
+        #expect(users.first?["role"] as? String == "OWNER")
+        #expect((results[1]["users"] as? [Any])?.isEmpty == true, "a tenant without members lists none")
+        let credentials = try #require(json["credentials"] as? [[String: Any]])
+        #expect(credentials.map { $0["email"] as? String } == ["owner@pilot.example.com"])
+        let password = try #require(credentials.first?["oneTimePassword"] as? String)
         #expect(password.count >= 20)
-        #expect(results[1]["owner"] == nil, "a tenant without an Owner has no owner object")
+        #expect(result.stdout.components(separatedBy: password).count == 2, "the password is in the document once")
+        #expect((json["summary"] as? [String: Any])?["created"] as? Int == 2)
         #expect((json["actions"] as? [String])?.contains("create tenant pilot") == true)
         #expect((json["warnings"] as? [String])?.contains { $0.contains("no-contact") } == true)
         #expect(!result.stderr.contains(password), "the password is shown once, on stdout")
         let hash = try #require(try database.scalar("SELECT password_hash FROM users"))
         #expect(hash.hasPrefix("$argon2id$"))
+        #expect(PasswordHash.verify(password, against: hash))
     }
 
     @Test func aDryRunReportsPlannedResultsWithoutAPassword() throws {
@@ -110,13 +118,14 @@ import Testing
         let folder = try playbook(Self.pilot)
         let result = try run(folder, ["x.lua", "--dryRun", "--json"], database: database)
         #expect(result.status == 0, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .run)
         let json = try #require(result.json, "\(result.stdout)")
         #expect(json["dryRun"] as? Bool == true)
         let results = try #require(json["results"] as? [[String: Any]])
         #expect(results.map { $0["status"] as? String } == ["planned"])
-        let owner = try #require(results.first?["owner"] as? [String: Any])
-        #expect(owner["oneTimePassword"] == nil)
+        let owner = try #require((results.first?["users"] as? [[String: Any]])?.first)
         #expect(owner["id"] is NSNull)
+        #expect((json["credentials"] as? [Any])?.isEmpty == true)
         #expect(try database.rowCounts() == before)
     }
 
@@ -179,7 +188,7 @@ import Testing
         (#"error({code = "slug_exists", message = "taken"})"#, Int32(3), "slug_exists"),
         (#"error({code = "email_exists", message = "taken"})"#, Int32(3), "email_exists"),
         (#"error({code = "invalid_input", message = "usage: x.lua SLUG", field = "slug"})"#, Int32(2), "invalid_input"),
-        (#"error({code = "not_found", message = "no such tenant"})"#, Int32(1), "not_found"),
+        (#"error({code = "not_found", message = "no such tenant"})"#, Int32(4), "not_found"),
         (#"provision.createTenant{slug = "Upper", name = "Upper"}"#, Int32(2), "invalid_input"),
         (#"error("plain")"#, Int32(1), "playbook_error"),
         (#"error({code = "whatever", message = "mine"})"#, Int32(1), "playbook_error"),
@@ -246,10 +255,13 @@ import Testing
             end
             """)
         let result = try run(folder, ["x.lua", "--json"], database: database)
+        try ContractSchema.validate(result.stdout, as: .run)
         let json = try #require(result.json, "\(result)")
         let results = try #require(json["results"] as? [[String: Any]])
         #expect(results.map { $0["status"] as? String } == ["created", "created", "failed"])
         #expect(((results.last?["error"]) as? [String: Any])?["code"] as? String == "invalid_input")
+        #expect(results.last?["tenant"] is NSNull, "the unit failed before it named a tenant: \(result)")
+        #expect((json["summary"] as? [String: Any])?["failed"] as? Int == 1)
         #expect(try database.slugs() == ["alpha", "gamma"])
         #expect(result.status == 2, "a run whose units failed exits with its first failure's code: \(result)")
     }

@@ -26,7 +26,7 @@ final class Playbook {
         self.database = database
         let connection = try database?.connect()
         backend = try connection?.execute("SELECT pg_backend_pid()").values.first?.first ?? nil
-        let options = PlaybookOptions(dryRun: dryRun, vars: vars, arguments: arguments, limits: limits, style: .lua)
+        let options = PlaybookOptions(dryRun: dryRun, vars: vars, arguments: arguments, limits: limits)
         session = try PlaybookSession(connection: connection, options: options)
         session.logSink = { [unowned self] line in
             self.log.append(line)
@@ -39,7 +39,7 @@ final class Playbook {
         // it), so its connection would stay open until the test process ends and the
         // suite would run the server out of connections. End it from the server side.
         guard let backend, let admin = try? Connection(url: TestDatabase.adminURL) else { return }
-        _ = try? admin.execute(SQL(unsafeText: "SELECT pg_terminate_backend($1::int)", parameters: [backend]))
+        _ = try? admin.execute("SELECT pg_terminate_backend(\(Bind.inferred(backend)))")
     }
 
     /// A session on a fresh migrated database.

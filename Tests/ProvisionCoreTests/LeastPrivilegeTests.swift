@@ -78,7 +78,7 @@ import ProvisionTestSupport
         let run = try openRun(database)
         for function in ["pg_terminate_backend", "pg_cancel_backend"] {
             let error = #expect(throws: ProvisionError.self) {
-                try run.readOnlyQuery("SELECT \(function)($1::int) AS signalled", parameters: [pid])
+                try run.readOnlyQuery("SELECT \(function)($1::int) AS signalled", parameters: [.inferred(pid)])
             }
             #expect(error?.code == .forbidden, "\(function): \(error?.message ?? "")")
         }
@@ -103,7 +103,7 @@ import ProvisionTestSupport
         let error = #expect(throws: ProvisionError.self) { try run.readOnlyQuery("SELECT 1 AS one", parameters: []) }
         #expect(error?.code == .forbidden)
         #expect(error?.message.contains("superuser") == true, "\(error?.message ?? "")")
-        #expect(error?.message.contains("provision migrate") == true, "names the fix: \(error?.message ?? "")")
+        #expect(error?.remedy == .runMigrate, "names the fix: \(error?.message ?? "")")
         run.rollback()
 
         let outcome = try Migrator(connection: try database.connect()).apply(audit: AuditContext(actor: "test"))
@@ -117,7 +117,7 @@ import ProvisionTestSupport
         defer { role.drop() }
         let database = try TestDatabase.create()
         try Self.undoSetup(in: database)
-        try database.connect().execute(SQL(unsafeText: "GRANT pg_read_server_files TO \(role.name)", parameters: []))
+        try database.connect().run(fixture: "GRANT pg_read_server_files TO \(role.name)")
         let run = try openRun(url: role.url(database: database.name))
         let error = #expect(throws: ProvisionError.self) { try run.readOnlyQuery("SELECT 1 AS one", parameters: []) }
         #expect(error?.code == .forbidden)
@@ -134,7 +134,7 @@ import ProvisionTestSupport
         }
         let database = try TestDatabase.create()
         try Self.undoSetup(in: database)
-        try database.connect().execute(SQL(unsafeText: "GRANT \(superuser.name) TO \(login.name)", parameters: []))
+        try database.connect().run(fixture: "GRANT \(superuser.name) TO \(login.name)")
         let run = try openRun(url: login.url(database: database.name))
         let error = #expect(throws: ProvisionError.self) { try run.readOnlyQuery("SELECT 1 AS one", parameters: []) }
         #expect(error?.code == .forbidden)
@@ -189,11 +189,11 @@ import ProvisionTestSupport
         let asSuperuser = try openRun(url: TestDatabase.url(forDatabase: name))
         let refused = #expect(throws: ProvisionError.self) { try asSuperuser.readOnlyQuery("SELECT 1 AS one", parameters: []) }
         #expect(refused?.code == .forbidden)
-        #expect(refused?.message.contains("provision migrate") == true)
+        #expect(refused?.remedy == .runMigrate)
         asSuperuser.rollback()
 
         // The administrator runs the SQL once; migrate again finishes the set-up.
-        try Connection(url: TestDatabase.adminURL).execute(SQL(unsafeText: sql, parameters: []))
+        try Connection(url: TestDatabase.adminURL).run(fixture: sql)
         let again = try Migrator(connection: try Connection(url: url)).apply(audit: AuditContext(actor: "test"))
         #expect(again.applied.isEmpty)
         #expect(again.readerRole == .ready)
@@ -230,7 +230,7 @@ struct TemporaryRole {
 
     init(_ attributes: String) throws {
         name = "t_role_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try Connection(url: TestDatabase.adminURL).execute(SQL(unsafeText: "CREATE ROLE \(name) \(attributes)", parameters: []))
+        try Connection(url: TestDatabase.adminURL).run(fixture: "CREATE ROLE \(name) \(attributes)")
     }
 
     /// DATABASE_URL for `database`, connecting as this role.
@@ -243,16 +243,16 @@ struct TemporaryRole {
     /// An empty database this role owns.
     func createDatabase() throws -> String {
         let database = "t_owned_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try Connection(url: TestDatabase.adminURL).execute(SQL(unsafeText: "CREATE DATABASE \(database) OWNER \(name)", parameters: []))
+        try Connection(url: TestDatabase.adminURL).run(fixture: "CREATE DATABASE \(database) OWNER \(name)")
         return database
     }
 
     func dropDatabase(_ database: String) {
-        _ = try? Connection(url: TestDatabase.adminURL).execute(SQL(unsafeText: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)", parameters: []))
+        _ = try? Connection(url: TestDatabase.adminURL).run(fixture: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
     }
 
     /// Best effort: privileges it holds in other test databases keep it alive.
     func drop() {
-        _ = try? Connection(url: TestDatabase.adminURL).execute(SQL(unsafeText: "DROP ROLE IF EXISTS \(name)", parameters: []))
+        _ = try? Connection(url: TestDatabase.adminURL).run(fixture: "DROP ROLE IF EXISTS \(name)")
     }
 }

@@ -4,8 +4,8 @@ import ProvisionTestSupport
 
 @Suite("Provisioning primitives") struct ProvisioningRunTests {
     func specs(_ slug: String, _ email: String, allowExisting: Bool = false) throws -> (TenantSpec, OwnerSpec) {
-        (try TenantSpec(slug: slug, name: slug.capitalized, supportEmail: "help@\(slug).example.com", style: .flags),
-         try OwnerSpec(email: email, name: "Owner", allowExistingUser: allowExisting, style: .flags))
+        (try TenantSpec(slug: slug, name: slug.capitalized, supportEmail: "help@\(slug).example.com"),
+         try OwnerSpec(email: email, name: "Owner", allowExistingUser: allowExisting))
     }
 
     @Test func writesTenantOwnerAndMembershipInOneTransaction() throws {
@@ -44,9 +44,9 @@ import ProvisionTestSupport
         let slug = #expect(throws: ProvisionError.self) { try run.createTenant(first) }
         #expect(slug?.code == .slugExists)
         _ = try run.createOwner(owner)
-        let email = #expect(throws: ProvisionError.self) { try run.createOwner(try OwnerSpec(email: "OWNER@pilot.example.com", style: .flags)) }
+        let email = #expect(throws: ProvisionError.self) { try run.createOwner(try OwnerSpec(email: "OWNER@pilot.example.com")) }
         #expect(email?.code == .emailExists)
-        let shared = try run.createOwner(try OwnerSpec(email: "OWNER@pilot.example.com", allowExistingUser: true, style: .flags))
+        let shared = try run.createOwner(try OwnerSpec(email: "OWNER@pilot.example.com", allowExistingUser: true))
         #expect(shared.created == false)
         #expect(try run.commit().isEmpty)
     }
@@ -62,13 +62,23 @@ import ProvisionTestSupport
         #expect(run.actions.count == 3)
     }
 
-    @Test func luaStyleNamesFieldsAsTableKeys() throws {
+    @Test func aConflictIsDataForEachFrontEndToWord() throws {
         let database = try TestDatabase.create()
         let connection = try database.connect()
         try connection.run("INSERT INTO tenants (slug, name) VALUES ('pilot', 'Pilot')")
-        let run = ProvisioningRun(connection: connection, dryRun: false, style: .lua)
-        let error = #expect(throws: ProvisionError.self) { try run.createTenant(try TenantSpec(slug: "pilot", name: "Pilot", style: .lua)) }
-        #expect(error?.field == "slug")
+        try connection.run("INSERT INTO users (email) VALUES ('owner@pilot.example.com')")
+        let run = ProvisioningRun(connection: connection, dryRun: false)
+        let slug = #expect(throws: ProvisionError.self) { try run.createTenant(try TenantSpec(slug: "pilot", name: "Pilot")) }
+        #expect(slug?.code == .slugExists)
+        #expect(slug?.subject == .tenantSlug)
+        #expect(slug?.remedy == .chooseAnotherSlug)
+        #expect(slug?.facts.slug == "pilot")
+        let email = #expect(throws: ProvisionError.self) { try run.createOwner(try OwnerSpec(email: "Owner@Pilot.example.com")) }
+        #expect(email?.code == .emailExists)
+        #expect(email?.subject == .ownerEmail)
+        #expect(email?.remedy == .allowExistingUser)
+        #expect(email?.facts.email == "owner@pilot.example.com")
+        #expect(email?.template != nil, "the field's name and the remedy are left to the front end")
         run.rollback()
     }
 

@@ -37,7 +37,7 @@ import ProvisionTestSupport
         let run = try openRun()
         let count = ReadOnlyQuery.rowsPerChunk * 3 + 7
         let rows = try run.readOnlyQuery("SELECT g AS n, 'row ' || g AS label, NULL::text AS nothing FROM generate_series(1, $1) AS g",
-                                         parameters: [String(count)], maxBytes: 8 << 20)
+                                         parameters: [.inferred(String(count))], maxBytes: 8 << 20)
         #expect(rows.count == count)
         #expect(rows.columns.map(\.name) == ["n", "label", "nothing"])
         #expect(rows.columns.map(\.typeOID) == [23, 25, 25])
@@ -67,7 +67,7 @@ import ProvisionTestSupport
         let rows = try run.readOnlyQuery("""
             SELECT $1 + 1 AS inferred, $2::int8 AS big, true AS yes, 1.5::float8 AS f, '{1,2}'::int[] AS list,
                    ROW(1, 'a b') AS pair, '' AS empty, 'x,"y\\z' AS awkward
-            """, parameters: ["41", "9000000000"])
+            """, parameters: [.inferred("41"), .inferred("9000000000")])
         #expect(rows.columns.map(\.name) == ["inferred", "big", "yes", "f", "list", "pair", "empty", "awkward"])
         #expect(rows.columns.map(\.typeOID) == [23, 20, 16, 701, 1007, 2249, 25, 25])
         #expect(rows.values == [["42", "9000000000", "t", "1.5", "{1,2}", "(1,\"a b\")", "", "x,\"y\\z"]])

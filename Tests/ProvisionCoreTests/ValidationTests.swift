@@ -4,50 +4,51 @@ import Testing
 @Suite("Slug rules (CONTRACT §3)") struct SlugValidationTests {
     @Test(arguments: ["pilot", "pilot-staging", "abc", "a1-b2-c3", String(repeating: "a", count: 63)])
     func acceptsDNSLabels(_ slug: String) throws {
-        #expect(try Validate.tenantSlug(slug, field: "tenantSlug") == slug)
+        #expect(try Validate.tenantSlug(slug) == slug)
     }
 
     @Test(arguments: ["ab", String(repeating: "a", count: 64), "-pilot", "pilot-", "pi--lot", "pi_lot", "pi lot", "pilöt", ""])
     func refusesMalformed(_ slug: String) {
-        #expect(throws: ProvisionError.self) { try Validate.tenantSlug(slug, field: "tenantSlug") }
+        #expect(throws: ProvisionError.self) { try Validate.tenantSlug(slug) }
     }
 
     @Test(arguments: ["www", "api", "admin", "app", "t", "static", "assets", "mail", "help", "support", "portal", "login", "auth", "status"])
     func refusesReservedWords(_ slug: String) {
-        #expect(throws: ProvisionError.self) { try Validate.tenantSlug(slug, field: "tenantSlug") }
+        #expect(throws: ProvisionError.self) { try Validate.tenantSlug(slug) }
     }
 
     @Test func uppercaseSuggestsLowercaseInsteadOfChangingIt() {
-        let error = #expect(throws: ProvisionError.self) { try Validate.tenantSlug("Pilot-Staging", field: "tenantSlug") }
+        let error = #expect(throws: ProvisionError.self) { try Validate.tenantSlug("Pilot-Staging") }
         #expect(error?.code == .invalidInput)
         #expect(error?.field == "tenantSlug")
         #expect(error?.message.contains("'pilot-staging'") == true)
     }
 
-    @Test func namesTheFieldAsTheCallerSpellsIt() {
-        let error = #expect(throws: ProvisionError.self) { try TenantSpec(slug: "x", name: "X", style: .lua) }
-        #expect(error?.field == "slug")
+    @Test func namesTheFieldAsDataForTheCallerToWord() {
+        let error = #expect(throws: ProvisionError.self) { try TenantSpec(slug: "x", name: "X") }
+        #expect(error?.subject == .tenantSlug)
+        #expect(error?.field == "tenantSlug", "until a front end words it, the domain's own name")
     }
 }
 
 @Suite("Names, emails, phones, zones") struct FieldValidationTests {
     @Test func namesAreTrimmed() throws {
-        #expect(try Validate.displayName("  Pilot Owner \n", field: "ownerName") == "Pilot Owner")
+        #expect(try Validate.displayName("  Pilot Owner \n", .ownerName) == "Pilot Owner")
     }
 
     @Test(arguments: ["", "   ", String(repeating: "x", count: 201), "Pilot\u{7}", "Two\nLines", "Tab\there", "Sep\u{2028}x"])
     func refusesBadNames(_ name: String) {
-        #expect(throws: ProvisionError.self) { try Validate.displayName(name, field: "tenantName") }
+        #expect(throws: ProvisionError.self) { try Validate.displayName(name, .tenantName) }
     }
 
     @Test func twoHundredCharactersIsTheLimit() throws {
         let name = String(repeating: "é", count: 200)
-        #expect(try Validate.displayName(name, field: "tenantName") == name)
+        #expect(try Validate.displayName(name, .tenantName) == name)
     }
 
     @Test(arguments: ["owner@pilot.example.com", "Owner.Name+tag@Sub.Example.CO", "a@b.io", "x@xn--bcher-kva.example"])
     func acceptsSaneAddresses(_ email: String) throws {
-        #expect(try Validate.email(" \(email) ", field: "ownerEmail") == email)
+        #expect(try Validate.email(" \(email) ", .ownerEmail) == email)
     }
 
     @Test(arguments: ["owner", "owner@", "@example.com", "owner@example", "owner@@example.com", "own er@example.com",
@@ -55,58 +56,58 @@ import Testing
                       String(repeating: "a", count: 65) + "@example.com",
                       "a@" + String(repeating: "b", count: 250) + ".com"])
     func refusesMalformedAddresses(_ email: String) {
-        #expect(throws: ProvisionError.self) { try Validate.email(email, field: "ownerEmail") }
+        #expect(throws: ProvisionError.self) { try Validate.email(email, .ownerEmail) }
     }
 
     @Test(arguments: ["+1 555 123 4567", "(780) 555-0100", "780.555.0100", "5550100", "+44 20 7946 0958"])
     func acceptsPhones(_ phone: String) throws {
-        #expect(try Validate.phone(phone, field: "supportPhone") == phone)
+        #expect(try Validate.phone(phone, .supportPhone) == phone)
     }
 
     @Test(arguments: ["call us", "555-CALL-NOW", "12345", "+1 555 123 4567 8901 23", "1+555 123 4567", "555_123_4567"])
     func refusesBadPhones(_ phone: String) {
-        #expect(throws: ProvisionError.self) { try Validate.phone(phone, field: "supportPhone") }
+        #expect(throws: ProvisionError.self) { try Validate.phone(phone, .supportPhone) }
     }
 
     @Test func acceptsIANAZones() throws {
-        #expect(try TimeZones.validate("America/Edmonton", field: "timeZone") == "America/Edmonton")
-        #expect(try TimeZones.validate("UTC", field: "timeZone") == "UTC")
-        #expect(try TimeZones.validate("Europe/Berlin", field: "timeZone") == "Europe/Berlin")
+        #expect(try TimeZones.validate("America/Edmonton") == "America/Edmonton")
+        #expect(try TimeZones.validate("UTC") == "UTC")
+        #expect(try TimeZones.validate("Europe/Berlin") == "Europe/Berlin")
     }
 
     @Test func wrongCaseSuggestsTheZone() {
-        let error = #expect(throws: ProvisionError.self) { try TimeZones.validate("america/edmonton", field: "timeZone") }
+        let error = #expect(throws: ProvisionError.self) { try TimeZones.validate("america/edmonton") }
         #expect(error?.message.contains("America/Edmonton") == true)
     }
 
     @Test(arguments: ["MST", "EST", "PST", "Mountain Time", "GMT+7", "America/Atlantis", "US/Mountain"])
     func refusesAbbreviationsAndFreeText(_ zone: String) {
-        let error = #expect(throws: ProvisionError.self) { try TimeZones.validate(zone, field: "timeZone") }
+        let error = #expect(throws: ProvisionError.self) { try TimeZones.validate(zone) }
         #expect(error?.field == "timeZone")
     }
 
     @Test func anyValueIsAtMostOneKibibyte() {
-        let error = #expect(throws: ProvisionError.self) { try Validate.displayName(String(repeating: "a", count: 1025), field: "tenantName") }
+        let error = #expect(throws: ProvisionError.self) { try Validate.displayName(String(repeating: "a", count: 1025), .tenantName) }
         #expect(error?.message.contains("1024") == true)
     }
 
     @Test func nulBytesAreRefused() {
-        #expect(throws: ProvisionError.self) { try Validate.displayName("Pi\u{0}lot", field: "tenantName") }
+        #expect(throws: ProvisionError.self) { try Validate.displayName("Pi\u{0}lot", .tenantName) }
     }
 
     @Test func invalidUTF8IsRefusedNotRepaired() throws {
-        #expect(throws: ProvisionError.self) { try Validate.rawValue([0x50, 0xFF, 0x51], field: "tenantName") }
-        #expect(try Validate.rawValue(Array("Pilöt".utf8), field: "tenantName") == "Pilöt")
+        #expect(throws: ProvisionError.self) { try Validate.rawValue([0x50, 0xFF, 0x51], .tenantName) }
+        #expect(try Validate.rawValue(Array("Pilöt".utf8), .tenantName) == "Pilöt")
     }
 
     @Test(arguments: [("true", true), ("YES", true), ("1", true), ("false", false), ("no", false), ("0", false), ("", false)])
     func flagsTakeTheUsualSpellings(_ text: String, _ value: Bool) throws {
-        #expect(try Validate.flag(text, field: "allowExistingUser") == value)
+        #expect(try Validate.flag(text, .allowExistingUser) == value)
     }
 
     @Test func rolesAreUppercase() throws {
-        #expect(try Validate.role("ADMIN", field: "role") == .admin)
-        let error = #expect(throws: ProvisionError.self) { try Validate.role("owner", field: "role") }
+        #expect(try Validate.role("ADMIN") == .admin)
+        let error = #expect(throws: ProvisionError.self) { try Validate.role("owner") }
         #expect(error?.message.contains("OWNER") == true)
     }
 }

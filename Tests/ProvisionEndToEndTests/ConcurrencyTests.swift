@@ -64,7 +64,7 @@ struct ConcurrencyTests {
         for result in results {
             #expect(result.status == 0, "\(result)")
         }
-        let creators = results.indices.filter { (results[$0].json?["owner"] as? [String: Any])?["created"] as? Bool == true }
+        let creators = results.indices.filter { results[$0].jsonOwner?["created"] as? Bool == true }
         try #require(creators.count == 1, "exactly one run created the user: \(results)")
         let passwords = results.flatMap { OneTimePasswordShape.occurrences(in: $0.stdout + $0.stderr) }
         #expect(passwords.count == 1, "one password, shown by the run that created the user")
@@ -97,7 +97,7 @@ struct ConcurrencyTests {
     private func race(_ runs: [[String]], throughLockOn table: String, in db: TestDatabase) throws -> [ProvisionBinary.Result] {
         let gate = try db.connect()
         try gate.begin()
-        try gate.run(SQL(unsafeText: "LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE", parameters: []))
+        try gate.run(fixture: "LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE")
         let monitor = try db.connect()
 
         var started: [(Process, Pipe, Pipe)] = []
@@ -109,11 +109,11 @@ struct ConcurrencyTests {
             // Not a timeout: ends when every run waits at the gate, or when one has ended
             // without reaching it (its result then shows why).
             while true {
-                let rows = try monitor.run(SQL(unsafeText: """
+                let rows = try monitor.run("""
                     SELECT count(DISTINCT pid)::text FROM pg_locks
-                    WHERE NOT granted AND relation = $1::regclass
+                    WHERE NOT granted AND relation = to_regclass(\(table))
                       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    """, parameters: [table]))
+                    """)
                 waiting = Int((rows.values.first?.first ?? nil) ?? "") ?? 0
                 if waiting >= runs.count || started.contains(where: { !$0.0.isRunning }) { break }
                 Thread.sleep(forTimeInterval: 0.02)

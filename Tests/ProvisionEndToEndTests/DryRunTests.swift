@@ -26,27 +26,33 @@ struct DryRunTests {
         #expect(try db.column("SELECT password_hash FROM users ORDER BY id") == hashesBefore)
     }
 
-    @Test("Dry run JSON: dryRun true, ids null, no one-time password")
+    @Test("Dry run JSON: the envelope with dryRun true, status planned, ids null, no credentials")
     func jsonShape() throws {
         let db = try TestDatabase.create()
         let result = try ProvisionBinary.run(Runbook.staging + ["--dryRun", "--json"], databaseURL: db.url)
         #expect(result.status == 0, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .run)
         let json = try #require(result.json, "one JSON document: \(result)")
+        #expect(json["command"] as? String == "tenant")
         #expect(json["dryRun"] as? Bool == true)
-        let tenant = try #require(json["tenant"] as? [String: Any])
-        let owner = try #require(json["owner"] as? [String: Any])
+        #expect(result.jsonResults.map { $0["status"] as? String } == ["planned"])
+        let tenant = try #require(result.jsonTenant)
+        let owner = try #require(result.jsonOwner)
         #expect(tenant["id"] is NSNull, "tenant.id is null: \(result)")
         #expect(owner["id"] is NSNull, "owner.id is null: \(result)")
-        #expect(owner["oneTimePassword"] == nil, "\(result)")
+        #expect(result.jsonCredentials.isEmpty, "a dry run issues no password: \(result)")
         #expect(tenant["slug"] as? String == "pilot-staging")
         #expect(tenant["timeZone"] as? String == "America/Edmonton")
         #expect(tenant["supportPhone"] as? String == "+1 555 123 4567")
         #expect(owner["email"] as? String == "owner@pilot-staging.example.com")
         #expect(owner["created"] as? Bool == true, "the plan creates the user")
-        #expect((json["membership"] as? [String: Any])?["role"] as? String == "OWNER")
+        #expect(owner["role"] as? String == "OWNER")
+        #expect((json["summary"] as? [String: Any])?["planned"] as? Int == 1)
         let actions = try #require(json["actions"] as? [String])
         #expect(actions.contains { $0.contains("pilot-staging") }, "the actions name the tenant: \(actions)")
         #expect(!actions.isEmpty)
+        #expect(try db.count("SELECT 1 FROM audit_events WHERE run_id::text = \(literal(json["runId"] as? String ?? ""))") == 0,
+                "a dry run writes no audit row under its run id")
     }
 
     @Test("Dry run detects a slug that exists in the database", arguments: OutputMode.allCases)
@@ -92,9 +98,10 @@ struct DryRunTests {
             Runbook.tenant("pilot-two", owner: "owner@pilot.example.com", "--allowExistingUser", "--dryRun", "--json"),
             databaseURL: db.url)
         #expect(result.status == 0, "\(result)")
-        let owner = try #require(result.json?["owner"] as? [String: Any], "\(result)")
+        let owner = try #require(result.jsonOwner, "\(result)")
         #expect(owner["created"] as? Bool == false)
-        #expect(owner["oneTimePassword"] == nil)
+        #expect(owner["id"] as? String == (try db.scalar("SELECT id FROM users")), "the existing user's id")
+        #expect(result.jsonCredentials.isEmpty)
         #expect(try db.rowCounts() == before)
     }
 

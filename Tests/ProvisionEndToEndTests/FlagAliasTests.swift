@@ -43,7 +43,7 @@ struct FlagAliasTests {
             "--owner-email", "owner@pilot-staging.example.com", "--allow-existing-user", "--json",
         ], databaseURL: db.url)
         #expect(result.status == 0, "\(result)")
-        #expect((result.json?["owner"] as? [String: Any])?["created"] as? Bool == false, "\(result)")
+        #expect(result.jsonOwner?["created"] as? Bool == false, "\(result)")
         #expect(try db.count("SELECT 1 FROM users") == 1)
         #expect(try db.count("SELECT 1 FROM memberships WHERE role = 'OWNER'") == 2)
     }

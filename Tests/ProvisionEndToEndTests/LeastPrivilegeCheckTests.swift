@@ -58,7 +58,7 @@ import Testing
         #expect(try other.run("SELECT 1 AS alive").first?["alive"] == "1", "the other backend is still alive")
 
         // The control: the same export as the superuser itself does write the file.
-        _ = try admin.run(SQL(unsafeText: "SELECT lo_export($1::oid, $2)", parameters: [largeObject, exportPath]))
+        _ = try admin.run("SELECT lo_export(\(Bind.inferred(largeObject)), \(exportPath))")
         #expect(FileManager.default.fileExists(atPath: exportPath), "the server can write where the check tried to")
     }
 
@@ -117,7 +117,7 @@ import Testing
         #expect(refused.message.contains("superuser") && refused.message.contains("provision migrate"), "names the fix: \(refused.message)")
 
         // The administrator runs the SQL once; migrate again finishes the set-up.
-        _ = try Connection(url: TestDatabase.adminURL).run(SQL(unsafeText: sql, parameters: []))
+        _ = try Connection(url: TestDatabase.adminURL).run(fixture: sql)
         let again = try ProvisionBinary.run(["migrate", "--json"], databaseURL: url)
         #expect(again.status == 0, "\(again)")
         #expect((again.json?["readerRole"] as? [String: Any])?["state"] as? String == "ready", "\(again)")
@@ -181,7 +181,7 @@ struct TemporaryRole {
 
     init(_ attributes: String) throws {
         name = "t_role_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try Connection(url: TestDatabase.adminURL).execute(SQL(unsafeText: "CREATE ROLE \(name) \(attributes)", parameters: []))
+        try Connection(url: TestDatabase.adminURL).run(fixture: "CREATE ROLE \(name) \(attributes)")
     }
 
     /// DATABASE_URL for `database`, connecting as this role.
@@ -194,16 +194,16 @@ struct TemporaryRole {
     /// An empty database this role owns.
     func createDatabase() throws -> String {
         let database = "t_owned_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try Connection(url: TestDatabase.adminURL).execute(SQL(unsafeText: "CREATE DATABASE \(database) OWNER \(name)", parameters: []))
+        try Connection(url: TestDatabase.adminURL).run(fixture: "CREATE DATABASE \(database) OWNER \(name)")
         return database
     }
 
     func dropDatabase(_ database: String) {
-        _ = try? Connection(url: TestDatabase.adminURL).execute(SQL(unsafeText: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)", parameters: []))
+        _ = try? Connection(url: TestDatabase.adminURL).run(fixture: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
     }
 
     /// Best effort: privileges it holds in other test databases keep it alive.
     func drop() {
-        _ = try? Connection(url: TestDatabase.adminURL).execute(SQL(unsafeText: "DROP ROLE IF EXISTS \(name)", parameters: []))
+        _ = try? Connection(url: TestDatabase.adminURL).run(fixture: "DROP ROLE IF EXISTS \(name)")
     }
 }

@@ -31,6 +31,9 @@ struct MigrateTests {
             }
             #expect(second.stdout.lowercased().contains("up to date"), "\(second)")
         case .json:
+            try ContractSchema.validate(first.stdout, as: .migrate)
+            try ContractSchema.validate(second.stdout, as: .migrate)
+            #expect((first.json?["readerRole"] as? [String: Any])?["state"] as? String == "ready", "\(first)")
             let applied = try #require(first.json?["applied"] as? [[String: Any]], "\(first)")
             #expect(applied.compactMap { $0["version"] as? Int }.map(String.init) == Self.versions)
             #expect((second.json?["applied"] as? [Any])?.isEmpty == true, "\(second)")
@@ -56,23 +59,36 @@ struct MigrateTests {
         #expect(applied.sorted().map(String.init) == Self.versions, "\(results)")
     }
 
-    @Test("--status on an empty database lists every migration as pending and creates nothing",
+    @Test("--status on an empty database lists every migration as pending, exits 4 and creates nothing",
           arguments: OutputMode.allCases)
     func statusOnEmptyDatabase(mode: OutputMode) throws {
         let db = try TestDatabase.create(migrated: false)
         let result = try ProvisionBinary.run(mode.apply(["migrate", "--status"]), databaseURL: db.url)
-        #expect(result.status == 0, "\(result)")
+        #expect(result.status == 4, "pending migrations are an unmet precondition, and the list is still printed: \(result)")
+        if mode == .json {
+            #expect(result.json?["pending"] as? Int == BundledMigrations.all.count, "\(result)")
+            #expect(result.json?["upToDate"] as? Bool == false, "\(result)")
+        }
         try expectStatus(result, mode: mode, [String](repeating: "pending", count: BundledMigrations.all.count))
         #expect(try db.publicTables() == [], "--status applies nothing")
     }
 
-    @Test("--status after migrating lists every migration as applied", arguments: OutputMode.allCases)
+    @Test("--status after migrating lists every migration as applied, with when in ISO 8601 UTC, and exits 0",
+          arguments: OutputMode.allCases)
     func statusAfterMigrating(mode: OutputMode) throws {
         let db = try TestDatabase.create(migrated: false)
         try #require(try ProvisionBinary.run(["migrate"], databaseURL: db.url).status == 0)
         let result = try ProvisionBinary.run(mode.apply(["migrate", "--status"]), databaseURL: db.url)
         #expect(result.status == 0, "\(result)")
         try expectStatus(result, mode: mode, [String](repeating: "applied", count: BundledMigrations.all.count))
+        if mode == .json {
+            let stored = try db.column("""
+                SELECT to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM schema_migrations ORDER BY version
+                """)
+            let listed = (result.json?["migrations"] as? [[String: Any]] ?? []).map { $0["appliedAt"] as? String }
+            #expect(listed == stored, "appliedAt is schema_migrations.applied_at: \(result)")
+            #expect(result.json?["upToDate"] as? Bool == true)
+        }
     }
 
     @Test("An applied migration that was edited is refused: exit 4, nothing applied", arguments: OutputMode.allCases)
@@ -96,6 +112,7 @@ struct MigrateTests {
         let result = try ProvisionBinary.run(mode.apply(["migrate", "--status"]), databaseURL: db.url)
         var states = [String](repeating: "applied", count: BundledMigrations.all.count)
         states[0] = "modified"
+        #expect(result.status == 4, "\(result)")
         try expectStatus(result, mode: mode, states)
         if mode == .human {
             #expect(!result.stdout.contains("Up to date"), "a schema with an edited migration is not reported up to date: \(result)")
@@ -122,6 +139,7 @@ struct MigrateTests {
                         sourceLocation: sourceLocation)
             }
         case .json:
+            try ContractSchema.validate(result.stdout, as: .migrationStatus)
             let json = try #require(result.json, "one JSON document on stdout: \(result)", sourceLocation: sourceLocation)
             let listed = try #require(json["migrations"] as? [[String: Any]], "\(result)", sourceLocation: sourceLocation)
             #expect(listed.compactMap { $0["version"] as? Int }.map(String.init) == Self.versions, sourceLocation: sourceLocation)

@@ -45,7 +45,7 @@ struct RunbookExampleTests {
         case .json:
             let json = try #require(result.json, "one JSON document: \(result)")
             #expect(json["dryRun"] as? Bool == true)
-            let tenant = try #require(json["tenant"] as? [String: Any])
+            let tenant = try #require(result.jsonTenant)
             #expect(tenant["slug"] as? String == "pilot")
             #expect(tenant["name"] as? String == "Pilot")
         }
@@ -53,10 +53,13 @@ struct RunbookExampleTests {
 
     /// The JSON report of a committed run (CONTRACT §2) matches what landed.
     private func expectJSONReport(_ result: ProvisionBinary.Result, for expected: ExpectedTenant, in db: TestDatabase) throws {
+        try ContractSchema.validate(result.stdout, as: .run)
         let json = try #require(result.json, "one JSON document: \(result)")
+        #expect(json["command"] as? String == "tenant")
         #expect(json["dryRun"] as? Bool == false)
-        let tenant = try #require(json["tenant"] as? [String: Any])
-        let owner = try #require(json["owner"] as? [String: Any])
+        #expect(result.jsonResults.map { $0["status"] as? String } == ["created"])
+        let tenant = try #require(result.jsonTenant)
+        let owner = try #require(result.jsonOwner)
         let tenantId = try db.scalar("SELECT id FROM tenants WHERE slug = \(literal(expected.slug))")
         let ownerId = try db.scalar("SELECT id FROM users WHERE email = \(literal(expected.ownerEmail))")
         #expect(tenant["id"] as? String == tenantId)
@@ -69,8 +72,19 @@ struct RunbookExampleTests {
         #expect(owner["email"] as? String == expected.ownerEmail)
         #expect(owner["name"] as? String == expected.ownerName)
         #expect(owner["created"] as? Bool == true)
-        #expect((json["membership"] as? [String: Any])?["role"] as? String == "OWNER")
+        #expect(owner["role"] as? String == "OWNER")
+        let credential = try #require(result.jsonCredential(for: expected.ownerEmail), "\(result)")
+        #expect(credential["userId"] as? String == ownerId)
+        #expect(credential["tenantSlug"] as? String == expected.slug)
+        let expiresAt = try db.scalar("""
+            SELECT to_char(password_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM users WHERE id = \(literal(ownerId ?? ""))::uuid
+            """)
+        #expect(credential["expiresAt"] as? String == expiresAt, "expiresAt is users.password_expires_at in ISO 8601 UTC")
+        #expect(result.jsonCredentials.count == 1)
+        #expect((json["summary"] as? [String: Any])?["created"] as? Int == 1)
         #expect(json["actions"] is [String])
+        let runIds = try db.column("SELECT DISTINCT run_id::text FROM audit_events WHERE action <> 'schema.migrate'")
+        #expect(runIds == [json["runId"] as? String], "runId is the audit rows' run_id: \(runIds)")
     }
 }
 
@@ -142,9 +156,9 @@ struct RunbookBehaviourTests {
         #expect(OneTimePasswordShape.occurrences(in: result.stdout + result.stderr).isEmpty, "no password printed: \(result)")
         switch mode {
         case .json:
-            let owner = try #require(result.json?["owner"] as? [String: Any], "\(result)")
+            let owner = try #require(result.jsonOwner, "\(result)")
             #expect(owner["created"] as? Bool == false)
-            #expect(owner["oneTimePassword"] == nil)
+            #expect(result.jsonCredentials.isEmpty, "\(result)")
             #expect(owner["id"] as? String == userBefore.first?["id"] as? String)
         case .human:
             #expect(!result.stdout.contains("One-time password"), "\(result)")
@@ -158,7 +172,7 @@ struct RunbookBehaviourTests {
         #expect(result.status == 0, "\(result)")
         try expectProvisioned(.production, password: result.oneTimePassword(mode), in: db)
         if mode == .json {
-            #expect((result.json?["owner"] as? [String: Any])?["created"] as? Bool == true)
+            #expect(result.jsonOwner?["created"] as? Bool == true)
         }
     }
 
@@ -182,7 +196,7 @@ struct RunbookBehaviourTests {
         #expect(linked.status == 0, "\(linked)")
         #expect(try db.column("SELECT email FROM users") == [first], "one user, stored as first given")
         #expect(try db.count("SELECT 1 FROM memberships WHERE role = 'OWNER'") == 2)
-        #expect((linked.json?["owner"] as? [String: Any])?["created"] as? Bool == false)
+        #expect(linked.jsonOwner?["created"] as? Bool == false)
     }
 
     @Test("Support contact missing: a warning about “contact your center”, not an error", arguments: OutputMode.allCases)

@@ -145,6 +145,7 @@ struct SecretTests {
             statuses.append(result.status)
             #expect(!result.stdout.contains(secret) && !result.stderr.contains(secret), "the password was printed: \(result)")
         }
-        #expect(statuses == [0, 0, 0, 0, 0, 3, 3, 0, 2], "the commands ran as expected")
+        // `migrate --status` before `migrate` finds every migration pending: exit 4.
+        #expect(statuses == [4, 0, 0, 0, 0, 3, 3, 0, 2], "the commands ran as expected")
     }
 }

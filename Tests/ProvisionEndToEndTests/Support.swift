@@ -88,12 +88,32 @@ extension ProvisionBinary.Result {
         return line.trimmingCharacters(in: .whitespaces)
     }
 
-    /// The one-time password of either output form.
+    /// The one-time password of either output form: in JSON, the Owner's entry in
+    /// `credentials`.
     func oneTimePassword(_ mode: OutputMode) -> String? {
         switch mode {
         case .human: return humanOneTimePassword
-        case .json: return (json?["owner"] as? [String: Any])?["oneTimePassword"] as? String
+        case .json: return (jsonOwner?["email"] as? String).flatMap { jsonCredential(for: $0) }?["oneTimePassword"] as? String
         }
+    }
+
+    /// The envelope's `results` (CONTRACT §2).
+    var jsonResults: [[String: Any]] { json?["results"] as? [[String: Any]] ?? [] }
+
+    /// The first result's tenant (`provision tenant` has one result).
+    var jsonTenant: [String: Any]? { jsonResults.first?["tenant"] as? [String: Any] }
+
+    /// The first result's OWNER among its `users`.
+    var jsonOwner: [String: Any]? {
+        (jsonResults.first?["users"] as? [[String: Any]])?.first { $0["role"] as? String == "OWNER" }
+    }
+
+    /// The envelope's `credentials`.
+    var jsonCredentials: [[String: Any]] { json?["credentials"] as? [[String: Any]] ?? [] }
+
+    /// The credential issued to `email` (compared ignoring case), if any.
+    func jsonCredential(for email: String) -> [String: Any]? {
+        jsonCredentials.first { ($0["email"] as? String)?.lowercased() == email.lowercased() }
     }
 
     /// The JSON `warnings` array (empty if absent).

@@ -1,5 +1,7 @@
 import Foundation
-import ProvisionCore
+// For `StaticScript`: fixtures are text the test binary carries, which the core's own
+// API never accepts (every statement it sends is compiled in, values bound).
+@testable import ProvisionCore
 
 /// A database of its own for one test, on the server `scripts/test` started
 /// (`PROVISION_TEST_DATABASE_URL`). Tests never share rows, so they run in parallel.
@@ -22,7 +24,7 @@ public struct TestDatabase: Sendable {
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         let admin = try Connection(url: adminURL)
         let template = migrated ? try MigratedTemplate.shared.name : nil
-        try admin.execute(SQL(unsafeText: "CREATE DATABASE \(name)\(template.map { " TEMPLATE \($0)" } ?? "")", parameters: []))
+        try admin.run(fixture: "CREATE DATABASE \(name)\(template.map { " TEMPLATE \($0)" } ?? "")")
         return TestDatabase(name: String(name), url: Self.url(forDatabase: String(name)))
     }
 
@@ -37,7 +39,7 @@ public struct TestDatabase: Sendable {
 
     /// Runs a query and returns the first column of every row.
     public func column(_ sql: String) throws -> [String?] {
-        let rows = try connect().execute(SQL(unsafeText: sql, parameters: []))
+        let rows = try connect().run(fixture: sql)
         return rows.values.map { $0.first ?? nil }
     }
 
@@ -72,7 +74,7 @@ final class MigratedTemplate: @unchecked Sendable {
             if let created { return created }
             let name = "tpl_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
             let admin = try Connection(url: TestDatabase.adminURL)
-            try admin.execute(SQL(unsafeText: "CREATE DATABASE \(name)", parameters: []))
+            try admin.run(fixture: "CREATE DATABASE \(name)")
             do {
                 let connection = try Connection(url: TestDatabase.url(forDatabase: String(name)))
                 _ = try Migrator(connection: connection).migrate(audit: AuditContext(actor: "test-setup"))
@@ -80,5 +82,14 @@ final class MigratedTemplate: @unchecked Sendable {
             created = String(name)
             return String(name)
         }
+    }
+}
+
+extension Connection {
+    /// Runs SQL a test wrote (roles, databases, rows to set a scene), with the
+    /// simple-query protocol and no parameters; returns the last statement's rows.
+    @discardableResult
+    public func run(fixture sql: String) throws -> Rows {
+        try executeScript(StaticScript(text: sql))
     }
 }

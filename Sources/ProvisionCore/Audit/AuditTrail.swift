@@ -30,18 +30,10 @@ struct AuditTrail {
     let connection: Connection
     let context: AuditContext
 
-    func record(action: String, tenantId: String? = nil, userId: String? = nil, detail: [String: String] = [:]) throws(ProvisionError) {
-        let json: String
-        do {
-            let data = try JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys])
-            json = String(decoding: data, as: UTF8.self)
-        } catch {
-            json = "{}"
-        }
+    func record(action: String, tenantId: UUID? = nil, userId: UUID? = nil, detail: [String: String] = [:]) throws(ProvisionError) {
         try connection.run("""
             INSERT INTO audit_events (actor, action, run_id, tenant_id, user_id, detail)
-            VALUES (\(context.actor), \(action), \(context.runId.uuidString.lowercased())::uuid,
-                    \(tenantId)::uuid, \(userId)::uuid, \(json)::jsonb)
+            VALUES (\(context.actor), \(action), \(context.runId), \(tenantId), \(userId), \(Bind.jsonb(detail)))
             """)
     }
 }

@@ -1,36 +1,9 @@
 import CLibPQ
 import Foundation
 
-/// Rows a statement returned, as PostgreSQL's text format, with column names and types.
-public struct Rows: Sendable {
-    public struct Column: Sendable {
-        public let name: String
-        public let typeOID: UInt32
-    }
-    public let columns: [Column]
-    public let values: [[String?]]
-    /// How many rows an INSERT/UPDATE/DELETE touched.
-    public let affected: Int
-
-    public var count: Int { values.count }
-    public var isEmpty: Bool { values.isEmpty }
-
-    public subscript(row: Int, column: String) -> String? {
-        guard let index = columns.firstIndex(where: { $0.name == column }) else { return nil }
-        return values[row][index]
-    }
-
-    /// The first row as a dictionary, for single-row look-ups.
-    public var first: [String: String?]? {
-        guard let row = values.first else { return nil }
-        var result: [String: String?] = [:]
-        for (column, value) in zip(columns, row) { result[column.name] = value }
-        return result
-    }
-}
-
 /// One synchronous libpq connection. Every value goes to the server as a bound parameter
-/// (`PQsendQueryParams`); every failure comes back as a redacted `DatabaseFailure`.
+/// with its type (`PQsendQueryParams`); every failure comes back as a redacted
+/// `DatabaseFailure`.
 public final class Connection {
     private let handle: OpaquePointer
     private let redactor: Redactor
@@ -122,19 +95,19 @@ public final class Connection {
     }
 
     /// The columns (names and types) of an open cursor, without fetching a row.
-    public func describeCursor(named name: String) throws(DatabaseFailure) -> [Rows.Column] {
-        guard let result = PQdescribePortal(handle, name) else { throw failure(nil, parameters: []) }
+    func describeCursor(_ cursor: Identifier) throws(DatabaseFailure) -> [Rows.Column] {
+        guard let result = PQdescribePortal(handle, cursor.name) else { throw failure(nil, parameters: []) }
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw failure(result, parameters: []) }
         return rows(of: result).columns
     }
 
-    /// The simple-query protocol: several statements, no parameters.
-    fileprivate func executeSimple(_ text: String) throws(DatabaseFailure) {
+    /// The simple-query protocol: several statements, no parameters; the rows of the last.
+    fileprivate func executeSimple(_ text: String) throws(DatabaseFailure) -> Rows {
         guard let result = PQexec(handle, text) else { throw failure(nil, parameters: []) }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
-        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: return
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: return rows(of: result)
         default: throw failure(result, parameters: [])
         }
     }
@@ -165,21 +138,21 @@ public final class Connection {
         _ = try? execute("ROLLBACK")
     }
 
-    /// A savepoint with a generated name (never derived from input).
+    /// A savepoint named by the tool (`provision_sp_<n>`), never by input.
     public func savepoint() throws(ProvisionError) -> Savepoint {
         savepointCounter += 1
-        let savepoint = Savepoint(name: "provision_sp_\(savepointCounter)")
-        try run(SQL(unsafeText: "SAVEPOINT \(savepoint.name)", parameters: []))
+        let savepoint = Savepoint(identifier: Identifier("provision_sp", number: savepointCounter))
+        try run("SAVEPOINT \(savepoint.identifier)")
         return savepoint
     }
 
     public func release(_ savepoint: Savepoint) throws(ProvisionError) {
-        try run(SQL(unsafeText: "RELEASE SAVEPOINT \(savepoint.name)", parameters: []))
+        try run("RELEASE SAVEPOINT \(savepoint.identifier)")
     }
 
     public func rollback(to savepoint: Savepoint) throws(ProvisionError) {
-        try run(SQL(unsafeText: "ROLLBACK TO SAVEPOINT \(savepoint.name)", parameters: []))
-        try run(SQL(unsafeText: "RELEASE SAVEPOINT \(savepoint.name)", parameters: []))
+        try run("ROLLBACK TO SAVEPOINT \(savepoint.identifier)")
+        try run("RELEASE SAVEPOINT \(savepoint.identifier)")
     }
 
     // MARK: Private
@@ -188,8 +161,9 @@ public final class Connection {
     /// results with PQgetResult.
     private func send(_ sql: SQL) throws(DatabaseFailure) {
         let parameters = sql.parameters
+        let types: [Oid] = sql.binds.map { Oid($0.type.oid) }
         let sent = withOptionalCStringArray(parameters) { valuePointers in
-            PQsendQueryParams(handle, sql.text, Int32(parameters.count), nil, valuePointers, nil, nil, 0)
+            PQsendQueryParams(handle, sql.text, Int32(parameters.count), types, valuePointers, nil, nil, 0)
         }
         guard sent == 1 else { throw failure(nil, parameters: parameters) }
     }
@@ -243,7 +217,8 @@ public final class Connection {
 }
 
 public struct Savepoint: Sendable, Equatable {
-    public let name: String
+    let identifier: Identifier
+    public var name: String { identifier.name }
 }
 
 private func withCStringArray<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
@@ -264,8 +239,9 @@ private func withOptionalCStringArray<R>(_ strings: [String?], _ body: ([UnsafeP
 extension Connection {
     /// Runs a multi-statement script with the simple-query protocol. Only for text the
     /// binary carries (bundled migrations): it takes no parameters, so nothing is spliced.
-    func executeScript(_ script: StaticScript) throws(ProvisionError) {
-        do { try executeSimple(script.text) } catch { throw ProvisionError(error) }
+    @discardableResult
+    func executeScript(_ script: StaticScript) throws(ProvisionError) -> Rows {
+        do { return try executeSimple(script.text) } catch { throw ProvisionError(error) }
     }
 }
 

@@ -12,20 +12,20 @@ extension ProvisionError {
         let state = failure.sqlState
         switch (state, failure.constraint) {
         case (.uniqueViolation?, Constraint.tenantSlug?):
-            self.init(.slugExists, "tenant slug already exists: choose a new slug or delete the existing tenant (if safe)")
+            self = .slugExists(nil)
         case (.uniqueViolation?, Constraint.userEmail?):
-            self.init(.emailExists, "owner email already exists: re-run with --allowExistingUser if this user should intentionally belong to several tenants")
+            self = .emailExists(nil)
         case (.uniqueViolation?, Constraint.membershipTenantUser?):
-            self.init(.membershipExists, "the user is already a member of this tenant")
+            self = .membershipExists(email: nil, slug: nil)
         case (.readOnlySQLTransaction?, _):
             self.init(.forbidden, "the database refused a write in a read-only transaction (dry run or check): \(failure.message)")
         case (.queryCanceled?, _):
             self.init(.limitExceeded, "a database statement ran past its time limit (statement_timeout) and was cancelled", exceeded: .time)
         case (.undefinedTable?, _):
-            self.init(.notMigrated, "the database schema is missing a table (\(failure.message)): run `provision migrate`")
+            self.init(.notMigrated, "the database schema is missing a table (\(failure.message)): \(.remedy)", subject: nil, remedy: .runMigrate)
         case (.insufficientPrivilege?, _):
             self.init(.forbidden, "the database refused the statement: \(failure.message)")
-        case let (state?, _) where state.errorClass == "08" || state == .adminShutdown:
+        case let (state?, _) where state.errorClass == SQLState.connectionExceptionClass || state == .adminShutdown:
             self.init(.databaseUnavailable, "lost the connection to the database: \(failure.message)")
         case (nil, _):
             self.init(.databaseUnavailable, "lost the connection to the database: \(failure.message)")

@@ -1,29 +1,37 @@
-/// A statement whose interpolated values become bound parameters (`$1`, `$2`, …).
-/// There is no way to splice a value into the text: `"… WHERE slug = \(slug)"` binds it.
+import Foundation
+
+/// A statement whose interpolated values become bound parameters (`$1`, `$2`, …), each
+/// sent with its PostgreSQL type, so the text needs no casts. There is no way to splice a
+/// value into the text: `"… WHERE slug = \(slug)"` binds it, and the only text that
+/// interpolation adds besides placeholders is an `Identifier` the tool chose itself.
 public struct SQL: Sendable, ExpressibleByStringInterpolation {
     public private(set) var text: String
-    public private(set) var parameters: [String?]
+    public private(set) var binds: [Bind]
+
+    /// The values in their text form, as they travel (nil: SQL NULL).
+    public var parameters: [String?] { binds.map(\.text) }
 
     public init(stringLiteral value: String) {
         text = value
-        parameters = []
+        binds = []
     }
 
     public init(stringInterpolation: Interpolation) {
         text = stringInterpolation.text
-        parameters = stringInterpolation.parameters
+        binds = stringInterpolation.binds
     }
 
-    /// A statement with explicit `$n` placeholders, for callers (such as Lua's read-only
-    /// query) that bring their own text and values.
-    public init(unsafeText text: String, parameters: [String?]) {
-        self.text = text
-        self.parameters = parameters
+    /// A read-only query's statement inside the cursor it is read through; the only
+    /// statement whose text comes from elsewhere (a script), and only once `ReadOnlyQuery`
+    /// fenced it.
+    init(declaring cursor: Identifier, over query: ReadOnlyQuery.Statement, binds: [Bind]) {
+        text = "DECLARE \(cursor.quoted) NO SCROLL CURSOR FOR SELECT * FROM (\n\(query.text)\n) AS provision_query"
+        self.binds = binds
     }
 
     public struct Interpolation: StringInterpolationProtocol {
         var text = ""
-        var parameters: [String?] = []
+        var binds: [Bind] = []
 
         public init(literalCapacity: Int, interpolationCount: Int) {
             text.reserveCapacity(literalCapacity + interpolationCount * 3)
@@ -32,26 +40,148 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation {
         public mutating func appendLiteral(_ literal: String) { text += literal }
 
         public mutating func appendInterpolation(_ value: some SQLBindable) {
-            parameters.append(value.sqlText)
-            text += "$\(parameters.count)"
+            appendInterpolation(value.bind)
         }
 
-        public mutating func appendInterpolation(_ value: (some SQLBindable)?) {
-            parameters.append(value?.sqlText)
-            text += "$\(parameters.count)"
+        public mutating func appendInterpolation<Value: SQLBindable>(_ value: Value?) {
+            appendInterpolation(value.map(\.bind) ?? Bind(type: Value.postgresType, text: nil))
+        }
+
+        /// A value whose type is given explicitly (`.jsonb(…)`, `.inferred(…)`).
+        public mutating func appendInterpolation(_ bind: Bind) {
+            binds.append(bind)
+            text += "$\(binds.count)"
+        }
+
+        /// A name the tool chose (a savepoint, a cursor, a database in tests), quoted.
+        public mutating func appendInterpolation(_ identifier: Identifier) {
+            text += identifier.quoted
         }
     }
 }
 
-/// A value that can be bound as a text-format parameter.
+/// A PostgreSQL type by the OID the server knows it by.
+public struct PostgresType: Sendable, Hashable {
+    public let oid: UInt32
+    public init(oid: UInt32) { self.oid = oid }
+
+    public static let bool = PostgresType(oid: 16)
+    public static let int8 = PostgresType(oid: 20)
+    public static let int2 = PostgresType(oid: 21)
+    public static let int4 = PostgresType(oid: 23)
+    public static let text = PostgresType(oid: 25)
+    public static let float4 = PostgresType(oid: 700)
+    public static let float8 = PostgresType(oid: 701)
+    public static let textArray = PostgresType(oid: 1009)
+    public static let timestamptz = PostgresType(oid: 1184)
+    public static let refcursor = PostgresType(oid: 1790)
+    public static let numeric = PostgresType(oid: 1700)
+    public static let uuid = PostgresType(oid: 2950)
+    public static let jsonb = PostgresType(oid: 3802)
+    /// Left to the server to infer from where the placeholder stands: for values a script
+    /// binds to its own query, whose types only the query knows.
+    public static let unknown = PostgresType(oid: 0)
+}
+
+/// One bound value: its type and its text form (nil: SQL NULL).
+public struct Bind: Sendable, Equatable, CustomStringConvertible {
+    public let type: PostgresType
+    public let text: String?
+
+    public init(type: PostgresType, text: String?) {
+        self.type = type
+        self.text = text
+    }
+
+    public static func text(_ value: String?) -> Bind { Bind(type: .text, text: value) }
+    public static func uuid(_ value: UUID?) -> Bind { Bind(type: .uuid, text: value?.sqlText) }
+    public static func int(_ value: Int?) -> Bind { Bind(type: .int8, text: value?.sqlText) }
+    public static func int32(_ value: Int32?) -> Bind { Bind(type: .int4, text: value?.sqlText) }
+    public static func bool(_ value: Bool?) -> Bind { Bind(type: .bool, text: value?.sqlText) }
+    public static func timestamp(_ value: Date?) -> Bind { Bind(type: .timestamptz, text: value?.sqlText) }
+    /// A text array (`{"a","b"}`), every element quoted.
+    public static func textArray(_ values: [String]) -> Bind {
+        let elements = values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        return Bind(type: .textArray, text: "{" + elements.joined(separator: ",") + "}")
+    }
+    /// A JSON object of strings, as `jsonb`.
+    public static func jsonb(_ object: [String: String]) -> Bind {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Bind(type: .jsonb, text: String(decoding: data, as: UTF8.self))
+    }
+    /// An open cursor, by name (the argument of a function that fetches from it).
+    public static func cursor(_ cursor: Identifier) -> Bind { Bind(type: .refcursor, text: cursor.name) }
+    /// Text whose type the server infers (a script's own parameters).
+    public static func inferred(_ value: String?) -> Bind { Bind(type: .unknown, text: value) }
+
+    /// Redacted, as postgres-nio prints binds: the value may be a secret.
+    public var description: String { text == nil ? "NULL" : "****" }
+}
+
+/// A value that binds as a parameter of one PostgreSQL type.
 public protocol SQLBindable: Sendable {
+    static var postgresType: PostgresType { get }
+    /// The value in PostgreSQL's text input form for that type.
     var sqlText: String { get }
 }
 
-extension String: SQLBindable { public var sqlText: String { self } }
-extension Substring: SQLBindable { public var sqlText: String { String(self) } }
-extension Int: SQLBindable { public var sqlText: String { String(self) } }
-extension Int64: SQLBindable { public var sqlText: String { String(self) } }
-extension Int32: SQLBindable { public var sqlText: String { String(self) } }
-extension Bool: SQLBindable { public var sqlText: String { self ? "true" : "false" } }
-extension Double: SQLBindable { public var sqlText: String { String(self) } }
+extension SQLBindable {
+    public var bind: Bind { Bind(type: Self.postgresType, text: sqlText) }
+}
+
+extension String: SQLBindable {
+    public static var postgresType: PostgresType { .text }
+    public var sqlText: String { self }
+}
+extension Substring: SQLBindable {
+    public static var postgresType: PostgresType { .text }
+    public var sqlText: String { String(self) }
+}
+extension Int: SQLBindable {
+    public static var postgresType: PostgresType { .int8 }
+    public var sqlText: String { String(self) }
+}
+extension Int64: SQLBindable {
+    public static var postgresType: PostgresType { .int8 }
+    public var sqlText: String { String(self) }
+}
+extension Int32: SQLBindable {
+    public static var postgresType: PostgresType { .int4 }
+    public var sqlText: String { String(self) }
+}
+extension Bool: SQLBindable {
+    public static var postgresType: PostgresType { .bool }
+    public var sqlText: String { self ? "true" : "false" }
+}
+extension Double: SQLBindable {
+    public static var postgresType: PostgresType { .float8 }
+    public var sqlText: String { String(self) }
+}
+extension UUID: SQLBindable {
+    public static var postgresType: PostgresType { .uuid }
+    public var sqlText: String { uuidString.lowercased() }
+}
+extension Date: SQLBindable {
+    public static var postgresType: PostgresType { .timestamptz }
+    /// `2026-12-01 06:55:50.123456+00`: microseconds, as PostgreSQL keeps them.
+    public var sqlText: String { PostgresTimestamp.text(for: self) }
+}
+
+/// A name the tool itself chose: a savepoint, a cursor (or, in tests, a database). Only
+/// lowercase letters, digits and underscores, so it can never carry anything else.
+public struct Identifier: Sendable, Hashable, CustomStringConvertible {
+    public let name: String
+
+    public init?(_ name: String) {
+        guard name.wholeMatch(of: /[a-z_][a-z0-9_]{0,62}/) != nil else { return nil }
+        self.name = name
+    }
+
+    /// `prefix_number`, for names numbered by the tool (savepoints).
+    init(_ prefix: StaticString, number: Int) {
+        self.init("\(prefix)_\(max(0, number))")!
+    }
+
+    var quoted: String { "\"\(name)\"" }
+    public var description: String { name }
+}

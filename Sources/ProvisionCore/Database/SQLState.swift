@@ -5,6 +5,8 @@ public struct SQLState: Sendable, Hashable, CustomStringConvertible {
     public init(_ code: String) { self.code = code }
     public var description: String { code }
     public var errorClass: String { String(code.prefix(2)) }
+    /// Class 08: the connection broke.
+    public static let connectionExceptionClass = "08"
 
     public static let uniqueViolation = SQLState("23505")
     public static let foreignKeyViolation = SQLState("23503")

@@ -87,22 +87,25 @@ public struct Migrator {
         }
     }
 
-    /// What every command but `migrate` calls first: exit 4 naming `provision migrate`
-    /// unless every bundled migration is applied.
+    /// What every command but `migrate` calls first: exit 4 with the remedy of applying
+    /// the migrations, unless every bundled migration is applied.
     public func requireMigrated() throws(ProvisionError) {
         guard let applied = try recordedMigrations() else {
-            throw ProvisionError(.notMigrated, "the database at \(connection.safeTarget) has no provision schema: run `provision migrate` first")
+            throw ProvisionError(.notMigrated, "the database at \(connection.safeTarget) has no provision schema: \(.remedy) first",
+                                 subject: nil, remedy: .runMigrate)
         }
         let entries = try entries(applied: applied)
         let pending = entries.filter { $0.state == .pending }
         guard pending.isEmpty else {
             let list = pending.map { "\($0.version) \($0.name)" }.joined(separator: ", ")
-            throw ProvisionError(.notMigrated, "the database schema is not up to date (\(pending.count) pending: \(list)): run `provision migrate` first")
+            throw ProvisionError(.notMigrated, "the database schema is not up to date (\(pending.count) pending: \(list)): \(.remedy) first",
+                                 subject: nil, remedy: .runMigrate)
         }
         // Like Flyway's validate: a binary whose migration text differs from what was
         // applied may expect another schema than the database has.
         if let modified = entries.first(where: { if case .modified = $0.state { true } else { false } }) {
-            throw ProvisionError(.notMigrated, "migration \(modified.version) (\(modified.name)) in this provision binary differs from the one applied to the database: see `provision migrate --status`")
+            throw ProvisionError(.notMigrated, "migration \(modified.version) (\(modified.name)) in this provision binary differs from the one applied to the database: \(.remedy)",
+                                 subject: nil, remedy: .showMigrationStatus)
         }
     }
 
@@ -122,19 +125,18 @@ public struct Migrator {
     /// nil when there is no schema_migrations table at all.
     private func recordedMigrations() throws(ProvisionError) -> [AppliedMigration]? {
         let exists = try connection.run("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
-        guard exists.first?["present"] == "t" else { return nil }
+        guard try exists.first?.decode(Bool.self, "present") == true else { return nil }
         let rows = try connection.run("""
             SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') AS applied_at
             FROM schema_migrations ORDER BY version
             """)
-        return (0..<rows.count).map { row in
-            AppliedMigration(
-                version: Int(rows[row, "version"] ?? "") ?? 0,
-                name: rows[row, "name"] ?? "",
-                checksum: rows[row, "checksum"] ?? "",
-                appliedAt: rows[row, "applied_at"] ?? ""
-            )
+        var applied: [AppliedMigration] = []
+        for row in rows {
+            applied.append(AppliedMigration(version: try row.decode(Int.self, "version"), name: try row.decode(String.self, "name"),
+                                            checksum: try row.decode(String.self, "checksum"),
+                                            appliedAt: try row.decode(String.self, "applied_at")))
         }
+        return applied
     }
 
     private func entries(applied: [AppliedMigration]) throws(ProvisionError) -> [Entry] {
@@ -157,6 +159,6 @@ public struct Migrator {
     /// SHA-256 of the migration text, computed by PostgreSQL itself (no hashing code here).
     private func checksum(of migration: Migration) throws(ProvisionError) -> String {
         let rows = try connection.run("SELECT encode(sha256(convert_to(\(migration.sql), 'UTF8')), 'hex') AS checksum")
-        return rows.first?["checksum"].flatMap { $0 } ?? ""
+        return try rows.first?.decode(String.self, "checksum") ?? ""
     }
 }

@@ -11,9 +11,6 @@
 public enum ReaderRole {
     public static let name = "provision_reader"
 
-    /// The tables it may read whole; `users` it may read without `password_hash`.
-    static let tables = ["tenants", "memberships", "audit_events", "centers", "levels", "programs",
-                         "groups", "students", "parents", "student_parents"]
 
     /// Where the role stands in one database once `provision migrate` has run.
     public enum Setup: Sendable, Equatable {
@@ -42,9 +39,12 @@ public enum ReaderRole {
                    quote_ident(current_user) AS migrator
             FROM pg_roles me WHERE me.rolname = current_user
             """)
-        let migrator = (facts.first?["migrator"] ?? nil) ?? "CURRENT_USER"
-        if facts.first?["present"] != "t" {
-            guard facts.first?["may_create"] == "t" else {
+        guard let me = facts.first else {
+            throw ProvisionError(.databaseError, "the database did not say which role this session runs as")
+        }
+        let migrator = try me.decode(String.self, "migrator")
+        if !(try me.decode(Bool.self, "present")) {
+            guard try me.decode(Bool?.self, "may_create") == true else {
                 return .needsAdministrator(sql: administratorSQL(roleExists: false, migrator: migrator),
                                            reason: "the role \(migrator) may not create roles (it is neither a superuser nor has CREATEROLE)")
             }
@@ -62,7 +62,7 @@ public enum ReaderRole {
             }
         }
         let fetcher = try connection.run("SELECT to_regprocedure('provision_query.fetch_rows(refcursor,integer,bigint,integer)') IS NOT NULL AS present")
-        if fetcher.first?["present"] == "t" {
+        if try fetcher.first?.decode(Bool.self, "present") == true {
             try connection.executeScript(StaticScript(text: """
                 -- The function that fetches a query's rows runs as the role and may not
                 -- change role; only the role (and so its members) may call it.
@@ -73,7 +73,9 @@ public enum ReaderRole {
                 """))
         }
         try connection.executeScript(StaticScript(text: """
-            GRANT SELECT ON TABLE \(tables.map { "\"\($0)\"" }.joined(separator: ", ")) TO provision_reader;
+            -- Every table it may read whole; users it may read without password_hash.
+            GRANT SELECT ON TABLE "tenants", "memberships", "audit_events", "centers", "levels", "programs",
+                                  "groups", "students", "parents", "student_parents" TO provision_reader;
             -- Every column of users but the password hash, including columns added later
             -- (re-run on every migrate); a table-wide grant made by hand is taken back.
             REVOKE ALL ON TABLE users FROM provision_reader;
@@ -102,7 +104,7 @@ public enum ReaderRole {
     }
 
     private static func isUsable(by connection: Connection) throws(ProvisionError) -> Bool {
-        try connection.run("SELECT pg_has_role(current_user, \(name), 'USAGE') AS usable").first?["usable"] == "t"
+        try connection.run("SELECT pg_has_role(current_user, \(name), 'USAGE') AS usable").first?.decode(Bool.self, "usable") == true
     }
 
     /// Runs `statement` in a savepoint of its own; one of the `tolerated` failures leaves

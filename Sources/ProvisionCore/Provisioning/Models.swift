@@ -1,3 +1,5 @@
+import Foundation
+
 public enum Role: String, Sendable, CaseIterable {
     case owner = "OWNER"
     case admin = "ADMIN"
@@ -13,36 +15,25 @@ public struct TenantSpec: Sendable, Equatable {
     public let supportEmail: String?
     public let supportPhone: String?
 
-    /// Validates raw values (nil: not given) with the field names of `style`.
+    /// Validates raw values (nil: not given); an error names its `Field`.
     public init(slug: String, name: String, timeZone: String? = nil, supportEmail: String? = nil,
-                supportPhone: String? = nil, style: FieldStyle) throws(ProvisionError) {
-        self.slug = try Validate.tenantSlug(slug, field: Field.tenantSlug.name(in: style))
-        self.name = try Validate.displayName(name, field: Field.tenantName.name(in: style))
-        self.timeZone = try timeZone.map { value throws(ProvisionError) in try TimeZones.validate(value, field: Field.timeZone.name(in: style)) }
-        self.supportEmail = try supportEmail.map { value throws(ProvisionError) in try Validate.email(value, field: Field.supportEmail.name(in: style)) }
-        self.supportPhone = try supportPhone.map { value throws(ProvisionError) in try Validate.phone(value, field: Field.supportPhone.name(in: style)) }
+                supportPhone: String? = nil) throws(ProvisionError) {
+        self.slug = try Validate.tenantSlug(slug)
+        self.name = try Validate.displayName(name, .tenantName)
+        self.timeZone = try timeZone.map { value throws(ProvisionError) in try TimeZones.validate(value, .timeZone) }
+        self.supportEmail = try supportEmail.map { value throws(ProvisionError) in try Validate.email(value, .supportEmail) }
+        self.supportPhone = try supportPhone.map { value throws(ProvisionError) in try Validate.phone(value, .supportPhone) }
     }
-}
 
-extension TenantSpec {
     /// Every problem with these values, not just the first: a batch reports them all.
     public static func problems(slug: String?, name: String?, timeZone: String?, supportEmail: String?,
-                                supportPhone: String?, style: FieldStyle) -> [ProvisionError] {
+                                supportPhone: String?) -> [ProvisionError] {
         Validate.collect([
-            { _ = try Validate.tenantSlug(Validate.present(slug, .tenantSlug, style), field: Field.tenantSlug.name(in: style)) },
-            { _ = try Validate.displayName(Validate.present(name, .tenantName, style), field: Field.tenantName.name(in: style)) },
-            { if let timeZone { _ = try TimeZones.validate(timeZone, field: Field.timeZone.name(in: style)) } },
-            { if let supportEmail { _ = try Validate.email(supportEmail, field: Field.supportEmail.name(in: style)) } },
-            { if let supportPhone { _ = try Validate.phone(supportPhone, field: Field.supportPhone.name(in: style)) } },
-        ])
-    }
-}
-
-extension OwnerSpec {
-    public static func problems(email: String?, name: String?, style: FieldStyle) -> [ProvisionError] {
-        Validate.collect([
-            { _ = try Validate.email(Validate.present(email, .ownerEmail, style), field: Field.ownerEmail.name(in: style)) },
-            { if let name { _ = try Validate.displayName(name, field: Field.ownerName.name(in: style)) } },
+            { _ = try Validate.tenantSlug(Validate.present(slug, .tenantSlug)) },
+            { _ = try Validate.displayName(Validate.present(name, .tenantName), .tenantName) },
+            { if let timeZone { _ = try TimeZones.validate(timeZone, .timeZone) } },
+            { if let supportEmail { _ = try Validate.email(supportEmail, .supportEmail) } },
+            { if let supportPhone { _ = try Validate.phone(supportPhone, .supportPhone) } },
         ])
     }
 }
@@ -53,10 +44,17 @@ public struct OwnerSpec: Sendable, Equatable {
     public let name: String?
     public let allowExistingUser: Bool
 
-    public init(email: String, name: String? = nil, allowExistingUser: Bool = false, style: FieldStyle) throws(ProvisionError) {
-        self.email = try Validate.email(email, field: Field.ownerEmail.name(in: style))
-        self.name = try name.map { value throws(ProvisionError) in try Validate.displayName(value, field: Field.ownerName.name(in: style)) }
+    public init(email: String, name: String? = nil, allowExistingUser: Bool = false) throws(ProvisionError) {
+        self.email = try Validate.email(email, .ownerEmail)
+        self.name = try name.map { value throws(ProvisionError) in try Validate.displayName(value, .ownerName) }
         self.allowExistingUser = allowExistingUser
+    }
+
+    public static func problems(email: String?, name: String?) -> [ProvisionError] {
+        Validate.collect([
+            { _ = try Validate.email(Validate.present(email, .ownerEmail), .ownerEmail) },
+            { if let name { _ = try Validate.displayName(name, .ownerName) } },
+        ])
     }
 }
 
@@ -99,8 +97,25 @@ public struct IssuedCredential: Sendable {
     /// The tenant the user was made Owner of in this run, for the operator's table.
     public internal(set) var tenantSlug: String?
     public let password: OneTimePassword
-    /// ISO 8601, UTC.
+    /// ISO 8601, UTC, to the second (`2026-12-01T06:55:50Z`).
     public let expiresAt: String
+
+    init(userId: String, email: String, tenantSlug: String?, password: OneTimePassword, expiresAt: Date) {
+        self.userId = userId
+        self.email = email
+        self.tenantSlug = tenantSlug
+        self.password = password
+        self.expiresAt = Self.iso8601(expiresAt)
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let seconds = Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: seconds)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0,
+                      parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0)
+    }
 }
 
 /// A unit that failed and was rolled back alone.

@@ -1,11 +1,12 @@
 import Foundation
 
-/// A read-only query from a playbook or a check (CONTRACT §5, §9), and the fences around it.
+/// A read-only query from a script (a playbook or a check; CONTRACT §5, §9), and the
+/// fences around it.
 ///
 /// - The text must be a query (SELECT, WITH, VALUES, TABLE) and runs as a subquery, so
 ///   transaction control, COPY, SET or a data-modifying WITH cannot ride along.
-/// - It runs in a savepoint with `transaction_read_only` on, rolled back afterwards (the
-///   caller's job), so the database refuses any write.
+/// - It runs in a savepoint with `transaction_read_only` on, rolled back afterwards, so
+///   the database refuses any write.
 /// - It runs as the least-privilege role `provision_reader` (`ReaderRole`): the cursor is
 ///   declared under `SET LOCAL ROLE`, so every permission is checked as that role, and its
 ///   rows are fetched by a SECURITY DEFINER function the role owns, so whatever the query
@@ -23,12 +24,19 @@ struct ReadOnlyQuery {
         case connectingRole
     }
 
-    let text: String
-    let parameters: [String?]
+    /// Query text that passed the fence (`statement(_:)`): the only text from outside the
+    /// binary that is ever sent, and only inside the cursor that reads it.
+    struct Statement {
+        let text: String
+        fileprivate init(_ text: String) { self.text = text }
+    }
+
+    let statement: Statement
+    let parameters: [Bind]
     let maxBytes: Int?
 
-    /// Generated, never derived from input; the savepoint around the query drops it.
-    static let cursorName = "provision_query_rows"
+    /// Chosen here, never derived from input; the savepoint around the query drops it.
+    static let cursor = Identifier("provision_query_rows")!
     static let rowsPerChunk = 100
     /// Predefined roles that reach outside the database (files, programs, other sessions).
     /// A login that may become one of them, or a superuser role, is privileged: a query
@@ -39,8 +47,8 @@ struct ReadOnlyQuery {
     /// hold it here, and the table it becomes for a script.
     static func rowOverhead(columns: Int) -> Int { 64 + 48 * columns }
 
-    init(_ text: String, parameters: [String?], maxBytes: Int?) throws(ProvisionError) {
-        self.text = try Self.statement(text)
+    init(_ text: String, parameters: [Bind], maxBytes: Int?) throws(ProvisionError) {
+        self.statement = try Self.statement(text)
         self.parameters = parameters
         self.maxBytes = maxBytes
     }
@@ -58,7 +66,7 @@ struct ReadOnlyQuery {
                    array_to_string(ARRAY(
                        SELECT power.rolname || CASE WHEN power.rolsuper THEN ' (a superuser)' ELSE '' END
                        FROM pg_roles power
-                       WHERE (power.rolsuper OR power.rolname = ANY (string_to_array(\(powerfulRoles.joined(separator: ",")), ',')))
+                       WHERE (power.rolsuper OR power.rolname = ANY (\(Bind.textArray(powerfulRoles))))
                          AND power.rolname <> session_user AND pg_has_role(session_user, power.oid, 'MEMBER')
                        ORDER BY power.rolname), ', ') AS powers,
                    session_user AS login
@@ -70,27 +78,45 @@ struct ReadOnlyQuery {
         guard let row = facts.first else {
             throw ProvisionError(.databaseError, "the database did not say which role this session runs as")
         }
-        let login = (row["login"] ?? nil) ?? "this role"
+        let login = try row.decode(String.self, "login")
         let role = ReaderRole.name
-        if row["reader_ready"] == "t" {
-            guard row["may_become_reader"] == "t" else {
+        if try row.decode(Bool.self, "reader_ready") {
+            guard try row.decode(Bool.self, "may_become_reader") else {
                 throw ProvisionError(.forbidden, "read-only queries run as the database role \(role), which \(login) is not a member of: have an administrator run `GRANT \(role) TO \(login);`")
             }
             return .reader
         }
-        let powers = (row["powers"] ?? nil) ?? ""
-        let privilege = row["superuser"] == "t" ? "a superuser" : powers.isEmpty ? nil : "a member of \(powers)"
+        let powers = try row.decode(String.self, "powers")
+        let privilege = try row.decode(Bool.self, "superuser") ? "a superuser" : powers.isEmpty ? nil : "a member of \(powers)"
         guard let privilege else { return .connectingRole }
-        let fix = row["reader_exists"] == "t"
-            ? "run `provision migrate` to set up \(role) in this database (it exists on the server, but this database does not use it yet)"
-            : "run `provision migrate`, which creates the role when it may; if it says it may not, have an administrator run the SQL it prints, then run `provision migrate` again"
-        throw ProvisionError(.forbidden, "read-only queries run as the least-privilege database role \(role), which is not set up in this database, and \(login) is \(privilege), so they may not run as \(login): \(fix)")
+        let refusal = "read-only queries run as the least-privilege database role \(role), which is not set up in this database, and \(login) is \(privilege), so they may not run as \(login)"
+        let message: ProvisionError.Template = if try row.decode(Bool.self, "reader_exists") {
+            "\(refusal): \(.remedy) to set up \(role) in this database (it exists on the server, but this database does not use it yet)"
+        } else {
+            "\(refusal): \(.remedy), which creates the role when it may; if it says it may not, have an administrator run the SQL it prints, then \(.remedy) again"
+        }
+        throw ProvisionError(.forbidden, message, subject: nil, remedy: .runMigrate)
     }
 
     // MARK: Running
 
-    /// Runs the query in the caller's savepoint and returns its rows.
+    /// Runs the query in a savepoint of its own, rolled back afterwards with any
+    /// session-level advisory lock the query took, and returns its rows.
     func run(on connection: Connection, as identity: Identity) throws(ProvisionError) -> Rows {
+        let savepoint = try connection.savepoint()
+        do throws(ProvisionError) {
+            let rows = try fetch(on: connection, as: identity)
+            try connection.rollback(to: savepoint)
+            try connection.run("SELECT pg_advisory_unlock_all()")
+            return rows
+        } catch {
+            try? connection.rollback(to: savepoint)
+            _ = try? connection.run("SELECT pg_advisory_unlock_all()")
+            throw error
+        }
+    }
+
+    private func fetch(on connection: Connection, as identity: Identity) throws(ProvisionError) -> Rows {
         switch identity {
         case .reader:
             // Names resolve as the connecting role sees them: under the reader, "$user"
@@ -105,7 +131,7 @@ struct ReadOnlyQuery {
             try connection.run("SET LOCAL transaction_read_only = on")
         }
         do {
-            return try fetch(on: connection)
+            return try fetchRows(on: connection)
         } catch {
             throw failure(error)
         }
@@ -113,20 +139,18 @@ struct ReadOnlyQuery {
 
     private enum Stop { case tooLarge, malformed }
 
-    private func fetch(on connection: Connection) throws(DatabaseFailure) -> Rows {
-        let cursor = Self.cursorName
-        try connection.execute(SQL(unsafeText: "DECLARE \(cursor) NO SCROLL CURSOR FOR SELECT * FROM (\n\(text)\n) AS provision_query",
-                                   parameters: parameters))
-        let columns = try connection.describeCursor(named: cursor)
+    private func fetchRows(on connection: Connection) throws(DatabaseFailure) -> Rows {
+        try connection.execute(SQL(declaring: Self.cursor, over: statement, binds: parameters))
+        let columns = try connection.describeCursor(Self.cursor)
         let overhead = Self.rowOverhead(columns: columns.count)
         var values: [[String?]] = []
         var used = 0
         while true {
             var received = 0
             var stop: Stop?
-            let remaining = maxBytes.map { max(0, $0 - used) }
+            let remaining = maxBytes.map { Int64(max(0, $0 - used)) }
             try connection.forEachRow("""
-                SELECT row_text FROM provision_query.fetch_rows(\(cursor), \(Self.rowsPerChunk), \(remaining), \(overhead)) AS row_text
+                SELECT row_text FROM provision_query.fetch_rows(\(Bind.cursor(Self.cursor)), \(Int32(Self.rowsPerChunk)), \(remaining), \(Int32(clamping: overhead))) AS row_text
                 """) { row in
                 received += 1
                 guard let text = row.first ?? nil else { stop = .malformed; return false }
@@ -149,7 +173,7 @@ struct ReadOnlyQuery {
     // MARK: Fences and errors
 
     /// The query without leading comments and trailing semicolons, if it is one.
-    static func statement(_ text: String) throws(ProvisionError) -> String {
+    static func statement(_ text: String) throws(ProvisionError) -> Statement {
         var query = Substring(text)
         // Leading blanks and comments, trailing blanks and semicolons.
         while true {
@@ -166,9 +190,9 @@ struct ReadOnlyQuery {
         let keyword = query.prefix { $0.isLetter }.uppercased()
         guard ["SELECT", "WITH", "VALUES", "TABLE"].contains(keyword) || query.hasPrefix("(") else {
             let shown = keyword.isEmpty ? String(query.prefix(20)) : keyword
-            throw ProvisionError(.forbidden, "queries from Lua are read-only: SELECT, WITH, VALUES or TABLE, not \(shown)", field: "sql")
+            throw ProvisionError(.forbidden, "\(.field) must be a read-only query: SELECT, WITH, VALUES or TABLE, not \(shown)", subject: .sql)
         }
-        return String(query)
+        return Statement(String(query))
     }
 
     /// A query's failure, told as what the query did wrong (a missing table there is a
@@ -176,9 +200,9 @@ struct ReadOnlyQuery {
     func failure(_ failure: DatabaseFailure) -> ProvisionError {
         switch failure.sqlState {
         case .undefinedTable?, .undefinedColumn?, .syntaxError?, .undefinedFunction?:
-            return ProvisionError(.databaseError, "query failed: \(failure.message)", field: "sql")
+            return ProvisionError(.databaseError, "query failed: \(failure.message)", subject: .sql)
         case .featureNotSupported? where failure.message.contains("data-modifying"):
-            return ProvisionError(.forbidden, "queries from Lua are read-only: \(failure.message)", field: "sql")
+            return ProvisionError(.forbidden, "\(.field) must be a read-only query: \(failure.message)", subject: .sql)
         case .queryRowsTooLarge?:
             return ProvisionError(.limitExceeded, "the query's result is larger than the memory left for it (\(Self.mebibytes(maxBytes ?? 0)))",
                                   exceeded: .memory)

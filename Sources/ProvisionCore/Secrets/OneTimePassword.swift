@@ -4,7 +4,7 @@ import Foundation
 /// dashes, drawn from the system CSPRNG: 20 symbols of 31 carry 99 bits.
 ///
 /// Its `description` is redacted, so string interpolation, `print` and logging cannot
-/// show it by accident; only `reveal()` yields the text, and the CLI calls it once,
+/// show it by accident; only `reveal()` yields the text, and a front end calls it once,
 /// after the transaction committed.
 public struct OneTimePassword: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public static let alphabet = Array("23456789abcdefghjkmnpqrstuvwxyz")

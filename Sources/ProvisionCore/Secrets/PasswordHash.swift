@@ -18,8 +18,10 @@ public enum PasswordHash {
         let status = argon2id_hash_encoded(iterations, memoryKiB, parallelism,
                                            plain, plain.count, salt, salt.count,
                                            hashLength, &encoded, encodedLength)
+        // The parameters are constants that libargon2 accepts, so it fails only when the
+        // machine cannot give it what it needs: 19 MiB for each hash, or a thread.
         guard status == ARGON2_OK.rawValue else {
-            throw ProvisionError(.databaseError, "could not hash the one-time password: \(String(cString: argon2_error_message(status)))")
+            throw ProvisionError(.limitExceeded, "could not hash a one-time password: argon2id needs \(memoryKiB / 1024) MiB of memory for each hash, and libargon2 said: \(String(cString: argon2_error_message(status)))")
         }
         return String(decoding: encoded.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }

@@ -2,7 +2,7 @@ import Foundation
 
 /// IANA zone names, from the system's tz database (`/usr/share/zoneinfo/tzdata.zi`, as
 /// Debian's tzdata ships it; Foundation's list where that file is missing). PostgreSQL's
-/// own list is checked too, once a database is at hand (`ProvisioningRun`).
+/// own list is checked too, once a database is at hand (`Store.knowsTimeZone`).
 ///
 /// Accepted: the canonical Area/Location zones and UTC. Refused with a suggestion: wrong
 /// case, and aliases (`US/Mountain` → `America/Denver`). Refused: abbreviations (`MST`,
@@ -47,26 +47,27 @@ public enum TimeZones {
         return map
     }()
 
-    public static func validate(_ value: String, field: String) throws(ProvisionError) -> String {
+    public static func validate(_ value: String, _ field: Field = .timeZone) throws(ProvisionError) -> String {
+        let field = Validate.Subject.field(field)
         try Validate.general(value, field)
         let name = value.trimmingCharacters(in: .whitespacesAndNewlines)
         if name.isEmpty {
-            throw ProvisionError(.invalidInput, "\(field) must not be empty", field: field)
+            throw Validate.invalid("\(.field) must not be empty", field)
         }
         let database = database
         if database.canonical.contains(name) { return name }
         if let right = byLowercase[name.lowercased()] {
-            throw ProvisionError(.invalidInput, "\(field) '\(name)' has the wrong case: did you mean '\(right)'?", field: field)
+            throw Validate.invalid("\(.field) '\(name)' has the wrong case: did you mean '\(right)'?", field)
         }
         if let target = database.aliases[name] ?? database.aliases.first(where: { $0.key.lowercased() == name.lowercased() })?.value,
            target.contains("/") || target == "UTC" {
             let zone = target == "Etc/UTC" ? "UTC" : target
-            throw ProvisionError(.invalidInput, "\(field) '\(name)' is a legacy alias, not a canonical IANA zone name: use '\(zone)'", field: field)
+            throw Validate.invalid("\(.field) '\(name)' is a legacy alias, not a canonical IANA zone name: use '\(zone)'", field)
         }
         let upper = name.uppercased()
         if database.abbreviations.contains(upper) || database.aliases[upper] != nil || upper.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" }) && name.count <= 7 && !name.contains("/") {
-            throw ProvisionError(.invalidInput, "\(field) '\(name)' is an abbreviation, not an IANA zone name; use a zone such as America/Edmonton (abbreviations are ambiguous and ignore daylight saving)", field: field)
+            throw Validate.invalid("\(.field) '\(name)' is an abbreviation, not an IANA zone name; use a zone such as America/Edmonton (abbreviations are ambiguous and ignore daylight saving)", field)
         }
-        throw ProvisionError(.invalidInput, "\(field) '\(name)' is not an IANA time zone name; use one such as America/Edmonton or UTC", field: field)
+        throw Validate.invalid("\(.field) '\(name)' is not an IANA time zone name; use one such as America/Edmonton or UTC", field)
     }
 }

@@ -1,8 +1,23 @@
 import Foundation
 
-/// One function per field (CONTRACT §3). The CLI, batch and Lua all call these; nothing
-/// else decides what a valid slug or email is. Each returns the value as stored.
+/// One function per field (CONTRACT §3). Every front end calls these; nothing
+/// else decides what a valid slug or email is. Each returns the value as stored, or
+/// throws an error about its `Field` that each front end words with its own name for it.
 public enum Validate {
+    /// What a validation error is about: a domain field, or an argument its caller named
+    /// (a variable's key, a script's argument).
+    enum Subject {
+        case field(Field)
+        case named(String)
+    }
+
+    static func invalid(_ template: ProvisionError.Template, _ subject: Subject) -> ProvisionError {
+        switch subject {
+        case .field(let field): return ProvisionError(.invalidInput, template, subject: field)
+        case .named(let name): return ProvisionError(.invalidInput, template, subject: nil, field: name)
+        }
+    }
+
     public static let maxValueBytes = 1024
 
     public static let reservedSlugs: Set<String> = [
@@ -13,43 +28,62 @@ public enum Validate {
     ]
 
     /// Rules that hold for any value: size, NUL bytes, UTF-8 (the caller checks raw bytes
-    /// before they become a `String`; see `rawValue(_:field:)`).
-    public static func general(_ value: String, _ field: String) throws(ProvisionError) {
+    /// before they become a `String`; see `rawValue(_:_:)`).
+    public static func general(_ value: String, _ field: Field) throws(ProvisionError) {
+        try general(value, .field(field))
+    }
+
+    /// `general` for an argument the caller names itself (a variable's key).
+    public static func general(_ value: String, named name: String) throws(ProvisionError) {
+        try general(value, .named(name))
+    }
+
+    static func general(_ value: String, _ subject: Subject) throws(ProvisionError) {
         if value.utf8.count > maxValueBytes {
-            throw ProvisionError(.invalidInput, "\(field) is too long: \(value.utf8.count) bytes, at most \(maxValueBytes) are allowed", field: field)
+            throw invalid("\(.field) is too long: \(value.utf8.count) bytes, at most \(maxValueBytes) are allowed", subject)
         }
         if value.utf8.contains(0) {
-            throw ProvisionError(.invalidInput, "\(field) contains a NUL byte", field: field)
+            throw invalid("\(.field) contains a NUL byte", subject)
         }
     }
 
     /// Turns raw bytes into a value, refusing invalid UTF-8 instead of repairing it.
-    public static func rawValue(_ bytes: some Collection<UInt8>, field: String) throws(ProvisionError) -> String {
+    public static func rawValue(_ bytes: some Collection<UInt8>, _ field: Field) throws(ProvisionError) -> String {
+        try rawValue(bytes, .field(field))
+    }
+
+    /// `rawValue` for an argument the caller names itself (a script's `path`).
+    public static func rawValue(_ bytes: some Collection<UInt8>, named name: String) throws(ProvisionError) -> String {
+        try rawValue(bytes, .named(name))
+    }
+
+    static func rawValue(_ bytes: some Collection<UInt8>, _ subject: Subject) throws(ProvisionError) -> String {
         guard let value = String(validating: bytes, as: UTF8.self) else {
-            throw ProvisionError(.invalidInput, "\(field) is not valid UTF-8", field: field)
+            throw invalid("\(.field) is not valid UTF-8", subject)
         }
         return value
     }
 
-    public static func tenantSlug(_ value: String, field: String) throws(ProvisionError) -> String {
+    public static func tenantSlug(_ value: String) throws(ProvisionError) -> String {
+        let field = Subject.field(.tenantSlug)
         try general(value, field)
         let slug = value.trimmingCharacters(in: .whitespacesAndNewlines)
         if slug.isEmpty {
-            throw ProvisionError(.invalidInput, "\(field) is required and must not be empty", field: field)
+            throw invalid("\(.field) is required and must not be empty", field)
         }
         if slug != slug.lowercased() {
             let lower = slug.lowercased()
             let suggestion = isSlugShaped(lower) ? ": did you mean '\(lower)'?" : ""
-            throw ProvisionError(.invalidInput, "\(field) '\(slug)' must be lowercase (it is used for routing)\(suggestion)", field: field)
+            throw invalid("\(.field) '\(slug)' must be lowercase (it is used for routing)\(suggestion)", field)
         }
         if slug.count < 3 || slug.count > 63 {
-            throw ProvisionError(.invalidInput, "\(field) '\(slug)' must be 3 to 63 characters long, it has \(slug.count)", field: field)
+            throw invalid("\(.field) '\(slug)' must be 3 to 63 characters long, it has \(slug.count)", field)
         }
         if !isSlugShaped(slug) {
-            throw ProvisionError(.invalidInput, "\(field) '\(slug)' may contain only a-z, 0-9 and single dashes between them (a DNS label, e.g. pilot-staging)", field: field)
+            throw invalid("\(.field) '\(slug)' may contain only a-z, 0-9 and single dashes between them (a DNS label, e.g. pilot-staging)", field)
         }
         if reservedSlugs.contains(slug) {
-            throw ProvisionError(.invalidInput, "\(field) '\(slug)' is reserved by the platform's routing; choose another slug", field: field)
+            throw invalid("\(.field) '\(slug)' is reserved by the platform's routing; choose another slug", field)
         }
         return slug
     }
@@ -60,17 +94,18 @@ public enum Validate {
 
     /// Display names (`tenantName`, `ownerName`): trimmed, 1–200 characters, no controls
     /// and no invisible format characters (CONTRACT §9).
-    public static func displayName(_ value: String, field: String) throws(ProvisionError) -> String {
+    public static func displayName(_ value: String, _ field: Field) throws(ProvisionError) -> String {
+        let field = Subject.field(field)
         try general(value, field)
         let name = value.trimmingCharacters(in: .whitespacesAndNewlines)
         if name.isEmpty {
-            throw ProvisionError(.invalidInput, "\(field) must not be empty", field: field)
+            throw invalid("\(.field) must not be empty", field)
         }
         if name.count > 200 {
-            throw ProvisionError(.invalidInput, "\(field) is too long: \(name.count) characters, at most 200 are allowed", field: field)
+            throw invalid("\(.field) is too long: \(name.count) characters, at most 200 are allowed", field)
         }
         if let control = name.unicodeScalars.first(where: isControl) {
-            throw ProvisionError(.invalidInput, "\(field) contains a control character (\(codePoint(control))); use plain text on one line", field: field)
+            throw invalid("\(.field) contains a control character (\(codePoint(control))); use plain text on one line", field)
         }
         // Bidi overrides and isolates make a name read differently from what it holds;
         // zero-width characters make two names that look alike differ. A name shown to
@@ -78,7 +113,7 @@ public enum Validate {
         // U+2066–U+2069, U+200B–U+200F, U+2060, U+FEFF, U+00AD, …). The value as given
         // is checked: whether trimming drops a zero-width space differs by platform.
         if let format = value.unicodeScalars.first(where: { $0.properties.generalCategory == .format }) {
-            throw ProvisionError(.invalidInput, "\(field) contains an invisible formatting character (\(codePoint(format))), which can disguise how the name reads; type the name as plain text", field: field)
+            throw invalid("\(.field) contains an invisible formatting character (\(codePoint(format))), which can disguise how the name reads; type the name as plain text", field)
         }
         return name
     }
@@ -99,55 +134,58 @@ public enum Validate {
 
     /// A sane addr-spec (dot-atom local part, a dotted domain of DNS labels), at most 254
     /// characters. Stored as given, trimmed; uniqueness is case-insensitive in the schema.
-    public static func email(_ value: String, field: String) throws(ProvisionError) -> String {
+    public static func email(_ value: String, _ field: Field) throws(ProvisionError) -> String {
+        let field = Subject.field(field)
         try general(value, field)
         let email = value.trimmingCharacters(in: .whitespacesAndNewlines)
         if email.isEmpty {
-            throw ProvisionError(.invalidInput, "\(field) must not be empty", field: field)
+            throw invalid("\(.field) must not be empty", field)
         }
         if email.count > 254 {
-            throw ProvisionError(.invalidInput, "\(field) is too long: \(email.count) characters, at most 254 are allowed", field: field)
+            throw invalid("\(.field) is too long: \(email.count) characters, at most 254 are allowed", field)
         }
-        let invalid = ProvisionError(.invalidInput, "\(field) '\(email)' is not a valid email address (expected name@example.com)", field: field)
-        guard let at = email.lastIndex(of: "@") else { throw invalid }
+        let malformed = invalid("\(.field) '\(email)' is not a valid email address (expected name@example.com)", field)
+        guard let at = email.lastIndex(of: "@") else { throw malformed }
         let local = email[..<at]
         let domain = email[email.index(after: at)...]
         guard local.count >= 1, local.count <= 64,
               local.wholeMatch(of: /[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*/) != nil
-        else { throw invalid }
+        else { throw malformed }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2,
               labels.allSatisfy({ $0.count <= 63 && $0.wholeMatch(of: /[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?/) != nil }),
               let tld = labels.last, tld.allSatisfy(\.isLetter) || tld.hasPrefix("xn--")
-        else { throw invalid }
+        else { throw malformed }
         return email
     }
 
     /// Digits with an optional leading `+`, spaces, dashes, dots and parentheses; 7–15 digits.
-    public static func phone(_ value: String, field: String) throws(ProvisionError) -> String {
+    public static func phone(_ value: String, _ field: Field = .supportPhone) throws(ProvisionError) -> String {
+        let field = Subject.field(field)
         try general(value, field)
         let phone = value.trimmingCharacters(in: .whitespacesAndNewlines)
         if phone.isEmpty {
-            throw ProvisionError(.invalidInput, "\(field) must not be empty", field: field)
+            throw invalid("\(.field) must not be empty", field)
         }
         guard phone.wholeMatch(of: /\+?[0-9 ().\-]+/) != nil else {
-            throw ProvisionError(.invalidInput, "\(field) '\(phone)' may contain only digits, a leading +, spaces, dashes, dots and parentheses (e.g. +1 555 123 4567)", field: field)
+            throw invalid("\(.field) '\(phone)' may contain only digits, a leading +, spaces, dashes, dots and parentheses (e.g. +1 555 123 4567)", field)
         }
         let digits = phone.filter(\.isASCIIDigit).count
         guard (7...15).contains(digits) else {
-            throw ProvisionError(.invalidInput, "\(field) '\(phone)' has \(digits) digits; a phone number has 7 to 15", field: field)
+            throw invalid("\(.field) '\(phone)' has \(digits) digits; a phone number has 7 to 15", field)
         }
         return phone
     }
 
-    public static func role(_ value: String, field: String) throws(ProvisionError) -> Role {
+    public static func role(_ value: String) throws(ProvisionError) -> Role {
+        let field = Subject.field(.role)
         try general(value, field)
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         if let role = Role(rawValue: trimmed) { return role }
         if let role = Role(rawValue: trimmed.uppercased()) {
-            throw ProvisionError(.invalidInput, "\(field) '\(trimmed)' must be uppercase: did you mean '\(role.rawValue)'?", field: field)
+            throw invalid("\(.field) '\(trimmed)' must be uppercase: did you mean '\(role.rawValue)'?", field)
         }
-        throw ProvisionError(.invalidInput, "\(field) '\(trimmed)' is not a role; use one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", field: field)
+        throw invalid("\(.field) '\(trimmed)' is not a role; use one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", field)
     }
 
     /// Runs every check and returns all their errors.
@@ -166,20 +204,21 @@ public enum Validate {
     }
 
     /// A required value, or the error that names it as missing.
-    public static func present(_ value: String?, _ field: Field, _ style: FieldStyle) throws(ProvisionError) -> String {
+    public static func present(_ value: String?, _ field: Field) throws(ProvisionError) -> String {
         guard let value else {
-            throw ProvisionError(.invalidInput, "\(field.name(in: style)) is required", field: field.name(in: style))
+            throw invalid("\(.field) is required", .field(field))
         }
         return value
     }
 
     /// true/false/yes/no/1/0, any case; empty means false (CONTRACT §2, batch CSV).
-    public static func flag(_ value: String, field: String) throws(ProvisionError) -> Bool {
+    public static func flag(_ value: String, _ field: Field = .allowExistingUser) throws(ProvisionError) -> Bool {
+        let field = Subject.field(field)
         switch value.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() {
         case "", "false", "no", "0": return false
         case "true", "yes", "1": return true
         default:
-            throw ProvisionError(.invalidInput, "\(field) '\(value)' must be true/false, yes/no or 1/0", field: field)
+            throw invalid("\(.field) '\(value)' must be true/false, yes/no or 1/0", field)
         }
     }
 }

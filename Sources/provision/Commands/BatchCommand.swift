@@ -52,7 +52,7 @@ struct BatchCommand: ParsableCommand {
         let vars = [
             "file": file, "json": String(json), "stopOnError": String(stopOnError), "skipExisting": String(skipExisting),
         ]
-        let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), style: .flags, showsLocation: false)
+        let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.csvColumns, showsLocation: false)
         var failure: ProvisionError?
         let fileTarget = dryRun ? nil : credentialsFile
         try PlaybookRunner.run(playbook: Stdlib.playbook("batch", in: options.stdlib).path, options: options, output: output,
@@ -60,14 +60,14 @@ struct BatchCommand: ParsableCommand {
                                    guard let fileTarget else { return nil }
                                    return try CredentialsFile(creating: fileTarget)
                                }) { (session: PlaybookSession, credentials: [IssuedCredential], file: CredentialsFile?) in
-            let report = RunReport(run: session.run, credentials: credentials, credentialsFile: file?.path)
+            let report = RunReport(command: "batch", run: session.run, credentials: credentials, credentialsFile: file?.path)
             if let file {
                 do throws(ProvisionError) {
-                    try file.write(credentials)
+                    try file.write(report.shownCredentials)
                 } catch {
                     // The rows are committed: the passwords must not be lost.
                     output.progress("error: \(TerminalText.message(error.message)); the one-time passwords follow on stdout instead")
-                    RunReport(run: session.run, credentials: credentials).print(to: output, title: "Batch \(self.file)")
+                    RunReport(command: "batch", run: session.run, credentials: credentials).print(to: output, title: "Batch \(self.file)")
                     failure = error
                     return
                 }

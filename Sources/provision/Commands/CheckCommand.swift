@@ -11,7 +11,8 @@ struct CheckCommand: ParsableCommand {
             Checks come from stdlib/checks/, every --checks DIR and $PROVISION_CHECKS_PATH
             (colon-separated). Each runs read-only with a time limit of its own and ends in
             pass (✓), warn (!), fail (✗) or error (E); one broken check never stops the
-            others. Exit 0 when nothing failed or errored, 1 otherwise.
+            others. Exit 0 when nothing failed or errored, 1 otherwise; 4 (not_found) when
+            the tenant does not exist.
 
             Example:
               provision check --tenantSlug pilot-staging
@@ -44,9 +45,9 @@ struct CheckCommand: ParsableCommand {
         guard let tenantSlug else {
             throw ProvisionError(.invalidInput, "missing required flag --tenantSlug", field: "tenantSlug")
         }
-        let slug = try Validate.tenantSlug(tenantSlug, field: "tenantSlug")
+        let slug = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try Validate.tenantSlug(tenantSlug) }
         let checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(extra: checkFolders), timeoutSeconds: checkTimeout))
-        let run = ProvisioningRun(connection: try DatabaseURL.connectMigrated(), dryRun: true)
+        let run = ProvisioningRun(connection: try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }, dryRun: true)
         defer { run.rollback() }
         try run.begin()
         guard let tenant = try run.findTenant(slug: slug) else {
@@ -76,11 +77,7 @@ struct CheckReport {
 
     func print(to output: Output) {
         if output.json {
-            output.document([
-                "tenant": ["id": tenant.id.orNull, "slug": tenant.slug, "name": tenant.name] as [String: Any],
-                "checks": results.map { ["id": $0.id, "title": $0.title, "status": $0.status.rawValue, "message": $0.message] },
-                "summary": Dictionary(uniqueKeysWithValues: CheckResult.Status.allCases.map { ($0.rawValue, count($0)) }),
-            ])
+            output.document(CheckDocument(tenant: tenant, results: results))
             return
         }
         // A check's title and message can carry data from the platform's tables (a group

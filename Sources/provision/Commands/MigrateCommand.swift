@@ -20,7 +20,7 @@ struct MigrateCommand: ParsableCommand {
             """
     )
 
-    @Flag(help: "List applied and pending migrations without applying anything.")
+    @Flag(help: "List applied and pending migrations without applying anything; exit 4 if any is pending or was edited.")
     var status = false
 
     @Flag(help: "Print one JSON document on stdout.")
@@ -33,8 +33,9 @@ struct MigrateCommand: ParsableCommand {
         if status {
             let entries = try migrator.status()
             report(status: entries, target: connection.safeTarget, output: output)
-            // The report said it; exit 4 without a second document.
-            if entries.contains(where: { if case .modified = $0.state { true } else { false } }) { throw ExitCode(4) }
+            // The report said it (pending, or edited after it was applied): exit 4, a
+            // precondition, without a second document.
+            if !MigrationStatusDocument(entries).upToDate { throw ExitCode(4) }
             return
         }
         let outcome = try migrator.apply(audit: AuditContext())
@@ -53,11 +54,7 @@ struct MigrateCommand: ParsableCommand {
                 """)
         }
         if json {
-            output.document([
-                "applied": applied.map { ["version": $0.version, "name": $0.name] },
-                "upToDate": true,
-                "readerRole": Self.readerRoleObject(outcome.readerRole),
-            ])
+            output.document(MigrateDocument(outcome))
         } else if applied.isEmpty {
             output.result("Schema is up to date at \(connection.safeTarget): \(BundledMigrations.all.count) migrations applied, none pending.")
         } else {
@@ -66,48 +63,23 @@ struct MigrateCommand: ParsableCommand {
         }
     }
 
-    /// `migrate --json`'s account of the query role.
-    static func readerRoleObject(_ setup: ReaderRole.Setup) -> [String: Any] {
-        switch setup {
-        case .ready:
-            return ["name": ReaderRole.name, "state": "ready"]
-        case .needsAdministrator(let sql, let reason):
-            return ["name": ReaderRole.name, "state": "needs_administrator", "reason": reason, "administratorSQL": sql]
-        }
-    }
-
     private func report(status entries: [Migrator.Entry], target: String, output: Output) {
-        func describe(_ state: Migrator.State) -> (String, String?) {
-            switch state {
-            case .applied(let at): return ("applied", at)
-            case .pending: return ("pending", nil)
-            case .modified(let at): return ("modified", at)
-            case .unknown(let at): return ("unknown", at)
-            }
-        }
-        let modified = entries.filter { if case .modified = $0.state { true } else { false } }
-        let pending = entries.filter { $0.state == .pending }.count
+        let document = MigrationStatusDocument(entries)
         if json {
-            output.document([
-                "migrations": entries.map { entry -> [String: Any] in
-                    let (state, at) = describe(entry.state)
-                    return ["version": entry.version, "name": entry.name, "state": state, "appliedAt": at.orNull]
-                },
-                "pending": pending,
-                "modified": modified.count,
-            ])
+            output.document(document)
             return
         }
         output.result("Migrations at \(target):")
         for entry in entries {
-            let (state, at) = describe(entry.state)
+            let (state, at) = MigrationStatusDocument.describe(entry.state)
             output.result("  \(String(entry.version).leftPadded(4)) \(entry.name.padding(40)) \(state.padding(9)) \(at ?? "")")
         }
+        let modified = entries.filter { if case .modified = $0.state { true } else { false } }
         if !modified.isEmpty {
             let list = modified.map { String($0.version) }.joined(separator: ", ")
             output.result("Migration \(list) was edited after it was applied: restore the applied text and add a new migration for the change.")
         } else {
-            output.result(pending == 0 ? "Up to date." : "\(pending) pending: run `provision migrate`.")
+            output.result(document.pending == 0 ? "Up to date." : "\(document.pending) pending: run `provision migrate`.")
         }
     }
 }

@@ -50,7 +50,7 @@ enum PlaybookRunner {
                               beforeCommit: () throws(ProvisionError) -> Prepared,
                               report: (PlaybookSession, [IssuedCredential], Prepared) -> Void) throws(ProvisionError) {
         let connection: Connection? = options.dryRun && DatabaseURL.fromEnvironment == nil
-            ? nil : try DatabaseURL.connectMigrated(runTimeout: options.limits.timeoutSeconds)
+            ? nil : try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(runTimeout: options.limits.timeoutSeconds) }
         let session = try PlaybookSession(connection: connection, options: options)
         // A playbook's log lines and progress labels are data too: one line each, escaped.
         session.logSink = { Output.standardError(TerminalText.escaped($0, keeping: .tabs)) }

@@ -7,7 +7,9 @@ struct Provision: ParsableCommand {
         discussion: """
             DATABASE_URL (a libpq URI or key=value conninfo) names the database.
             Exit codes: 0 success, 1 runtime failure, 2 invalid input, 3 conflict,
-            4 precondition (DATABASE_URL unset or unreachable, schema not migrated).
+            4 precondition (DATABASE_URL unset or unreachable, schema not migrated, the
+            named tenant does not exist). With --json, stdout holds one JSON document,
+            errors included; schema/provision.schema.json describes each one.
 
             Quick start (the runbook's staging pilot):
               provision migrate

@@ -47,7 +47,7 @@ struct RunCommand: ParsableCommand {
                 throw ProvisionError(.invalidInput, "--var key '\(key)' may use letters, digits, _, - and . only", field: "var")
             }
             let value = String(entry[entry.index(after: equals)...])
-            try Validate.general(value, key)
+            try Validate.general(value, named: key)
             result[key] = value
         }
         return result
@@ -61,7 +61,7 @@ struct RunCommand: ParsableCommand {
         }
         var failure: ProvisionError?
         try PlaybookRunner.run(playbook: playbook, options: options, output: output) { session, credentials in
-            let report = RunReport(run: session.run, credentials: credentials)
+            let report = RunReport(command: "run", run: session.run, credentials: credentials)
             report.print(to: output, title: "Playbook \(playbook)")
             failure = report.firstFailure
         }

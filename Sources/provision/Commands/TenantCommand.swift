@@ -75,9 +75,9 @@ struct TenantCommand: ParsableCommand {
             return value
         }
         let tenant = try TenantSpec(slug: required(tenantSlug, .tenantSlug), name: required(tenantName, .tenantName),
-                                    timeZone: timeZone, supportEmail: supportEmail, supportPhone: supportPhone, style: .flags)
+                                    timeZone: timeZone, supportEmail: supportEmail, supportPhone: supportPhone)
         let owner = try OwnerSpec(email: required(ownerEmail, .ownerEmail), name: ownerName,
-                                  allowExistingUser: allowExistingUser, style: .flags)
+                                  allowExistingUser: allowExistingUser)
         return (tenant, owner)
     }
 
@@ -85,7 +85,7 @@ struct TenantCommand: ParsableCommand {
 
     func run() throws {
         let output = Output(json: json)
-        let (tenantSpec, ownerSpec) = try specs()
+        let (tenantSpec, ownerSpec) = try ErrorWording.flags.wordingErrors(of: specs)
         // The stdlib playbook gets values the core has already accepted.
         var vars: [String: String] = [
             "tenantSlug": tenantSpec.slug, "tenantName": tenantSpec.name, "ownerEmail": ownerSpec.email,
@@ -95,40 +95,37 @@ struct TenantCommand: ParsableCommand {
         vars["timeZone"] = tenantSpec.timeZone
         vars["supportEmail"] = tenantSpec.supportEmail
         vars["supportPhone"] = tenantSpec.supportPhone
-        let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), style: .flags, showsLocation: false)
+        let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.flags, showsLocation: false)
+        var incomplete = false
         try PlaybookRunner.run(playbook: Stdlib.playbook("tenant", in: options.stdlib).path, options: options, output: output) { session, credentials in
             let run = session.run
-            guard let tenant = run.tenants.first, let owner = run.users.first, let membership = run.memberships.first else {
-                output.failure(ProvisionError(.playbookError, "the tenant playbook finished without a tenant, owner and membership"))
+            guard let tenant = run.tenants.first, let owner = run.users.first, !run.memberships.isEmpty else {
+                // Committed all the same (a stdlib replaced through PROVISION_STDLIB, say):
+                // report what it did, so no password it issued is lost, then fail.
+                RunReport(command: "tenant", run: run, credentials: credentials).print(to: output, title: "provision tenant")
+                incomplete = true
                 return
             }
-            TenantReport(run: run, tenant: tenant, owner: owner, membership: membership,
-                         credential: credentials.first { $0.userId == owner.id }).print(to: output)
+            TenantReport(run: run, tenant: tenant, owner: owner, credentials: credentials).print(to: output)
+        }
+        if incomplete {
+            Output.standardError("error: the tenant playbook finished without a tenant, owner and membership")
+            throw ExitCode(ErrorCode.playbookError.exitStatus)
         }
     }
 }
 
 /// What `provision tenant` shows: the plan or the result, then the one-time password.
+/// With `--json`, the envelope every provisioning command prints (`RunDocument`).
 struct TenantReport {
     let run: ProvisioningRun
     let tenant: Tenant
     let owner: User
-    let membership: Membership
-    let credential: IssuedCredential?
+    let credentials: [IssuedCredential]
 
     func print(to output: Output) {
         if output.json {
-            output.document([
-                "dryRun": run.dryRun,
-                "tenant": [
-                    "id": tenant.id.orNull, "slug": tenant.slug, "name": tenant.name, "timeZone": tenant.timeZone.orNull,
-                    "supportEmail": tenant.supportEmail.orNull, "supportPhone": tenant.supportPhone.orNull,
-                ] as [String: Any],
-                "owner": Output.ownerObject(owner, credential: credential),
-                "membership": ["role": membership.role.rawValue],
-                "actions": run.actions,
-                "warnings": run.warnings,
-            ])
+            output.document(RunReport(command: "tenant", run: run, credentials: credentials).document)
             return
         }
         output.warnings(run.warnings)
@@ -149,11 +146,15 @@ struct TenantReport {
             lines.append("")
             lines.append("The plan is valid. Run again without --dryRun to apply it.")
         }
-        if let credential {
+        // The Owner's first, then any other the run issued: every password is shown once.
+        let ordered = credentials.filter { $0.userId == owner.id } + credentials.filter { $0.userId != owner.id }
+        for credential in ordered {
             lines.append("")
-            lines.append("One-time password for \(credential.email.terminalEscaped) (shown once; it must be changed at first login and expires \(credential.expiresAt)):")
+            lines.append("One-time password for \(credential.email.terminalEscaped) (shown once; it must be changed at first login and expires \(UTCTimestamp(credential.expiresAt))):")
             lines.append("")
             lines.append("    \(credential.password.reveal())")
+        }
+        if !ordered.isEmpty {
             lines.append("")
             lines.append("Next: log in as the Owner with it, then create centers, levels, programs and groups in the Admin UI.")
         } else if !run.dryRun && !owner.created {

@@ -1,0 +1,25 @@
+import ProvisionCore
+
+/// Errors in a playbook's terms: fields by the table keys the `provision` module takes
+/// (`slug`, `name`, `email`), remedies as what to pass (CONTRACT §3).
+public struct LuaWording: Wording {
+    public init() {}
+
+    public func name(of field: Field) -> String {
+        switch field {
+        case .tenantSlug: return "slug"
+        case .tenantName, .ownerName: return "name"
+        case .ownerEmail: return "email"
+        case .timeZone, .supportEmail, .supportPhone, .allowExistingUser, .role, .sql: return field.rawValue
+        }
+    }
+
+    public func words(for remedy: Remedy) -> String {
+        switch remedy {
+        case .allowExistingUser: return "pass allowExistingUser = true"
+        case .runMigrate: return "run `provision migrate`"
+        case .showMigrationStatus: return "see `provision migrate --status`"
+        case .chooseAnotherSlug: return PlainWording().words(for: remedy)
+        }
+    }
+}

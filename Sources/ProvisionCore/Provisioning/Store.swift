@@ -1,0 +1,104 @@
+import Foundation
+
+/// The SQL of the contract's tables (CONTRACT §7) that provisioning reads and writes:
+/// tenants, users, memberships. Values are bound with their types and rows decode into
+/// the models; a unique violation arrives as the conflict it stands for (`ErrorMapping`).
+struct Store {
+    let connection: Connection
+
+    // MARK: Tenants
+
+    func tenant(slug: String) throws(ProvisionError) -> Tenant? {
+        let rows = try connection.run("""
+            SELECT id, slug, name, time_zone, support_email, support_phone
+            FROM tenants WHERE slug = \(slug)
+            """)
+        guard let row = rows.first else { return nil }
+        return Tenant(id: try row.decode(UUID.self, "id").sqlText, slug: try row.decode(String.self, "slug"),
+                      name: try row.decode(String.self, "name"), timeZone: try row.decode(String?.self, "time_zone"),
+                      supportEmail: try row.decode(String?.self, "support_email"),
+                      supportPhone: try row.decode(String?.self, "support_phone"), planned: false)
+    }
+
+    func insertTenant(_ spec: TenantSpec) throws(ProvisionError) -> UUID {
+        let rows = try connection.run("""
+            INSERT INTO tenants (slug, name, time_zone, support_email, support_phone)
+            VALUES (\(spec.slug), \(spec.name), \(spec.timeZone), \(spec.supportEmail), \(spec.supportPhone))
+            RETURNING id
+            """)
+        return try Self.only(rows).decode(UUID.self, "id")
+    }
+
+    /// Whether PostgreSQL's own tz data knows the zone (it may be older or newer than the
+    /// system's, which `TimeZones` reads).
+    func knowsTimeZone(_ name: String) throws(ProvisionError) -> Bool {
+        let rows = try connection.run("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = \(name)) AS known")
+        return try Self.only(rows).decode(Bool.self, "known")
+    }
+
+    // MARK: Users
+
+    /// Case-insensitive, as the schema's unique index is.
+    func user(email: String) throws(ProvisionError) -> User? {
+        let rows = try connection.run("SELECT id, email, name FROM users WHERE lower(email) = lower(\(email))")
+        guard let row = rows.first else { return nil }
+        return User(id: try row.decode(UUID.self, "id").sqlText, email: try row.decode(String.self, "email"),
+                    name: try row.decode(String?.self, "name"), created: false, planned: false)
+    }
+
+    struct InsertedUser {
+        let id: UUID
+        let passwordExpiresAt: Date
+    }
+
+    /// A user who must change `passwordHash`'s password within `lifetimeHours`. With
+    /// `linkingExisting`, an email that exists by now is no error: nil says so.
+    func insertUser(_ spec: OwnerSpec, passwordHash: String, lifetimeHours: Int,
+                    linkingExisting: Bool) throws(ProvisionError) -> InsertedUser? {
+        let hours = Int32(clamping: lifetimeHours)
+        let rows = try linkingExisting
+            ? connection.run("""
+                INSERT INTO users (email, name, password_hash, must_change_password, password_expires_at)
+                VALUES (\(spec.email), \(spec.name), \(passwordHash), true, now() + make_interval(hours => \(hours)))
+                ON CONFLICT ((lower(email))) DO NOTHING
+                RETURNING id, password_expires_at
+                """)
+            : connection.run("""
+                INSERT INTO users (email, name, password_hash, must_change_password, password_expires_at)
+                VALUES (\(spec.email), \(spec.name), \(passwordHash), true, now() + make_interval(hours => \(hours)))
+                RETURNING id, password_expires_at
+                """)
+        guard let row = rows.first else { return nil }
+        return InsertedUser(id: try row.decode(UUID.self, "id"), passwordExpiresAt: try row.decode(Date.self, "password_expires_at"))
+    }
+
+    // MARK: Memberships
+
+    func membershipExists(tenantId: UUID, userId: UUID) throws(ProvisionError) -> Bool {
+        !(try connection.run("SELECT 1 FROM memberships WHERE tenant_id = \(tenantId) AND user_id = \(userId)").isEmpty)
+    }
+
+    func insertMembership(tenantId: UUID, userId: UUID, role: Role) throws(ProvisionError) {
+        try connection.run("""
+            INSERT INTO memberships (tenant_id, user_id, role)
+            VALUES (\(tenantId), \(userId), \(role.rawValue))
+            """)
+    }
+
+    // MARK: Decoding
+
+    /// The id of a record as the models carry it (`Tenant.id`, `User.id`).
+    static func id(_ text: String) throws(ProvisionError) -> UUID {
+        guard let id = UUID(uuidString: text) else {
+            throw ProvisionError(.databaseError, "'\(text)' is not a record id")
+        }
+        return id
+    }
+
+    private static func only(_ rows: Rows) throws(ProvisionError) -> Row {
+        guard let row = rows.first else {
+            throw ProvisionError(.databaseError, "the database returned no row where one was expected")
+        }
+        return row
+    }
+}

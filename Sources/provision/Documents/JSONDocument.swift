@@ -1,0 +1,40 @@
+import Foundation
+
+/// A document `--json` prints: the one thing on stdout (CONTRACT §2). Every command's
+/// document is a typed value encoded here, one way, so key order, escaping and dates
+/// never differ between commands; `schema/provision.schema.json` describes each one.
+protocol JSONDocument: Encodable {}
+
+extension JSONDocument {
+    /// Sorted keys, pretty-printed, slashes left alone; what a terminal would act on is
+    /// written as a JSON escape (`TerminalText.jsonEscaped`), so the data stays exact.
+    var encoded: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            return TerminalText.jsonEscaped(String(decoding: try encoder.encode(self), as: UTF8.self))
+        } catch {
+            // Only strings, numbers and booleans are ever encoded; this is unreachable, but
+            // stdout must hold a document whatever happens.
+            return #"{"error": {"code": "playbook_error", "message": "could not encode the result as JSON"}}"#
+        }
+    }
+}
+
+/// A value that is always in its document: `null` when there is none. A record keeps
+/// every key whether or not it has a value (a planned tenant's `id` is `null`); only the
+/// optional parts of an error are left out when empty (`field`, `problems`).
+@propertyWrapper
+struct Nullable<Value: Encodable>: Encodable {
+    var wrappedValue: Value?
+
+    init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
+
+extension Nullable: Sendable where Value: Sendable {}
+extension Nullable: Equatable where Value: Equatable {}

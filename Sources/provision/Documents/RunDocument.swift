@@ -1,0 +1,141 @@
+import ProvisionCore
+
+/// The one envelope of every command that provisions or changes something (`tenant`,
+/// `run`, `batch`, and later `reset-password`, `delete`, `apply`): CONTRACT §2.
+struct RunDocument: JSONDocument {
+    /// What happened to one tenant.
+    enum Status: String, Encodable, Sendable, CaseIterable {
+        case created, planned, unchanged, differs, failed, deleted, reset
+    }
+
+    struct Result: Encodable, Sendable {
+        /// `null` only for a failure that came before the unit named a tenant.
+        @Nullable var tenant: TenantRecord?
+        let status: Status
+        /// Its members this run linked (or would link), every role.
+        let users: [UserRecord]
+        /// Only for `failed`.
+        let error: ErrorRecord?
+    }
+
+    struct UserRecord: Encodable, Sendable, Equatable {
+        @Nullable var id: String?
+        let email: String
+        @Nullable var name: String?
+        let role: String
+        /// The run created the user (in a dry run: would create); false when it linked an
+        /// existing one.
+        let created: Bool
+    }
+
+    /// A one-time password the run issued: the only place a password is in a document.
+    struct CredentialRecord: Encodable, Sendable {
+        let credential: IssuedCredential
+        /// The tenant the user was added to in this run (as Owner or any other role).
+        let tenantSlug: String?
+
+        enum CodingKeys: String, CodingKey { case userId, email, tenantSlug, oneTimePassword, expiresAt }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(credential.userId, forKey: .userId)
+            try container.encode(credential.email, forKey: .email)
+            try container.encode(tenantSlug, forKey: .tenantSlug)
+            // Revealed here, while the document is written, and nowhere else.
+            try container.encode(credential.password.reveal(), forKey: .oneTimePassword)
+            try container.encode(UTCTimestamp(credential.expiresAt), forKey: .expiresAt)
+        }
+    }
+
+    /// How many results have each status; every status is counted, zeros included.
+    struct Summary: Encodable, Sendable, Equatable {
+        let counts: [Status: Int]
+
+        init(_ results: [Result]) {
+            counts = Dictionary(uniqueKeysWithValues: Status.allCases.map { status in
+                (status, results.filter { $0.status == status }.count)
+            })
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: StatusKey.self)
+            for status in Status.allCases { try container.encode(counts[status] ?? 0, forKey: StatusKey(status)) }
+        }
+
+        private struct StatusKey: CodingKey {
+            let stringValue: String
+            init(_ status: Status) { stringValue = status.rawValue }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            var intValue: Int? { nil }
+            init?(intValue: Int) { nil }
+        }
+    }
+
+    let command: String
+    /// `audit_events.run_id` of the rows this run wrote (a dry run writes none).
+    let runId: String
+    let dryRun: Bool
+    let results: [Result]
+    let credentials: [CredentialRecord]
+    let summary: Summary
+    let actions: [String]
+    let warnings: [String]
+    /// Where `--credentialsFile` put the passwords (then `credentials` is empty).
+    @Nullable var credentialsFile: String?
+}
+
+extension RunDocument {
+    /// The document of a finished run. `credentials` are those `commit()` handed over;
+    /// with `credentialsFile` they went there instead, and the document holds none.
+    init(command: String, run: ProvisioningRun, credentials: [IssuedCredential], credentialsFile: String? = nil) {
+        let results = Self.results(of: run)
+        self.init(command: command, runId: run.audit.runId.uuidString.lowercased(), dryRun: run.dryRun, results: results,
+                  credentials: credentialsFile == nil ? Self.credentials(credentials, of: run, in: results) : [],
+                  summary: Summary(results), actions: run.actions, warnings: run.warnings, credentialsFile: credentialsFile)
+    }
+
+    /// One result per tenant the run created, planned, found unchanged or failed on, in
+    /// the order the run met them (a batch: the file's order). Members added to a tenant
+    /// that already existed show in `actions` and, when new, in `credentials`.
+    static func results(of run: ProvisioningRun) -> [Result] {
+        func users(of slug: String) -> [UserRecord] {
+            run.memberships.filter { $0.tenantSlug == slug }.map { membership in
+                UserRecord(id: membership.user.id, email: membership.user.email, name: membership.user.name,
+                           role: membership.role.rawValue, created: membership.user.created)
+            }
+        }
+        var results: [(slug: String?, result: Result)] = run.tenants.map { tenant in
+            (tenant.slug, Result(tenant: TenantRecord(tenant), status: tenant.planned ? .planned : .created,
+                                 users: users(of: tenant.slug), error: nil))
+        }
+        results += run.unchanged.map { kept in
+            (kept.tenantSlug, Result(tenant: TenantRecord(slug: kept.tenantSlug), status: .unchanged,
+                                     users: [UserRecord(id: nil, email: kept.ownerEmail, name: nil, role: Role.owner.rawValue, created: false)],
+                                     error: nil))
+        }
+        results += run.failures.map { failure in
+            (failure.tenantSlug, Result(tenant: failure.tenantSlug.map(TenantRecord.init(slug:)), status: .failed, users: [],
+                                        error: ErrorRecord(failure.error)))
+        }
+        let order = Dictionary(run.slugOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return results.enumerated().sorted { a, b in
+            let (ka, kb) = (a.element.slug.flatMap { order[$0] } ?? Int.max, b.element.slug.flatMap { order[$0] } ?? Int.max)
+            return ka != kb ? ka < kb : a.offset < b.offset
+        }.map(\.element.result)
+    }
+
+    /// Every credential, each once: those of the results' users in result order first,
+    /// then any other (a user created without a membership). Each names the tenant its
+    /// user joined in this run, whatever the role.
+    static func credentials(_ credentials: [IssuedCredential], of run: ProvisioningRun, in results: [Result]) -> [CredentialRecord] {
+        let userIds = results.flatMap { $0.users.compactMap(\.id) }
+        let ordered = credentials.enumerated().sorted { a, b in
+            let (ka, kb) = (userIds.firstIndex(of: a.element.userId) ?? Int.max, userIds.firstIndex(of: b.element.userId) ?? Int.max)
+            return ka != kb ? ka < kb : a.offset < b.offset
+        }.map(\.element)
+        return ordered.map { credential in
+            CredentialRecord(credential: credential,
+                             tenantSlug: credential.tenantSlug ?? run.memberships.first { $0.user.id == credential.userId }?.tenantSlug)
+        }
+    }
+}
