@@ -222,37 +222,3 @@ import ProvisionTestSupport
             """))
     }
 }
-
-/// A login role of the test server's for one test (roles are server-wide: a unique name,
-/// dropped at the end).
-struct TemporaryRole {
-    let name: String
-
-    init(_ attributes: String) throws {
-        name = "t_role_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try Connection(url: TestDatabase.adminURL).run(fixture: "CREATE ROLE \(name) \(attributes)")
-    }
-
-    /// DATABASE_URL for `database`, connecting as this role.
-    func url(database: String) -> String {
-        var components = URLComponents(string: TestDatabase.url(forDatabase: database))!
-        components.user = name
-        return components.string!
-    }
-
-    /// An empty database this role owns.
-    func createDatabase() throws -> String {
-        let database = "t_owned_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try Connection(url: TestDatabase.adminURL).run(fixture: "CREATE DATABASE \(database) OWNER \(name)")
-        return database
-    }
-
-    func dropDatabase(_ database: String) {
-        _ = try? Connection(url: TestDatabase.adminURL).run(fixture: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
-    }
-
-    /// Best effort: privileges it holds in other test databases keep it alive.
-    func drop() {
-        _ = try? Connection(url: TestDatabase.adminURL).run(fixture: "DROP ROLE IF EXISTS \(name)")
-    }
-}
