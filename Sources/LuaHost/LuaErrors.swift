@@ -19,7 +19,9 @@ extension LuaState {
             let field = fieldType == LUA_TSTRING ? stack.lossyString(at: -1) : nil
             stack.pop()
             if let code, let known = ErrorCode(rawValue: code) {
-                return ProvisionError(known, message ?? code, field: field)
+                var error = ProvisionError(known, message ?? code, field: field)
+                error.problems = problems(ofErrorAt: index, on: stack)
+                return error
             }
             if let code {
                 // A code of the playbook's own: exit 1, and the code kept in the message.
@@ -31,6 +33,37 @@ extension LuaState {
         default:
             return ProvisionError(.playbookError, stack.describe(index))
         }
+    }
+
+    /// The `problems` array of an error object, read raw: each entry a table with a
+    /// string `field` and `message` and, optionally, a string `file` and integer `line`.
+    /// Entries of any other shape are skipped.
+    private func problems(ofErrorAt index: Int32, on stack: LuaStack) -> [Problem] {
+        guard stack.rawField(index, "problems") == LUA_TTABLE else {
+            stack.pop()
+            return []
+        }
+        defer { stack.pop() }
+        var problems: [Problem] = []
+        var position: Int64 = 1
+        while stack.rawIndex(-1, position) == LUA_TTABLE {
+            func text(_ key: String) -> String? {
+                defer { stack.pop() }
+                return stack.rawField(-1, key) == LUA_TSTRING ? stack.lossyString(at: -1) : nil
+            }
+            let line: Int? = {
+                defer { stack.pop() }
+                stack.rawField(-1, "line")
+                return stack.integer(at: -1).map { Int($0) }
+            }()
+            if let field = text("field"), let message = text("message") {
+                problems.append(Problem(file: text("file"), line: line, field: field, message: message))
+            }
+            stack.pop()
+            position += 1
+        }
+        stack.pop()  // the value that ended the array
+        return problems
     }
 
     /// The first frame of the playbook's own code (not `[C]`, not the sandbox).

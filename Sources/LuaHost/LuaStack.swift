@@ -172,13 +172,23 @@ struct LuaStack {
         ])
     }
 
-    /// Pushes a contract error object: `{code=, message=, field=?}` with `__tostring`.
+    /// Pushes a contract error object: `{code=, message=, field=?, problems=?}` with
+    /// `__tostring`; `problems` is an array of `{file=?, line=?, field=, message=}`.
     func pushError(_ error: ProvisionError) {
-        pushError(code: error.code.rawValue, message: error.message, field: error.field)
+        pushError(code: error.code.rawValue, message: error.message, field: error.field, problems: error.problems)
     }
 
-    func pushError(code: String, message: String, field: String?) {
+    func pushError(code: String, message: String, field: String?, problems: [Problem] = []) {
         pushRecord([("code", .string(code)), ("message", .string(message)), ("field", field.map(LuaScalar.string))])
+        if !problems.isEmpty {
+            newTable(array: Int32(problems.count))
+            for (offset, problem) in problems.enumerated() {
+                pushRecord([("file", problem.file.map(LuaScalar.string)), ("line", problem.line.map { .integer(Int64($0)) }),
+                            ("field", .string(problem.field)), ("message", .string(problem.message))])
+                setRawIndex(-2, Int64(offset + 1))
+            }
+            setRawField(-2, "problems")
+        }
         if provision_lua_getregistryfield(L, "provision.error") == LUA_TTABLE {
             lua_setmetatable(L, -2)
         } else {

@@ -18,8 +18,7 @@ final class ProvisionModule {
     static let functionNames = [
         "createTenant", "createOwner", "linkMembership", "dryRun", "transaction",
         "findTenant", "findUser", "query", "readCSV", "log", "warn",
-        "validateTenant", "validateOwner", "markUnchanged", "progress", "prepareOneTimePasswords",
-        "runChecks",
+        "batch", "runChecks",
     ]
 
     /// Pushes the module table.
@@ -38,11 +37,7 @@ final class ProvisionModule {
             ("readCSV", { [unowned self] in try self.readCSV($0) }),
             ("log", { [unowned self] in try self.log($0) }),
             ("warn", { [unowned self] in try self.warn($0) }),
-            ("validateTenant", { [unowned self] in try self.validateTenant($0) }),
-            ("validateOwner", { [unowned self] in try self.validateOwner($0) }),
-            ("markUnchanged", { [unowned self] in try self.markUnchanged($0) }),
-            ("progress", { [unowned self] in try self.progress($0) }),
-            ("prepareOneTimePasswords", { [unowned self] in try self.prepareOneTimePasswords($0) }),
+            ("batch", { [unowned self] in try self.batch($0) }),
             ("runChecks", { [unowned self] in try self.runChecks($0) }),
         ]
         for (name, body) in bodies {
@@ -229,76 +224,43 @@ final class ProvisionModule {
         return 0
     }
 
-    // MARK: Batch support
+    // MARK: Batch
 
-    /// Every problem with a tenant's fields, as an array of error objects (empty when
-    /// valid). Touches no database: a batch checks every row before it starts.
-    private func validateTenant(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        let args = try TableArguments(stack, index: 1, function: "validateTenant",
-                                      keys: ["slug", "name", "timeZone", "supportEmail", "supportPhone"])
-        var problems: [ProvisionError] = []
-        func read(_ key: String, _ field: Field) -> String? {
-            do { return try args.optional(key, as: field) } catch { problems.append(error); return nil }
+    /// `batch{file=, stopOnError=?, skipExisting=?}`: reads the CSV file, checks every row
+    /// (one error with every problem in `problems` when any is bad), runs the rows as
+    /// savepoint units with progress on stderr, and returns one outcome per row in the
+    /// file's order: `{line=, status=, slug=, email=, error=?}`.
+    private func batch(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "batch", keys: ["file", "stopOnError", "skipExisting"])
+        let path = try args.string("file")
+        let options = Batch.Options(stopOnError: try args.flag("stopOnError"), skipExisting: try args.flag("skipExisting"))
+        // The file, its text and the parsed rows exist at once while it is read.
+        let table = try CSVTable.read(path: path, maxBytes: session.state.room.map { $0 / 4 })
+        try session.state.requireRoom(forBytes: table.estimatedLuaBytes, what: "\(path)")
+        let rows = try Batch.validate(Batch.File(path: path, header: table.header, rows: table.rows, lines: table.lines),
+                                      wording: wording)
+        // The run keeps a tenant, a user, a membership (or a failure) for each row.
+        try session.state.charge(rows.count * 3 * Self.recordBytes, for: "the batch's records")
+        let outcomes = try Batch.run(rows, file: path, in: run, options: options, wording: wording) { [session] done, total, label in
+            session.reportProgress(done: done, total: total, label: label)
         }
-        let (slug, name) = (read("slug", .tenantSlug), read("name", .tenantName))
-        let (zone, email, phone) = (read("timeZone", .timeZone), read("supportEmail", .supportEmail), read("supportPhone", .supportPhone))
-        // A value of the wrong type was reported already; do not report it missing too.
-        let reported = Set(problems.compactMap(\.subject))
-        problems += TenantSpec.problems(slug: slug, name: name, timeZone: zone, supportEmail: email, supportPhone: phone)
-            .filter { error in error.subject.map { !reported.contains($0) } ?? true }
-        pushErrors(problems, on: stack)
-        return 1
-    }
-
-    private func validateOwner(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        let args = try TableArguments(stack, index: 1, function: "validateOwner", keys: ["email", "name", "allowExistingUser"])
-        var problems: [ProvisionError] = []
-        func read(_ key: String, _ field: Field) -> String? {
-            do { return try args.optional(key, as: field) } catch { problems.append(error); return nil }
-        }
-        let (email, name) = (read("email", .ownerEmail), read("name", .ownerName))
-        do { _ = try args.boolean("allowExistingUser", as: .allowExistingUser) } catch { problems.append(error) }
-        if problems.isEmpty {
-            problems = OwnerSpec.problems(email: email, name: name)
-        }
-        pushErrors(problems, on: stack)
-        return 1
-    }
-
-    private func pushErrors(_ errors: [ProvisionError], on stack: LuaStack) {
-        stack.newTable(array: Int32(errors.count))
-        for (offset, error) in errors.enumerated() {
-            stack.pushError(error.worded(by: wording))
+        stack.newTable(array: Int32(outcomes.count))
+        for (offset, outcome) in outcomes.enumerated() {
+            switch outcome {
+            case .created(let line, let tenant, let owner, _):
+                stack.pushRecord([("line", .integer(Int64(line))), ("status", .string(tenant.planned ? "planned" : "created")),
+                                  ("slug", .string(tenant.slug)), ("email", .string(owner.email))])
+            case .unchanged(let line, let slug, let email):
+                stack.pushRecord([("line", .integer(Int64(line))), ("status", .string("unchanged")),
+                                  ("slug", .string(slug)), ("email", .string(email))])
+            case .failed(let line, let slug, let error):
+                stack.pushRecord([("line", .integer(Int64(line))), ("status", .string("failed")), ("slug", .string(slug))])
+                stack.pushError(error)
+                stack.setRawField(-2, "error")
+            }
             stack.setRawIndex(-2, Int64(offset + 1))
         }
-    }
-
-    /// `markUnchanged{tenant=slug, owner=email}`: reported as `unchanged`, not created.
-    private func markUnchanged(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        let args = try TableArguments(stack, index: 1, function: "markUnchanged", keys: ["tenant", "owner"])
-        let slug = try args.reference("tenant", key: "slug", field: "tenant")
-        let email = try args.reference("owner", key: "email", field: "owner")
-        try session.state.charge(Self.recordBytes, for: "the run's record")
-        run.markUnchanged(tenantSlug: slug, ownerEmail: email)
-        return 0
-    }
-
-    /// `progress(done, total, label)`: a live line on a terminal, plain lines otherwise.
-    private func progress(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        guard let done = stack.integer(at: 1), let total = stack.integer(at: 2),
-              (0...1_000_000_000).contains(total), (0...total).contains(done) else {
-            throw ProvisionError(.invalidInput, "progress expects (done, total, label) with whole numbers, 0 <= done <= total <= 1000000000", field: "done")
-        }
-        session.reportProgress(done: Int(done), total: Int(total), label: stack.isNoneOrNil(3) ? "" : stack.describe(3))
-        return 0
-    }
-
-    private func prepareOneTimePasswords(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        guard let count = stack.integer(at: 1), count >= 0, count <= 1_000_000 else {
-            throw ProvisionError(.invalidInput, "prepareOneTimePasswords expects a count from 0 to 1000000", field: "count")
-        }
-        run.prepareOneTimePasswords(Int(count))
-        return 0
+        return 1
     }
 
     // MARK: Go-live checks
@@ -442,6 +404,28 @@ struct TableArguments {
         case LUA_TSTRING: return try Validate.flag(stack.lossyString(at: -1) ?? "", field)
         default:
             throw ProvisionError(.invalidInput, "\(.field) must be a boolean, got \(stack.typeName(at: -1))", subject: field)
+        }
+    }
+
+    /// A required string argument the function names itself (a file path).
+    func string(_ key: String) throws(ProvisionError) -> String {
+        let type = stack.rawField(index, key)
+        defer { stack.pop() }
+        guard type == LUA_TSTRING, let value = try stack.string(at: -1, field: key) else {
+            throw ProvisionError(.invalidInput, "\(function): \(key) must be a string, got \(stack.typeName(at: -1))", field: key)
+        }
+        return value
+    }
+
+    /// A boolean option of the function's own (absent: false).
+    func flag(_ key: String) throws(ProvisionError) -> Bool {
+        let type = stack.rawField(index, key)
+        defer { stack.pop() }
+        switch type {
+        case LUA_TNIL: return false
+        case LUA_TBOOLEAN: return stack.boolean(at: -1)
+        default:
+            throw ProvisionError(.invalidInput, "\(function): \(key) must be a boolean, got \(stack.typeName(at: -1))", field: key)
         }
     }
 

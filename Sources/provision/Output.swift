@@ -46,7 +46,15 @@ struct Output {
     }
 
     /// Reports a failure in the form the caller asked for.
+    /// Each problem goes to stderr first, one line each as compilers write them
+    /// (`FILE:LINE: field: message`), in text and JSON mode alike: the JSON carries
+    /// them too, in `problems[]`.
     func failure(_ error: ProvisionError) {
+        for problem in error.problems {
+            let place = (problem.file ?? "") + (problem.line.map { ":\($0)" } ?? "")
+            let line = (place.isEmpty ? [] : [place]) + [problem.field, problem.message]
+            Output.standardError(TerminalText.escaped(line.joined(separator: ": "), keeping: .tabs))
+        }
         if json {
             document(ErrorDocument(error))
         } else {

@@ -258,9 +258,10 @@ import Testing
         try ContractSchema.validate(result.stdout, as: .run)
         let json = try #require(result.json, "\(result)")
         let results = try #require(json["results"] as? [[String: Any]])
-        #expect(results.map { $0["status"] as? String } == ["created", "created", "failed"])
-        #expect(((results.last?["error"]) as? [String: Any])?["code"] as? String == "invalid_input")
-        #expect(results.last?["tenant"] is NSNull, "the unit failed before it named a tenant: \(result)")
+        // In the order they happened: the failure stands where the playbook met it.
+        #expect(results.map { $0["status"] as? String } == ["created", "failed", "created"])
+        #expect(((results[1]["error"]) as? [String: Any])?["code"] as? String == "invalid_input")
+        #expect(results[1]["tenant"] is NSNull, "the unit failed before it named a tenant: \(result)")
         #expect((json["summary"] as? [String: Any])?["failed"] as? Int == 1)
         #expect(try database.slugs() == ["alpha", "gamma"])
         #expect(result.status == 2, "a run whose units failed exits with its first failure's code: \(result)")

@@ -7,6 +7,7 @@
 ---@field code string One of invalid_input, slug_exists, email_exists, membership_exists, not_found, forbidden, limit_exceeded, database_error, database_unavailable, playbook_error, …
 ---@field message string What went wrong, for an operator.
 ---@field field? string The input the error is about, named as the table key (`slug`, `email`, …).
+---@field problems? {file?: string, line?: integer, field: string, message: string}[] Every problem, when there are several (a batch's bad rows).
 
 ---@class provision.Tenant
 ---@field id string|nil The tenant's uuid; nil while planned (dry run).
@@ -109,30 +110,21 @@ function provision.log(...) end
 ---@param ... any
 function provision.warn(...) end
 
---- Every problem with a tenant's fields, without touching the database (empty: valid).
----@param spec {slug?: string, name?: string, timeZone?: string, supportEmail?: string, supportPhone?: string}
----@return provision.Error[]
-function provision.validateTenant(spec) end
+---@class provision.BatchOutcome
+---@field line integer The line the row starts on.
+---@field status "created"|"planned"|"unchanged"|"failed"
+---@field slug string The row's tenant slug.
+---@field email? string The row's Owner (absent for a failed row).
+---@field error? provision.Error Why the row failed; its message starts FILE:LINE.
 
---- Every problem with an Owner's fields, without touching the database (empty: valid).
----@param spec {email?: string, name?: string, allowExistingUser?: boolean|string}
----@return provision.Error[]
-function provision.validateOwner(spec) end
-
---- Reports a tenant that already exists with this Owner as `unchanged` (batch re-runs).
----@param spec {tenant: provision.Tenant|string, owner: provision.User|string}
-function provision.markUnchanged(spec) end
-
---- Progress on stderr: a live line with an ETA on a terminal, plain lines otherwise.
----@param done integer
----@param total integer
----@param label? string
-function provision.progress(done, total, label) end
-
---- Starts hashing `count` one-time passwords on every core for the Owners about to be
---- created, so hashing overlaps the database work (nothing in a dry run).
----@param count integer
-function provision.prepareOneTimePasswords(count) end
+--- Provisions one pilot per row of a CSV file (CONTRACT §2): checks every row first and
+--- raises one invalid_input (or duplicate_in_batch) error whose `problems` list each
+--- problem with its file, line and column; then runs each row as a savepoint unit, with
+--- progress on stderr. With stopOnError the rows stop after the first failure; with
+--- skipExisting a tenant that already has the row's Owner is `unchanged`.
+---@param spec {file: string, stopOnError?: boolean, skipExisting?: boolean}
+---@return provision.BatchOutcome[]
+function provision.batch(spec) end
 
 ---@class provision.CheckResult
 ---@field id string

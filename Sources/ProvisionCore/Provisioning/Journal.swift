@@ -13,6 +13,8 @@ struct Journal {
     var issued: [IssuedCredential] = []
     /// Rows a batch found already provisioned, reported as unchanged.
     var unchanged: [(tenantSlug: String, ownerEmail: String)] = []
+    /// Every tenant's outcome in the order it happened; failures outlive a rollback.
+    var outcomes: [TenantOutcome] = []
 
     // Dry runs write nothing, so conflicts inside the run are found here.
     var plannedSlugs: Set<String> = []
@@ -24,18 +26,11 @@ struct Journal {
     // These outlive a unit's rollback.
     /// Units that failed and were rolled back alone.
     var failures: [UnitFailure] = []
-    /// Every slug in the order the run first met it, for reports in input order.
-    var slugOrder: [String] = []
     /// Slugs `createTenant` was called with, so a failed unit can name its tenant.
     var attemptedSlugs: [String] = []
 
     mutating func attempt(slug: String) {
         attemptedSlugs.append(slug)
-        meet(slug: slug)
-    }
-
-    mutating func meet(slug: String) {
-        if !slugOrder.contains(slug) { slugOrder.append(slug) }
     }
 
     static func membershipKey(slug: String, email: String) -> String {
@@ -43,18 +38,23 @@ struct Journal {
     }
 
     /// The journal as it was at `snapshot`, but for what outlives a rollback: the
-    /// failures recorded and the order slugs were met in. With `error`, the unit's failure
+    /// failures recorded, which keep their place among the outcomes. With `error`, the unit's failure
     /// is recorded under the first slug it tried; the slugs tried inside a unit that
     /// rolls back without failing are kept, so the outermost failing unit can still name
     /// the tenant it was about.
     func rolledBack(to snapshot: Journal, failing error: ProvisionError?) -> Journal {
         var restored = snapshot
         restored.failures = failures
-        restored.slugOrder = slugOrder
+        // Failures of inner units stay, in their place; what the unit created goes.
+        restored.outcomes += outcomes[snapshot.outcomes.count...].filter {
+            if case .failed = $0 { true } else { false }
+        }
         if let error {
             let tried = snapshot.attemptedSlugs.count
             let slug = attemptedSlugs.count > tried ? attemptedSlugs[tried] : nil
-            restored.failures.append(UnitFailure(tenantSlug: slug, error: error))
+            let failure = UnitFailure(tenantSlug: slug, error: error)
+            restored.failures.append(failure)
+            restored.outcomes.append(.failed(failure))
         } else {
             restored.attemptedSlugs = attemptedSlugs
         }

@@ -119,6 +119,17 @@ public struct IssuedCredential: Sendable {
 }
 
 /// A unit that failed and was rolled back alone.
+/// What happened to one tenant in a run, in the order it happened: the report's results
+/// come from these as they are, never re-sorted.
+public enum TenantOutcome: Sendable {
+    /// Created, or planned (`tenant.planned`).
+    case tenant(Tenant)
+    /// Already provisioned with this Owner: kept as it is.
+    case unchanged(tenantSlug: String, ownerEmail: String)
+    /// A unit that failed and was rolled back alone.
+    case failed(UnitFailure)
+}
+
 public struct UnitFailure: Sendable {
     /// The first tenant slug the unit tried to create, if any.
     public let tenantSlug: String?

@@ -22,10 +22,10 @@ public final class ProvisioningRun {
     public var memberships: [Membership] { journal.memberships }
     /// Units (savepoints) that failed and were rolled back alone.
     public var failures: [UnitFailure] { journal.failures }
+    /// Every tenant's outcome in the order it happened (a batch: the file's order).
+    public var outcomes: [TenantOutcome] { journal.outcomes }
     /// Rows a batch found already provisioned.
     public var unchanged: [(tenantSlug: String, ownerEmail: String)] { journal.unchanged }
-    /// Every slug in the order the run first met it, for reports in input order.
-    public var slugOrder: [String] { journal.slugOrder }
 
     /// True while primitives plan instead of writing: the whole run is a dry run, or a
     /// planning unit is open (a dry run inside the run).
@@ -100,17 +100,32 @@ public final class ProvisioningRun {
     /// Starts hashing `count` one-time passwords on every core, for the Owners a batch
     /// is about to create; `createOwner` takes them as it needs them. Dry runs create
     /// no passwords, so they hash nothing.
-    public func prepareOneTimePasswords(_ count: Int) {
+    func prepareOneTimePasswords(_ count: Int) {
         guard !isPlanning, count > 0 else { return }
         passwords.prepare(count)
     }
 
     /// Records that a tenant already exists with this Owner, so a re-run reports it as
     /// `unchanged` instead of a conflict.
-    public func markUnchanged(tenantSlug: String, ownerEmail: String) {
+    func markUnchanged(tenantSlug: String, ownerEmail: String) {
         journal.unchanged.append((tenantSlug, ownerEmail))
-        journal.meet(slug: tenantSlug)
+        journal.outcomes.append(.unchanged(tenantSlug: tenantSlug, ownerEmail: ownerEmail))
         journal.actions.append("keep tenant \(tenantSlug) (already provisioned with owner \(ownerEmail))")
+    }
+
+    /// How many of these emails (lowercased) belong to users already; 0 without a database.
+    func existingUserCount(emails: [String]) throws(ProvisionError) -> Int {
+        guard let store, !emails.isEmpty else { return 0 }
+        try requireOpen()
+        return try store.existingUserCount(emails: emails)
+    }
+
+    /// Whether the tenant exists with this user as an OWNER; false without a database,
+    /// which has nothing to compare with (the run says so in its warnings).
+    func isOwner(tenantSlug: String, email: String) throws(ProvisionError) -> Bool {
+        guard let store else { return false }
+        try requireOpen()
+        return try store.isOwner(slug: tenantSlug, email: email)
     }
 
     // MARK: Units
@@ -310,6 +325,7 @@ public final class ProvisioningRun {
 
     private func record(_ tenant: Tenant) -> Tenant {
         journal.tenants.append(tenant)
+        journal.outcomes.append(.tenant(tenant))
         return tenant
     }
 

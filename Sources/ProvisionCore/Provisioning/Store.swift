@@ -46,6 +46,13 @@ struct Store {
                     name: try row.decode(String?.self, "name"), created: false, planned: false)
     }
 
+    /// How many of `emails` (lowercased) belong to users already, as the unique index
+    /// compares them.
+    func existingUserCount(emails: [String]) throws(ProvisionError) -> Int {
+        let rows = try connection.run("SELECT count(*) AS n FROM users WHERE lower(email) = ANY (\(Bind.textArray(emails)))")
+        return Int(try Self.only(rows).decode(Int64.self, "n"))
+    }
+
     struct InsertedUser {
         let id: UUID
         let passwordExpiresAt: Date
@@ -76,6 +83,16 @@ struct Store {
 
     func membershipExists(tenantId: UUID, userId: UUID) throws(ProvisionError) -> Bool {
         !(try connection.run("SELECT 1 FROM memberships WHERE tenant_id = \(tenantId) AND user_id = \(userId)").isEmpty)
+    }
+
+    /// Whether the tenant exists with this user (case-insensitive email) as an OWNER.
+    func isOwner(slug: String, email: String) throws(ProvisionError) -> Bool {
+        !(try connection.run("""
+            SELECT 1 FROM tenants t
+            JOIN memberships m ON m.tenant_id = t.id AND m.role = \(Role.owner.rawValue)
+            JOIN users u ON u.id = m.user_id
+            WHERE t.slug = \(slug) AND lower(u.email) = lower(\(email))
+            """).isEmpty)
     }
 
     func insertMembership(tenantId: UUID, userId: UUID, role: Role) throws(ProvisionError) {

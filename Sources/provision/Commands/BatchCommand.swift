@@ -49,9 +49,7 @@ struct BatchCommand: ParsableCommand {
         guard FileManager.default.isReadableFile(atPath: file) else {
             throw ProvisionError(.invalidInput, "cannot read \(file): no such file", field: "file")
         }
-        let vars = [
-            "file": file, "json": String(json), "stopOnError": String(stopOnError), "skipExisting": String(skipExisting),
-        ]
+        let vars = ["file": file, "stopOnError": String(stopOnError), "skipExisting": String(skipExisting)]
         let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.csvColumns, showsLocation: false)
         var failure: ProvisionError?
         let fileTarget = dryRun ? nil : credentialsFile

@@ -104,24 +104,20 @@ extension RunDocument {
                            role: membership.role.rawValue, created: membership.user.created)
             }
         }
-        var results: [(slug: String?, result: Result)] = run.tenants.map { tenant in
-            (tenant.slug, Result(tenant: TenantRecord(tenant), status: tenant.planned ? .planned : .created,
-                                 users: users(of: tenant.slug), error: nil))
+        return run.outcomes.map { outcome in
+            switch outcome {
+            case .tenant(let tenant):
+                return Result(tenant: TenantRecord(tenant), status: tenant.planned ? .planned : .created,
+                              users: users(of: tenant.slug), error: nil)
+            case .unchanged(let slug, let ownerEmail):
+                return Result(tenant: TenantRecord(slug: slug), status: .unchanged,
+                              users: [UserRecord(id: nil, email: ownerEmail, name: nil, role: Role.owner.rawValue, created: false)],
+                              error: nil)
+            case .failed(let failure):
+                return Result(tenant: failure.tenantSlug.map(TenantRecord.init(slug:)), status: .failed, users: [],
+                              error: ErrorRecord(failure.error))
+            }
         }
-        results += run.unchanged.map { kept in
-            (kept.tenantSlug, Result(tenant: TenantRecord(slug: kept.tenantSlug), status: .unchanged,
-                                     users: [UserRecord(id: nil, email: kept.ownerEmail, name: nil, role: Role.owner.rawValue, created: false)],
-                                     error: nil))
-        }
-        results += run.failures.map { failure in
-            (failure.tenantSlug, Result(tenant: failure.tenantSlug.map(TenantRecord.init(slug:)), status: .failed, users: [],
-                                        error: ErrorRecord(failure.error)))
-        }
-        let order = Dictionary(run.slugOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        return results.enumerated().sorted { a, b in
-            let (ka, kb) = (a.element.slug.flatMap { order[$0] } ?? Int.max, b.element.slug.flatMap { order[$0] } ?? Int.max)
-            return ka != kb ? ka < kb : a.offset < b.offset
-        }.map(\.element.result)
     }
 
     /// Every credential, each once: those of the results' users in result order first,
