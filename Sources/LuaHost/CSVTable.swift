@@ -37,22 +37,29 @@ struct CSVTable {
         var line = 2 + Self.newlines(in: header)
         var rows: [[String]] = []
         var lines: [Int] = []
-        var problems: [String] = []
+        var problems: [Problem] = []
         while let row = reader.next() {
             defer { line += 1 + Self.newlines(in: row) }
             if row.count == 1 && row[0].isEmpty { continue }  // a blank line
             if row.count != header.count {
-                problems.append("\(path):\(line): the row has \(row.count) field\(row.count == 1 ? "" : "s"), the header has \(header.count)")
+                problems.append(Problem(file: path, line: line, field: "row",
+                                        message: "the row has \(row.count) field\(row.count == 1 ? "" : "s"), the header has \(header.count)"))
                 continue
             }
             rows.append(row)
             lines.append(line)
         }
         if let error = reader.error {
-            problems.append("\(path):\(line): \(error)")
+            problems.append(Problem(file: path, line: line, field: "file", message: "\(error)"))
         }
         guard problems.isEmpty else {
-            throw ProvisionError(.invalidInput, problems.joined(separator: "\n"), field: "path")
+            // Every problem as data (each shown on stderr as FILE:LINE: field: message).
+            let message = problems.count == 1
+                ? "\(path):\(problems[0].line ?? 0): \(problems[0].message)"
+                : "\(path): \(problems.count) problems in the file; nothing was written"
+            var error = ProvisionError(.invalidInput, message, field: "path")
+            error.problems = problems
+            throw error
         }
         return CSVTable(header: header.map { $0.trimmingCharacters(in: .whitespaces) }, rows: rows, lines: lines)
     }

@@ -222,8 +222,14 @@ struct TerminalEscapeTests {
         let result = try ProvisionBinary.batch(file, [], in: db)
 
         #expect(result.status == 2, "\(result)")
-        #expect(result.stderrLines.contains { $0.hasPrefix("error: \(file):2: the row has 2 fields") }, "\(result)")
-        #expect(result.stderrLines.contains { $0.hasPrefix("\(file):4: the row has 4 fields") }, "\(result)")
+        #expect(result.stderrLines.contains { $0.hasPrefix("\(file):2: row: the row has 2 fields") }, "\(result)")
+        #expect(result.stderrLines.contains { $0.hasPrefix("\(file):4: row: the row has 4 fields") }, "\(result)")
+        #expect(result.stderrLines.contains { $0 == "error: \(file): 2 problems in the file; nothing was written" }, "\(result)")
+        // The JSON error carries them as data, each with its line.
+        let json = try ProvisionBinary.batch(file, ["--json"], in: db)
+        try ContractSchema.validate(json.stdout, as: .error)
+        let problems = ((json.json?["error"] as? [String: Any])?["problems"] as? [[String: Any]]) ?? []
+        #expect(problems.compactMap { $0["line"] as? Int } == [2, 4], "\(json)")
         #expect(try db.rowCounts() == before, "nothing written")
     }
 
