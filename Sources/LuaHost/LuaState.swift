@@ -95,11 +95,6 @@ final class LuaState {
         limits.deallocate()
     }
 
-    /// Ends the run for the script: its host functions raise from now on.
-    func end() {
-        if !isClosed { provision_end(L) }
-    }
-
     /// Ends the run and closes the state. Finalizers and pending `__close` handlers run
     /// now, under the memory limit and a short deadline of their own; they can no longer
     /// reach the host. Closing twice is harmless.
@@ -134,7 +129,6 @@ final class LuaState {
     // MARK: Limits
 
     var memoryInUse: Int { limits.pointee.used }
-    var memoryLimit: Int { limits.pointee.limit }
     /// Bytes the host holds for the script (warnings, records), charged to the limit.
     var hostBytes: Int { limits.pointee.host_bytes }
 

@@ -238,10 +238,6 @@ lua_State *provision_newstate(ProvisionLimits *limits) {
     return L;
 }
 
-void provision_end(lua_State *L) {
-    provision_limits(L)->ended = 1;
-}
-
 void provision_close(lua_State *L, double seconds) {
     ProvisionLimits *limits = provision_limits(L);
     limits->ended = 1;
@@ -328,9 +324,7 @@ static int host_trampoline(lua_State *L) {
     }
     int function_id = (int)lua_tointegerx(L, lua_upvalueindex(1), NULL);
     Mode saved = enter_host(L, limits);
-    limits->host_depth++;
     int results = swift_dispatch(L, function_id);
-    limits->host_depth--;
     leave_host(L, limits, saved);
     if (results < 0) return lua_error(L);  // Swift has returned: raising is safe here.
     return results;

@@ -21,7 +21,6 @@ typedef struct ProvisionLimits {
     size_t host_bytes;      // bytes the host holds for the script (warnings, rows): charged to `limit`
     int in_script;          // 1 while script code runs; only then does `limit` refuse memory, so
                             // host code never meets an unprotected memory error
-    int host_depth;         // host functions running (nested through transaction(fn))
     int gc_held;            // the host stopped the collector while its own code runs
     int memory_tripped;     // the script asked for more than `limit`
     void *refused_block;    // the last refused request, to recognise Lua's retry
@@ -65,8 +64,6 @@ lua_State *provision_newstate(ProvisionLimits *limits);
 /// Ends the run (host functions raise from now on), then closes the state: finalizers
 /// and pending `__close` run under the memory limit and `seconds` of time, watched.
 void provision_close(lua_State *L, double seconds);
-/// Host functions raise "this run has already ended" from now on.
-void provision_end(lua_State *L);
 ProvisionLimits *provision_limits(lua_State *L);
 
 /// Pushes a C closure that dispatches to Swift host function `function_id`.

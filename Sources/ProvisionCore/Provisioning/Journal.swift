@@ -6,13 +6,10 @@
 struct Journal {
     var actions: [String] = []
     var warnings: [String] = []
-    var tenants: [Tenant] = []
     var users: [User] = []
     var memberships: [Membership] = []
     /// Passwords for users this run created; revealed only after the commit.
     var issued: [IssuedCredential] = []
-    /// Rows a batch found already provisioned, reported as unchanged.
-    var unchanged: [(tenantSlug: String, ownerEmail: String)] = []
     /// Every tenant's outcome in the order it happened; failures outlive a rollback.
     var outcomes: [TenantOutcome] = []
 
@@ -23,10 +20,18 @@ struct Journal {
     /// `slug NUL lowercased email`.
     var plannedMemberships: Set<String> = []
 
-    // These outlive a unit's rollback.
-    /// Units that failed and were rolled back alone.
-    var failures: [UnitFailure] = []
-    /// Slugs `createTenant` was called with, so a failed unit can name its tenant.
+    /// The tenants created or planned, in order.
+    var tenants: [Tenant] {
+        outcomes.compactMap { if case .tenant(let tenant) = $0 { tenant } else { nil } }
+    }
+
+    /// Units that failed and were rolled back alone, in order.
+    var failures: [UnitFailure] {
+        outcomes.compactMap { if case .failed(let failure) = $0 { failure } else { nil } }
+    }
+
+    /// Slugs `createTenant` was called with, so a failed unit can name its tenant; they
+    /// outlive the rollback of a unit that did not fail.
     var attemptedSlugs: [String] = []
 
     mutating func attempt(slug: String) {
@@ -44,7 +49,6 @@ struct Journal {
     /// the tenant it was about.
     func rolledBack(to snapshot: Journal, failing error: ProvisionError?) -> Journal {
         var restored = snapshot
-        restored.failures = failures
         // Failures of inner units stay, in their place; what the unit created goes.
         restored.outcomes += outcomes[snapshot.outcomes.count...].filter {
             if case .failed = $0 { true } else { false }
@@ -52,9 +56,7 @@ struct Journal {
         if let error {
             let tried = snapshot.attemptedSlugs.count
             let slug = attemptedSlugs.count > tried ? attemptedSlugs[tried] : nil
-            let failure = UnitFailure(tenantSlug: slug, error: error)
-            restored.failures.append(failure)
-            restored.outcomes.append(.failed(failure))
+            restored.outcomes.append(.failed(UnitFailure(tenantSlug: slug, error: error)))
         } else {
             restored.attemptedSlugs = attemptedSlugs
         }

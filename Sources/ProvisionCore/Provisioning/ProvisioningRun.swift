@@ -24,8 +24,6 @@ public final class ProvisioningRun {
     public var failures: [UnitFailure] { journal.failures }
     /// Every tenant's outcome in the order it happened (a batch: the file's order).
     public var outcomes: [TenantOutcome] { journal.outcomes }
-    /// Rows a batch found already provisioned.
-    public var unchanged: [(tenantSlug: String, ownerEmail: String)] { journal.unchanged }
 
     /// True while primitives plan instead of writing: the whole run is a dry run, or a
     /// planning unit is open (a dry run inside the run).
@@ -108,7 +106,6 @@ public final class ProvisioningRun {
     /// Records that a tenant already exists with this Owner, so a re-run reports it as
     /// `unchanged` instead of a conflict.
     func markUnchanged(tenantSlug: String, ownerEmail: String) {
-        journal.unchanged.append((tenantSlug, ownerEmail))
         journal.outcomes.append(.unchanged(tenantSlug: tenantSlug, ownerEmail: ownerEmail))
         journal.actions.append("keep tenant \(tenantSlug) (already provisioned with owner \(ownerEmail))")
     }
@@ -324,7 +321,6 @@ public final class ProvisioningRun {
     // MARK: Private
 
     private func record(_ tenant: Tenant) -> Tenant {
-        journal.tenants.append(tenant)
         journal.outcomes.append(.tenant(tenant))
         return tenant
     }
