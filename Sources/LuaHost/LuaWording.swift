@@ -9,7 +9,7 @@ public struct LuaWording: Wording {
         switch field {
         case .tenantSlug: return "slug"
         case .tenantName, .ownerName: return "name"
-        case .ownerEmail: return "email"
+        case .ownerEmail, .email: return "email"
         case .timeZone, .supportEmail, .supportPhone, .allowExistingUser, .role, .sql: return field.rawValue
         }
     }

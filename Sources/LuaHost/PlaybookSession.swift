@@ -42,7 +42,7 @@ public final class PlaybookSession {
     let state: LuaState
     private var module: ProvisionModule?
     /// Where `provision.log` lines go (stderr for the CLI).
-    public var logSink: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    public var logSink: (String) -> Void = { StandardStream.write($0 + "\n", to: 2) }
 
     public init(connection: Connection?, options: PlaybookOptions, audit: AuditContext = AuditContext()) throws(ProvisionError) {
         self.options = options
@@ -148,9 +148,9 @@ public final class PlaybookSession {
     /// Where progress goes: stderr, redrawn in place on a terminal.
     public var progressSink: (String, _ final: Bool) -> Void = { line, final in
         if isatty(2) == 1 {
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(line)\(final ? "\n" : "")".utf8))
+            StandardStream.write("\r\u{1B}[K\(line)\(final ? "\n" : "")", to: 2)
         } else {
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            StandardStream.write(line + "\n", to: 2)
         }
     }
 

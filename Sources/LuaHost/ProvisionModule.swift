@@ -16,7 +16,7 @@ final class ProvisionModule {
 
     /// The functions in the order LuaLS annotations list them.
     static let functionNames = [
-        "createTenant", "createOwner", "linkMembership", "dryRun", "transaction",
+        "createTenant", "createOwner", "linkMembership", "resetPassword", "dryRun", "transaction",
         "findTenant", "findUser", "query", "readCSV", "log", "warn",
         "batch", "runChecks",
     ]
@@ -29,6 +29,7 @@ final class ProvisionModule {
             ("createTenant", { [unowned self] in try self.createTenant($0) }),
             ("createOwner", { [unowned self] in try self.createOwner($0) }),
             ("linkMembership", { [unowned self] in try self.linkMembership($0) }),
+            ("resetPassword", { [unowned self] in try self.resetPassword($0) }),
             ("dryRun", { [unowned self] in try self.dryRun($0) }),
             ("transaction", { [unowned self] in try self.transaction($0) }),
             ("findTenant", { [unowned self] in try self.findTenant($0) }),
@@ -94,6 +95,26 @@ final class ProvisionModule {
             ("tenant", .string(membership.tenantSlug)), ("user", .string(membership.userEmail)),
             ("role", .string(membership.role.rawValue)), ("planned", .boolean(membership.planned)),
         ])
+        return 1
+    }
+
+    /// `resetPassword{email=}`: a new one-time password for an existing user, revealed by
+    /// the host after the commit; Lua gets who it was for, never the password.
+    private func resetPassword(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "resetPassword", keys: ["email"])
+        let email = try Validate.email(args.required("email", as: .email), .email)
+        let reset = try atomically { () throws(ProvisionError) in try run.resetPassword(email: email) }
+        let user = reset.user
+        stack.pushRecord([
+            ("id", user.id.map(LuaScalar.string)), ("email", .string(user.email)), ("name", user.name.map(LuaScalar.string)),
+            ("previousState", reset.previousState.map { LuaScalar.string($0.label) }), ("planned", .boolean(reset.planned)),
+        ])
+        stack.newTable(array: Int32(reset.memberships.count))
+        for (offset, membership) in reset.memberships.enumerated() {
+            stack.pushRecord([("slug", .string(membership.slug)), ("role", .string(membership.role.rawValue))])
+            stack.setRawIndex(-2, Int64(offset + 1))
+        }
+        stack.setRawField(-2, "tenants")
         return 1
     }
 

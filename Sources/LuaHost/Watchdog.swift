@@ -48,7 +48,7 @@ public enum Watchdog {
         if let report {
             report(error)
         } else {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            StandardStream.write("error: \(error.message)\n", to: 2)
         }
         _exit(error.exitStatus)
     }

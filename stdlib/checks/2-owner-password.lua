@@ -16,7 +16,7 @@ return {
     for _, o in ipairs(owners) do
       if o.pending and o.expired then
         ctx.fail(o.email .. "'s one-time password expired unused on " .. o.expires ..
-                 ": issue a new one (reset the password) and hand it over")
+                 ": issue a new one with `provision reset-password --email " .. o.email .. "` and hand it over")
       elseif o.pending then
         ctx.warn(o.email .. " has not replaced the one-time password yet (it expires " .. o.expires ..
                  "): ask them to log in")

@@ -33,6 +33,14 @@
 ---@field role "OWNER"|"ADMIN"|"STAFF"|"PARENT"
 ---@field planned boolean
 
+---@class provision.PasswordReset
+---@field id string|nil The user's uuid; nil when a dry run without a database could not look them up.
+---@field email string
+---@field name string|nil
+---@field previousState "one-time pending"|"one-time expired"|"changed"|nil Where the user's password stood before; nil in a dry run without a database.
+---@field tenants {slug: string, role: "OWNER"|"ADMIN"|"STAFF"|"PARENT"}[] The tenants the user belongs to.
+---@field planned boolean True when this run only planned the reset.
+
 ---@class provision.Plan
 ---@field actions string[] What the function would have done, e.g. "create tenant pilot".
 ---@field warnings string[]
@@ -61,6 +69,13 @@ function provision.createOwner(spec) end
 ---@param spec {tenant: provision.Tenant|string, user: provision.User|string, role: "OWNER"|"ADMIN"|"STAFF"|"PARENT"}
 ---@return provision.Membership
 function provision.linkMembership(spec) end
+
+--- Issues a new one-time password for an existing user (lost, expired, never delivered):
+--- to be changed at first login, expiring like a new user's, shown to the operator after
+--- commit and never to Lua. Fails with not_found when no user has the email.
+---@param spec {email: string}
+---@return provision.PasswordReset
+function provision.resetPassword(spec) end
 
 --- `dryRun()`: whether this run is a dry run. `dryRun(fn, ...)`: runs fn with every
 --- primitive planning instead of writing, and returns the plan, then fn's results.

@@ -99,6 +99,8 @@ public struct IssuedCredential: Sendable {
     public let password: OneTimePassword
     /// ISO 8601, UTC, to the second (`2026-12-01T06:55:50Z`).
     public let expiresAt: String
+    /// As the database stored it, to find this password again (`revoke`).
+    let expiresAtInstant: Date
 
     init(userId: String, email: String, tenantSlug: String?, password: OneTimePassword, expiresAt: Date) {
         self.userId = userId
@@ -106,6 +108,7 @@ public struct IssuedCredential: Sendable {
         self.tenantSlug = tenantSlug
         self.password = password
         self.expiresAt = Self.iso8601(expiresAt)
+        self.expiresAtInstant = expiresAt
     }
 
     static func iso8601(_ date: Date) -> String {
@@ -128,6 +131,43 @@ public enum TenantOutcome: Sendable {
     case unchanged(tenantSlug: String, ownerEmail: String)
     /// A unit that failed and was rolled back alone.
     case failed(UnitFailure)
+    /// A user's password was reset (or, planning, would be): about the user, whatever
+    /// tenants they belong to.
+    case reset(PasswordReset)
+}
+
+/// Where a user's password stands, as the platform judges it: a one-time password that
+/// is pending (with its expiry) or expired unused, or a password the user set.
+public enum PasswordState: Sendable, Equatable {
+    case oneTimePending(expiresAt: Date)
+    case oneTimeExpired(expiredAt: Date)
+    /// The user replaced the one-time password (or never had one).
+    case changed
+
+    /// `one-time pending`, `one-time expired`, `changed` (CONTRACT §8).
+    public var label: String {
+        switch self {
+        case .oneTimePending: return "one-time pending"
+        case .oneTimeExpired: return "one-time expired"
+        case .changed: return "changed"
+        }
+    }
+}
+
+/// A password reset: the user, the tenants they belong to (with their role in each), and
+/// the state their password was in before (nil: a dry run without a database, which
+/// could not look).
+public struct PasswordReset: Sendable {
+    public let user: User
+    public let memberships: [(slug: String, role: Role)]
+    public let previousState: PasswordState?
+    public let planned: Bool
+
+    /// The tenant and role when the user belongs to exactly one tenant (a pilot's Owner);
+    /// nil when to none or several.
+    public var onlyMembership: (slug: String, role: Role)? {
+        memberships.count == 1 ? memberships[0] : nil
+    }
 }
 
 public struct UnitFailure: Sendable {

@@ -77,6 +77,11 @@ public final class ProvisioningRun {
             try connection?.commit()
         } catch {
             state = .rolledBack
+            if error.code == .databaseUnavailable {
+                // The server may have committed before the connection went: nobody can say.
+                commitOutcomeUnknown = true
+                unshownPasswordEmails = journal.issued.map(\.email)
+            }
             journal.issued = []
             throw error
         }
@@ -86,6 +91,13 @@ public final class ProvisioningRun {
         return journal.issued
     }
 
+    /// COMMIT was sent but no answer came (the connection was lost): the run may or may
+    /// not have committed, and must never be reported as rolled back.
+    public private(set) var commitOutcomeUnknown = false
+    /// With `commitOutcomeUnknown`: the users whose one-time passwords were never shown,
+    /// to reset if the run did commit.
+    public private(set) var unshownPasswordEmails: [String] = []
+
     public func rollback() {
         passwords.stop()
         if state == .open { connection?.rollback() }
@@ -94,6 +106,13 @@ public final class ProvisioningRun {
     }
 
     public func warn(_ message: String) { journal.warnings.append(message) }
+
+    /// How many one-time passwords the run has issued so far (none are shown before the
+    /// commit): a credentials file is made only when there is something to put in it.
+    public var issuedPasswordCount: Int { journal.issued.count }
+
+    /// The users of the passwords issued so far, none of them shown yet.
+    public var pendingPasswordEmails: [String] { journal.issued.map(\.email) }
 
     /// Starts hashing `count` one-time passwords on every core, for the Owners a batch
     /// is about to create; `createOwner` takes them as it needs them. Dry runs create
@@ -296,6 +315,11 @@ public final class ProvisioningRun {
         let conflict = ProvisionError.membershipExists(email: user.email, slug: tenant.slug)
         if journal.plannedMemberships.contains(key) { throw conflict }
         let ids = try (tenant.id.map(Store.id), user.id.map(Store.id))
+        if let store, let userId = ids.1, !user.created,
+           case .oneTimeExpired(let expiredAt) = try store.passwordState(userId: userId) {
+            // Linked, they still could not log in: say so now, not at the go-live check.
+            warn("\(user.email) never replaced their one-time password, which expired unused on \(IssuedCredential.iso8601(expiredAt)): they cannot log in until it is reset (provision reset-password --email \(user.email))")
+        }
         guard let store, !isPlanning, let tenantId = ids.0, let userId = ids.1 else {
             if let store, let tenantId = ids.0, let userId = ids.1,
                try store.membershipExists(tenantId: tenantId, userId: userId) {
@@ -316,6 +340,91 @@ public final class ProvisioningRun {
             journal.issued[index].tenantSlug = tenant.slug
         }
         return record(Membership(tenantId: tenant.id, tenantSlug: tenant.slug, role: role, planned: false, user: user))
+    }
+
+    /// A new one-time password for an existing user (lost, expired, never delivered): the
+    /// same generator, hash and lifetime as a new user's, to be changed at first login,
+    /// revealed after the commit like any other. Planning, it only says it would.
+    public func resetPassword(email: String) throws(ProvisionError) -> PasswordReset {
+        try requireOpen()
+        let key = email.lowercased()
+        if journal.plannedUsers[key] != nil || journal.users.contains(where: { $0.created && $0.email.lowercased() == key }) {
+            throw ProvisionError(.invalidInput, "\(.field) '\(email)': this run creates that user, and their one-time password is shown after the commit; there is nothing to reset",
+                                 subject: .email, facts: .init(email: email))
+        }
+        guard let store else {
+            // A dry run without a database cannot know the user: plan it, and say so.
+            journal.actions.append("reset the password of \(email): a new one-time password, to be changed at first login")
+            let user = User(id: nil, email: email, name: nil, created: false, planned: true)
+            let reset = PasswordReset(user: user, memberships: [], previousState: nil, planned: true)
+            journal.outcomes.append(.reset(reset))
+            return reset
+        }
+        guard let found = try store.user(email: email), let idText = found.id else {
+            throw ProvisionError(.notFound, "\(.field) '\(email)': no user has this email",
+                                 subject: .email, facts: .init(email: email))
+        }
+        let id = try Store.id(idText)
+        let previous = try store.passwordState(userId: id)
+        let memberships = try store.memberships(userId: id)
+        journal.actions.append("reset the password of \(found.email): a new one-time password, to be changed at first login")
+        if previous == .changed {
+            warn("\(found.email) had set their own password: the reset replaces it, and they must log in with the new one-time password")
+        }
+        if memberships.isEmpty {
+            warn("\(found.email) belongs to no tenant: the new password opens no portal until they are added to one")
+        }
+        guard !isPlanning else {
+            let reset = PasswordReset(user: User(id: found.id, email: found.email, name: found.name, created: false, planned: true),
+                                      memberships: memberships, previousState: previous, planned: true)
+            journal.outcomes.append(.reset(reset))
+            return reset
+        }
+        let password = try passwords.next()
+        let expiresAt = try store.resetPassword(userId: id, passwordHash: password.hash, lifetimeHours: passwordLifetimeHours)
+        let reset = PasswordReset(user: found, memberships: memberships, previousState: previous, planned: false)
+        journal.issued.append(IssuedCredential(userId: idText, email: found.email, tenantSlug: reset.onlyMembership?.slug,
+                                               password: password.password, expiresAt: expiresAt))
+        try trail?.record(action: "user.reset_password", userId: id, detail: [
+            "email": found.email, "previousState": previous.label, "mustChangePassword": "true",
+            "passwordExpiresInHours": String(passwordLifetimeHours),
+        ])
+        journal.outcomes.append(.reset(reset))
+        return reset
+    }
+
+    /// After the commit, when the one-time passwords could not be shown (stdout closed or
+    /// full, a credentials file that could not be written): makes each unusable at once,
+    /// in a transaction of its own on the run's connection, with a `user.revoke_password`
+    /// audit row. Returns the credentials it revoked (one the user already replaced, or
+    /// that was reset meanwhile, is left alone).
+    public func revoke(_ credentials: [IssuedCredential], reason: String) throws(ProvisionError) -> [IssuedCredential] {
+        guard let connection, state == .committed else { return [] }
+        return try Self.revoke(credentials, on: connection, audit: audit, reason: reason)
+    }
+
+    /// `revoke` on another connection (the run's was lost), in the run's audit context.
+    public static func revoke(_ credentials: [IssuedCredential], on connection: Connection, audit: AuditContext,
+                              reason: String) throws(ProvisionError) -> [IssuedCredential] {
+        guard !credentials.isEmpty else { return [] }
+        let store = Store(connection: connection)
+        let trail = AuditTrail(connection: connection, context: audit)
+        try connection.begin()
+        do throws(ProvisionError) {
+            var revoked: [IssuedCredential] = []
+            for credential in credentials {
+                let id = try Store.id(credential.userId)
+                guard try store.revokeOneTimePassword(userId: id, expiresAt: credential.expiresAtInstant,
+                                                      unusableHash: PasswordHash.unusable()) else { continue }
+                try trail.record(action: "user.revoke_password", userId: id, detail: ["email": credential.email, "reason": reason])
+                revoked.append(credential)
+            }
+            try connection.commit()
+            return revoked
+        } catch {
+            connection.rollback()
+            throw error
+        }
     }
 
     // MARK: Private

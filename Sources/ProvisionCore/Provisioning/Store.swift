@@ -79,7 +79,63 @@ struct Store {
         return InsertedUser(id: try row.decode(UUID.self, "id"), passwordExpiresAt: try row.decode(Date.self, "password_expires_at"))
     }
 
+    /// The state of a user's password, as of the transaction's clock (`now()`).
+    func passwordState(userId: UUID) throws(ProvisionError) -> PasswordState {
+        let rows = try connection.run("""
+            SELECT must_change_password AS pending, password_expires_at AS expires,
+                   password_expires_at <= now() AS expired
+            FROM users WHERE id = \(userId)
+            """)
+        let row = try Self.only(rows)
+        guard try row.decode(Bool.self, "pending"), let expires = try row.decode(Date?.self, "expires") else { return .changed }
+        return try row.decode(Bool.self, "expired") ? .oneTimeExpired(expiredAt: expires) : .oneTimePending(expiresAt: expires)
+    }
+
+    /// A new one-time password for an existing user: a fresh hash and expiry, to be
+    /// changed at first login. Returns the new expiry.
+    func resetPassword(userId: UUID, passwordHash: String, lifetimeHours: Int) throws(ProvisionError) -> Date {
+        let hours = Int32(clamping: lifetimeHours)
+        let rows = try connection.run("""
+            UPDATE users SET password_hash = \(passwordHash), must_change_password = true,
+                             password_expires_at = now() + make_interval(hours => \(hours))
+            WHERE id = \(userId)
+            RETURNING password_expires_at
+            """)
+        return try Self.only(rows).decode(Date.self, "password_expires_at")
+    }
+
+    /// Makes a one-time password that was never shown unusable: expired now, and its hash
+    /// replaced by one no password matches. Only while it is still the one the run
+    /// issued (pending, with that expiry to the second); false when it is not.
+    func revokeOneTimePassword(userId: UUID, expiresAt: Date, unusableHash: String) throws(ProvisionError) -> Bool {
+        let second = Date(timeIntervalSince1970: expiresAt.timeIntervalSince1970.rounded(.down))
+        let rows = try connection.run("""
+            UPDATE users SET password_hash = \(unusableHash), password_expires_at = now()
+            WHERE id = \(userId) AND must_change_password
+              AND date_trunc('second', password_expires_at) = \(Bind.timestamp(second))
+            RETURNING id
+            """)
+        return !rows.isEmpty
+    }
+
     // MARK: Memberships
+
+    /// The tenants a user belongs to, with the role in each, by slug.
+    func memberships(userId: UUID) throws(ProvisionError) -> [(slug: String, role: Role)] {
+        let rows = try connection.run("""
+            SELECT t.slug, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+            WHERE m.user_id = \(userId) ORDER BY t.slug
+            """)
+        var memberships: [(slug: String, role: Role)] = []
+        for row in rows {
+            let text = try row.decode(String.self, "role")
+            guard let role = Role(rawValue: text) else {
+                throw ProvisionError(.databaseError, "membership role '\(text)' is not one of the contract's roles")
+            }
+            memberships.append((try row.decode(String.self, "slug"), role))
+        }
+        return memberships
+    }
 
     func membershipExists(tenantId: UUID, userId: UUID) throws(ProvisionError) -> Bool {
         !(try connection.run("SELECT 1 FROM memberships WHERE tenant_id = \(tenantId) AND user_id = \(userId)").isEmpty)

@@ -1,4 +1,5 @@
 import CArgon2
+import Foundation
 
 /// argon2id through libargon2, at or above OWASP's floor (m=19456 KiB, t=2, p=1), with a
 /// random 16-byte salt, as a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
@@ -24,6 +25,17 @@ public enum PasswordHash {
             throw ProvisionError(.limitExceeded, "could not hash a one-time password: argon2id needs \(memoryKiB / 1024) MiB of memory for each hash, and libargon2 said: \(String(cString: argon2_error_message(status)))")
         }
         return String(decoding: encoded.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A well-formed argon2id PHC string of random salt and random digest: no password
+    /// is known to match it, so it takes the place of a revoked one-time password's hash.
+    public static func unusable() -> String {
+        var generator = SystemRandomNumberGenerator()
+        func random(_ count: Int) -> String {
+            let bytes = (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+            return Data(bytes).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        }
+        return "$argon2id$v=19$m=\(memoryKiB),t=\(iterations),p=\(parallelism)$\(random(saltLength))$\(random(hashLength))"
     }
 
     /// Whether `password` matches `encoded` (for tests and for the operator's own checks).

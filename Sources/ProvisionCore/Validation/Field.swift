@@ -3,6 +3,8 @@
 /// (CONTRACT §3).
 public enum Field: String, Sendable, CaseIterable {
     case tenantSlug, tenantName, ownerEmail, ownerName, timeZone, supportEmail, supportPhone, allowExistingUser, role
+    /// An existing user's email (a password reset).
+    case email
     /// The statement of a read-only query.
     case sql
 }

@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes to stdout and stderr with write(2), never through a Foundation `FileHandle`,
+/// whose `write` traps when the descriptor refuses (a closed pipe, `> /dev/full`). The
+/// process ignores SIGPIPE, so a reader that went away is an `EPIPE` here, which the
+/// caller can act on: after a commit, a one-time password that could not be shown must
+/// be revoked, not silently lost (CONTRACT §8).
+public enum StandardStream {
+    /// Writes all of `text` to `descriptor`, resuming after signals and short writes.
+    /// Returns nil when every byte was accepted, else the `errno` that stopped it.
+    @discardableResult
+    public static func write(_ text: String, to descriptor: Int32) -> Int32? {
+        var bytes = Array(text.utf8)
+        return bytes.withUnsafeMutableBytes { buffer -> Int32? in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += written
+            }
+            return nil
+        }
+    }
+
+    /// Makes sure what was written to `descriptor` reached the file, when it is a regular
+    /// file (a delayed `ENOSPC` surfaces here); pipes and terminals have nothing to flush.
+    /// Returns nil on success, else the `errno`.
+    public static func flush(_ descriptor: Int32) -> Int32? {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return fsync(descriptor) == 0 ? nil : errno
+    }
+
+    /// The message of an `errno` ("No space left on device").
+    public static func describe(_ code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+}
