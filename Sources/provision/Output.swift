@@ -1,5 +1,7 @@
 import Foundation
+import LuaHost
 import ProvisionCore
+import Synchronization
 
 /// Where a command's words go: results to stdout, progress and warnings to stderr, and
 /// with `--json` exactly one JSON document on stdout, errors included.
@@ -13,16 +15,32 @@ struct Output {
 
     /// Human-readable text for stdout, escaped but for its line breaks and tabs.
     static func standardOutput(_ text: String) {
-        write(TerminalText.escaped(text, keeping: [.lineBreaks, .tabs]), to: .standardOutput)
+        writeStandardOutput(TerminalText.escaped(text, keeping: [.lineBreaks, .tabs]))
     }
 
     /// Human-readable text for stderr, escaped but for its line breaks and tabs.
     static func standardError(_ text: String) {
-        write(TerminalText.escaped(text, keeping: [.lineBreaks, .tabs]), to: .standardError)
+        StandardStream.write(lines(TerminalText.escaped(text, keeping: [.lineBreaks, .tabs])), to: 2)
     }
 
-    private static func write(_ text: String, to handle: FileHandle) {
-        handle.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    private static func lines(_ text: String) -> String { text.hasSuffix("\n") ? text : text + "\n" }
+
+    /// The first error writing to stdout (its `errno`), if any: stdout closed (a reader
+    /// that went away, `| head -0`) or full (`> /dev/full`). Once stdout failed nothing
+    /// more is written to it. After a commit, a one-time password on stdout that could
+    /// not be written is revoked (`CredentialDelivery`).
+    static var standardOutputFailure: Int32? {
+        let code = stdoutFailure.load(ordering: .acquiring)
+        return code == 0 ? nil : code
+    }
+
+    private static let stdoutFailure = Atomic<Int32>(0)
+
+    private static func writeStandardOutput(_ text: String) {
+        guard standardOutputFailure == nil else { return }
+        if let code = StandardStream.write(lines(text), to: 1) ?? StandardStream.flush(1) {
+            stdoutFailure.store(code, ordering: .releasing)
+        }
     }
 
     func result(_ text: String) { Output.standardOutput(text) }
@@ -39,8 +57,8 @@ struct Output {
     /// written whole, and then adds no document of its own.
     func document(_ document: some JSONDocument) {
         let text = document.encoded
-        Interrupts.holdingBack {
-            Output.write(text, to: .standardOutput)
+        Interrupts.deferring {
+            Output.writeStandardOutput(text)
             Interrupts.documentPrinted()
         }
     }

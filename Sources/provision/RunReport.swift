@@ -10,16 +10,29 @@ struct RunReport {
     let credentials: [IssuedCredential]
     /// Where the passwords went instead of stdout and the JSON (`--credentialsFile`).
     var credentialsFile: String?
+    /// Passwords that could not be delivered and were revoked.
+    var revoked: [RunDocument.CredentialRecord]
+    /// How many passwords `credentialsFile` holds.
+    var filedCount = 0
 
-    init(command: String, run: ProvisioningRun, credentials: [IssuedCredential], credentialsFile: String? = nil) {
+    init(command: String, run: ProvisioningRun, credentials: [IssuedCredential], credentialsFile: String? = nil,
+         revoked: [RunDocument.CredentialRecord] = []) {
         self.command = command
         self.run = run
         self.credentials = credentials
         self.credentialsFile = credentialsFile
+        self.revoked = revoked
+    }
+
+    /// The report of a committed run, showing its passwords where `delivery` put them.
+    init(command: String, delivery: CredentialDelivery) {
+        self.init(command: command, run: delivery.run, credentials: delivery.onStandardOutput,
+                  credentialsFile: delivery.writtenFile, revoked: delivery.revoked)
+        filedCount = delivery.writtenFile == nil ? 0 : delivery.records.count
     }
 
     var document: RunDocument {
-        RunDocument(command: command, run: run, credentials: credentials, credentialsFile: credentialsFile)
+        RunDocument(command: command, run: run, credentials: credentials, credentialsFile: credentialsFile, revoked: revoked)
     }
 
     var firstFailure: ProvisionError? { run.failures.first?.error }
@@ -64,8 +77,9 @@ struct RunReport {
         // The same credentials and order as the JSON's, whoever they were issued to.
         let shown = RunDocument.credentials(credentials, of: run, in: results)
         if let credentialsFile {
+            let count = filedCount
             lines.append("")
-            lines.append("One-time passwords for \(shown.count) new owner\(shown.count == 1 ? "" : "s") were written to \(credentialsFile.terminalEscaped) (mode 0600); hand them over and delete the file.")
+            lines.append("\(count) one-time password\(count == 1 ? " was" : "s were") written to \(credentialsFile.terminalEscaped) (mode 0600): hand \(count == 1 ? "it" : "them") over, then delete the file.")
         } else if !shown.isEmpty {
             lines.append("")
             lines.append("One-time passwords (shown once; each must be changed at first login and expires after \(run.passwordLifetimeHours) hours):")

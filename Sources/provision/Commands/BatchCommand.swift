@@ -37,39 +37,22 @@ struct BatchCommand: ParsableCommand {
           help: "Report a row whose tenant already exists with that owner as OWNER as unchanged (re-runs).")
     var skipExisting = false
 
-    @Option(name: [.customLong("credentialsFile"), .customLong("credentials-file")],
-            help: ArgumentHelp("Write the one-time passwords to this new file (mode 0600) instead of stdout.", valueName: "PATH"))
-    var credentialsFile: String?
+    @OptionGroup var credentialOptions: CredentialOptions
 
     @OptionGroup var limits: LimitOptions
 
     func run() throws {
         let output = Output(json: json)
-        if let credentialsFile { try CredentialsFile.validateNewPath(credentialsFile) }
+        let target = try credentialOptions.target()
         guard FileManager.default.isReadableFile(atPath: file) else {
             throw ProvisionError(.invalidInput, "cannot read \(file): no such file", field: "file")
         }
         let vars = ["file": file, "stopOnError": String(stopOnError), "skipExisting": String(skipExisting)]
         let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.csvColumns, showsLocation: false)
         var failure: ProvisionError?
-        let fileTarget = dryRun ? nil : credentialsFile
         try PlaybookRunner.run(playbook: Stdlib.playbook("batch", in: options.stdlib).path, options: options, output: output,
-                               beforeCommit: { () throws(ProvisionError) -> CredentialsFile? in
-                                   guard let fileTarget else { return nil }
-                                   return try CredentialsFile(creating: fileTarget)
-                               }) { (session: PlaybookSession, credentials: [IssuedCredential], file: CredentialsFile?) in
-            let report = RunReport(command: "batch", run: session.run, credentials: credentials, credentialsFile: file?.path)
-            if let file {
-                do throws(ProvisionError) {
-                    try file.write(report.shownCredentials)
-                } catch {
-                    // The rows are committed: the passwords must not be lost.
-                    output.progress("error: \(TerminalText.message(error.message)); the one-time passwords follow on stdout instead")
-                    RunReport(command: "batch", run: session.run, credentials: credentials).print(to: output, title: "Batch \(self.file)")
-                    failure = error
-                    return
-                }
-            }
+                               credentials: target) { session, delivery in
+            let report = RunReport(command: "batch", delivery: delivery)
             report.print(to: output, title: "Batch \(self.file)")
             failure = report.firstFailure
         }

@@ -34,21 +34,16 @@ struct LimitOptions: ParsableArguments {
 }
 
 /// Runs a playbook the way every command does: connect (or, for a dry run without
-/// DATABASE_URL, go without), execute in one transaction, then commit with interrupts
-/// held back and hand the one-time passwords to `report`, which shows them once.
+/// DATABASE_URL, go without), execute in one transaction, commit, and hand the one-time
+/// passwords to `report`, which shows them once (or says where they went). Interrupts
+/// are told truthfully at every step (`Interrupts.committing`), and passwords that could
+/// not be delivered are revoked and named (`CredentialDelivery`).
 enum PlaybookRunner {
+    /// Returns normally when the run committed (or, dry, was planned) and its passwords were
+    /// delivered; throws `ExitCode(1)` when they could not be (revoked, named on stderr).
     static func run(playbook path: String, options: PlaybookOptions, output: Output,
-                    report: (PlaybookSession, [IssuedCredential]) -> Void) throws(ProvisionError) {
-        try run(playbook: path, options: options, output: output, beforeCommit: { () throws(ProvisionError) in () }) { session, credentials, _ in
-            report(session, credentials)
-        }
-    }
-
-    /// With `beforeCommit`: something to prepare once the playbook succeeded but before
-    /// the commit (a credentials file to create), handed to `report` afterwards.
-    static func run<Prepared>(playbook path: String, options: PlaybookOptions, output: Output,
-                              beforeCommit: () throws(ProvisionError) -> Prepared,
-                              report: (PlaybookSession, [IssuedCredential], Prepared) -> Void) throws(ProvisionError) {
+                    credentials target: CredentialsTarget? = nil,
+                    report: (PlaybookSession, CredentialDelivery) -> Void) throws {
         let connection: Connection? = options.dryRun && DatabaseURL.fromEnvironment == nil
             ? nil : try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(runTimeout: options.limits.timeoutSeconds) }
         let session = try PlaybookSession(connection: connection, options: options)
@@ -56,23 +51,71 @@ enum PlaybookRunner {
         session.logSink = { Output.standardError(TerminalText.escaped($0, keeping: .tabs)) }
         let showProgress = session.progressSink
         session.progressSink = { line, final in showProgress(TerminalText.escaped(line, keeping: .tabs), final) }
+        let delivery: CredentialDelivery
+        let lateSignal: Int32?
         do throws(ProvisionError) {
             try session.execute(path: path)
-            try Interrupts.whileCommitting { () throws(ProvisionError) in
-                let prepared = try beforeCommit()
-                let credentials: [IssuedCredential]
+            let file = try credentialsFile(for: session, target: target)
+            Interrupts.removeOnInterrupt(file?.path)
+            let commit = { () throws(ProvisionError) -> [IssuedCredential] in
                 do throws(ProvisionError) {
-                    credentials = try session.commit()
+                    return try session.commit()
                 } catch {
-                    (prepared as? CredentialsFile)?.discard()
-                    throw error
+                    Interrupts.removeOnInterrupt(nil)
+                    file?.discard()
+                    guard session.run.commitOutcomeUnknown else { throw error }
+                    throw ProvisionError(error.code, unknownOutcome(of: session, error.message))
                 }
-                report(session, credentials, prepared)
             }
+            let deliver = { (credentials: [IssuedCredential]) throws(ProvisionError) -> CredentialDelivery in
+                Interrupts.removeOnInterrupt(nil)
+                let delivery = CredentialDelivery(run: session.run, credentials: credentials, file: file)
+                delivery.writeFile()
+                report(session, delivery)
+                delivery.checkStandardOutput()
+                return delivery
+            }
+            (delivery, lateSignal) = try Interrupts.committing(
+                unknown: unknownOutcome(of: session, "interrupted while COMMIT was in flight"), commit, afterCommit: deliver)
         } catch {
             session.rollback()
             if !output.json { output.warnings(session.run.warnings) }
             throw error
         }
+        if let lateSignal {
+            Output.standardError("note: \(Interrupts.name(of: lateSignal)) arrived after COMMIT was sent, too late to stop the run: nothing was rolled back, and what is reported above was committed")
+        }
+        if delivery.reportFailure() { throw ExitCode(1) }
+    }
+
+    /// The credentials file, created just before the commit (while a path that cannot be
+    /// written to can still fail the run), and only when the run issued a password: else
+    /// no file at all, and a warning that says so.
+    private static func credentialsFile(for session: PlaybookSession, target: CredentialsTarget?) throws(ProvisionError) -> CredentialsFile? {
+        guard let target else { return nil }
+        guard session.run.issuedPasswordCount > 0 else {
+            session.run.warn(session.run.dryRun
+                ? "a dry run issues no one-time password, so --credentialsFile \(target.path) was not created"
+                : "the run issued no one-time password, so --credentialsFile \(target.path) was not created")
+            return nil
+        }
+        return try CredentialsFile(creating: target.path, encryption: target.encryption)
+    }
+
+    /// What to say when COMMIT got no answer: the outcome is unknown, how to find it out,
+    /// and which passwords, never shown, to reissue if it did commit.
+    static func unknownOutcome(of session: PlaybookSession, _ what: String) -> String {
+        let run = session.run
+        var text = "\(what): whether run \(run.audit.runId.uuidString.lowercased()) committed is unknown; it was not reported as rolled back because it may not have been."
+        let slugs = run.tenants.map(\.slug)
+        if !slugs.isEmpty {
+            text += " Check whether its tenants exist (\(slugs.map { "provision check --tenantSlug \($0)" }.joined(separator: "; ")): exit 4 not_found means that tenant was not committed)."
+        }
+        let emails = run.commitOutcomeUnknown ? run.unshownPasswordEmails : run.pendingPasswordEmails
+        if !emails.isEmpty {
+            text += " If it did commit, these one-time passwords were never shown; issue new ones with: "
+                + emails.map(CredentialDelivery.resetCommand(for:)).joined(separator: "; ")
+        }
+        return text
     }
 }

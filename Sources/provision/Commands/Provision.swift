@@ -17,6 +17,7 @@ struct Provision: ParsableCommand {
                 --ownerEmail owner@pilot-staging.example.com --timeZone America/Edmonton
               provision check --tenantSlug pilot-staging
             """,
-        subcommands: [MigrateCommand.self, TenantCommand.self, RunCommand.self, BatchCommand.self, CheckCommand.self]
+        subcommands: [MigrateCommand.self, TenantCommand.self, RunCommand.self, BatchCommand.self, CheckCommand.self,
+                      ResetPasswordCommand.self]
     )
 }

@@ -31,6 +31,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("var"), help: ArgumentHelp("A value for provision.vars (repeatable).", valueName: "KEY=VALUE"))
     var vars: [String] = []
 
+    @OptionGroup var credentialOptions: CredentialOptions
+
     @OptionGroup var limits: LimitOptions
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("Arguments for the playbook (after --), in `arg` and `...`.", valueName: "ARGS"))
@@ -59,9 +61,10 @@ struct RunCommand: ParsableCommand {
         guard FileManager.default.isReadableFile(atPath: playbook) else {
             throw ProvisionError(.invalidInput, "cannot read playbook \(playbook): no such file", field: "playbook")
         }
+        let target = try credentialOptions.target()
         var failure: ProvisionError?
-        try PlaybookRunner.run(playbook: playbook, options: options, output: output) { session, credentials in
-            let report = RunReport(command: "run", run: session.run, credentials: credentials)
+        try PlaybookRunner.run(playbook: playbook, options: options, output: output, credentials: target) { session, delivery in
+            let report = RunReport(command: "run", delivery: delivery)
             report.print(to: output, title: "Playbook \(playbook)")
             failure = report.firstFailure
         }

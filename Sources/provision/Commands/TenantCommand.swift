@@ -81,11 +81,14 @@ struct TenantCommand: ParsableCommand {
         return (tenant, owner)
     }
 
+    @OptionGroup var credentialOptions: CredentialOptions
+
     @OptionGroup var limits: LimitOptions
 
     func run() throws {
         let output = Output(json: json)
         let (tenantSpec, ownerSpec) = try ErrorWording.flags.wordingErrors(of: specs)
+        let target = try credentialOptions.target()
         // The stdlib playbook gets values the core has already accepted.
         var vars: [String: String] = [
             "tenantSlug": tenantSpec.slug, "tenantName": tenantSpec.name, "ownerEmail": ownerSpec.email,
@@ -97,16 +100,17 @@ struct TenantCommand: ParsableCommand {
         vars["supportPhone"] = tenantSpec.supportPhone
         let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.flags, showsLocation: false)
         var incomplete = false
-        try PlaybookRunner.run(playbook: Stdlib.playbook("tenant", in: options.stdlib).path, options: options, output: output) { session, credentials in
+        try PlaybookRunner.run(playbook: Stdlib.playbook("tenant", in: options.stdlib).path, options: options, output: output,
+                               credentials: target) { session, delivery in
             let run = session.run
             guard let tenant = run.tenants.first, let owner = run.users.first, !run.memberships.isEmpty else {
                 // Committed all the same (a stdlib replaced through PROVISION_STDLIB, say):
                 // report what it did, so no password it issued is lost, then fail.
-                RunReport(command: "tenant", run: run, credentials: credentials).print(to: output, title: "provision tenant")
+                RunReport(command: "tenant", delivery: delivery).print(to: output, title: "provision tenant")
                 incomplete = true
                 return
             }
-            TenantReport(run: run, tenant: tenant, owner: owner, credentials: credentials).print(to: output)
+            TenantReport(report: RunReport(command: "tenant", delivery: delivery), tenant: tenant, owner: owner).print(to: output)
         }
         if incomplete {
             Output.standardError("error: the tenant playbook finished without a tenant, owner and membership")
@@ -118,14 +122,17 @@ struct TenantCommand: ParsableCommand {
 /// What `provision tenant` shows: the plan or the result, then the one-time password.
 /// With `--json`, the envelope every provisioning command prints (`RunDocument`).
 struct TenantReport {
-    let run: ProvisioningRun
+    /// The run and where its passwords went.
+    let report: RunReport
     let tenant: Tenant
     let owner: User
-    let credentials: [IssuedCredential]
+
+    var run: ProvisioningRun { report.run }
+    var credentials: [IssuedCredential] { report.credentials }
 
     func print(to output: Output) {
         if output.json {
-            output.document(RunReport(command: "tenant", run: run, credentials: credentials).document)
+            output.document(report.document)
             return
         }
         output.warnings(run.warnings)
@@ -154,7 +161,11 @@ struct TenantReport {
             lines.append("")
             lines.append("    \(credential.password.reveal())")
         }
-        if !ordered.isEmpty {
+        if let file = report.credentialsFile {
+            lines.append("")
+            lines.append("The one-time password\(report.filedCount == 1 ? " was" : "s were") written to \(file.terminalEscaped) (mode 0600): hand \(report.filedCount == 1 ? "it" : "them") over, then delete the file.")
+        }
+        if !ordered.isEmpty || report.credentialsFile != nil {
             lines.append("")
             lines.append("Next: log in as the Owner with it, then create centers, levels, programs and groups in the Admin UI.")
         } else if !run.dryRun && !owner.created {

@@ -12,7 +12,10 @@ extension JSONDocument {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         do {
-            return TerminalText.jsonEscaped(String(decoding: try encoder.encode(self), as: UTF8.self))
+            let text = String(decoding: try encoder.encode(self), as: UTF8.self)
+            // Foundation pretty-prints an empty array over three lines (`[`, blank, `]`):
+            // a line break outside a string is only ever layout, so fold it to `[]`.
+            return TerminalText.jsonEscaped(text.replacing(/\[\n\s*\n\s*\]/, with: "[]"))
         } catch {
             // Only strings, numbers and booleans are ever encoded; this is unreachable, but
             // stdout must hold a document whatever happens.

@@ -1,7 +1,7 @@
 import ProvisionCore
 
 /// The one envelope of every command that provisions or changes something (`tenant`,
-/// `run`, `batch`, and later `reset-password`, `delete`, `apply`): CONTRACT §2.
+/// `run`, `batch`, `reset-password`, and later `delete`, `apply`): CONTRACT §2.
 struct RunDocument: JSONDocument {
     /// What happened to one tenant.
     enum Status: String, Encodable, Sendable, CaseIterable {
@@ -22,7 +22,9 @@ struct RunDocument: JSONDocument {
         @Nullable var id: String?
         let email: String
         @Nullable var name: String?
-        let role: String
+        /// Their role in the result's tenant; null for a reset user who belongs to no
+        /// tenant or to several (the result's tenant is null then too).
+        @Nullable var role: String?
         /// The run created the user (in a dry run: would create); false when it linked an
         /// existing one.
         let created: Bool
@@ -82,16 +84,31 @@ struct RunDocument: JSONDocument {
     let warnings: [String]
     /// Where `--credentialsFile` put the passwords (then `credentials` is empty).
     @Nullable var credentialsFile: String?
+    /// One-time passwords the run issued that could not be delivered (a credentials file
+    /// that could not be written) and were revoked at once: who, and how to reissue.
+    let revokedCredentials: [RevokedRecord]
+
+    struct RevokedRecord: Encodable, Sendable {
+        let userId: String
+        let email: String
+        @Nullable var tenantSlug: String?
+        let resetCommand: String
+    }
 }
 
 extension RunDocument {
     /// The document of a finished run. `credentials` are those `commit()` handed over;
     /// with `credentialsFile` they went there instead, and the document holds none.
-    init(command: String, run: ProvisioningRun, credentials: [IssuedCredential], credentialsFile: String? = nil) {
+    init(command: String, run: ProvisioningRun, credentials: [IssuedCredential], credentialsFile: String? = nil,
+         revoked: [CredentialRecord] = []) {
         let results = Self.results(of: run)
         self.init(command: command, runId: run.audit.runId.uuidString.lowercased(), dryRun: run.dryRun, results: results,
                   credentials: credentialsFile == nil ? Self.credentials(credentials, of: run, in: results) : [],
-                  summary: Summary(results), actions: run.actions, warnings: run.warnings, credentialsFile: credentialsFile)
+                  summary: Summary(results), actions: run.actions, warnings: run.warnings, credentialsFile: credentialsFile,
+                  revokedCredentials: revoked.map { record in
+                      RevokedRecord(userId: record.credential.userId, email: record.credential.email, tenantSlug: record.tenantSlug,
+                                    resetCommand: CredentialDelivery.resetCommand(for: record.credential.email))
+                  })
     }
 
     /// One result per tenant the run created, planned, found unchanged or failed on, in
@@ -116,6 +133,13 @@ extension RunDocument {
             case .failed(let failure):
                 return Result(tenant: failure.tenantSlug.map(TenantRecord.init(slug:)), status: .failed, users: [],
                               error: ErrorRecord(failure.error))
+            case .reset(let reset):
+                // About a user: the tenant is theirs when they belong to exactly one.
+                let only = reset.onlyMembership
+                return Result(tenant: only.map { TenantRecord(slug: $0.slug) }, status: reset.planned ? .planned : .reset,
+                              users: [UserRecord(id: reset.user.id, email: reset.user.email, name: reset.user.name,
+                                                 role: only?.role.rawValue, created: false)],
+                              error: nil)
             }
         }
     }

@@ -1,0 +1,90 @@
+import ArgumentParser
+import LuaHost
+import ProvisionCore
+
+struct ResetPasswordCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset-password",
+        abstract: "Issue a new one-time password for an existing user (lost, expired or never delivered).",
+        discussion: """
+            The new password is made, hashed and shown exactly as a new Owner's: once, after
+            the commit, to be changed at first login, expiring after 72 hours. The old
+            password stops working. Exit 4 (not_found) when no user has the email.
+
+            Example:
+              provision reset-password --email owner@pilot.example.com
+              provision reset-password --email owner@pilot.example.com \\
+                --credentialsFile owner.csv.age --recipient age1...
+            """
+    )
+
+    @Option(name: .customLong("email"),
+            help: ArgumentHelp("(required) The user's login email (any letter case).", valueName: "email"))
+    var email: String?
+
+    @Flag(name: [.customLong("dryRun"), .customLong("dry-run")],
+          help: "Look the user up and print what would happen, without writing.")
+    var dryRun = false
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    @OptionGroup var credentialOptions: CredentialOptions
+
+    func run() throws {
+        let output = Output(json: json)
+        let given = self.email
+        let address = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) -> String in
+            guard let given else {
+                throw ProvisionError(.invalidInput, "missing required flag --email", field: "email")
+            }
+            return try Validate.email(given, .email)
+        }
+        let target = try credentialOptions.target()
+        let options = PlaybookOptions(dryRun: dryRun, vars: ["email": address], wording: ErrorWording.flags, showsLocation: false)
+        try PlaybookRunner.run(playbook: Stdlib.playbook("reset-password", in: options.stdlib).path, options: options, output: output,
+                               credentials: target) { session, delivery in
+            ResetReport(report: RunReport(command: "reset-password", delivery: delivery)).print(to: output)
+        }
+    }
+}
+
+/// What `provision reset-password` shows: whose password, then the new one-time password
+/// (or where it went). With `--json`, the envelope every provisioning command prints.
+struct ResetReport {
+    let report: RunReport
+
+    func print(to output: Output) {
+        if output.json {
+            output.document(report.document)
+            return
+        }
+        let run = report.run
+        output.warnings(run.warnings)
+        var lines: [String] = []
+        lines.append(run.dryRun ? "Dry run: nothing was written. provision would:" : "Reset:")
+        lines += run.actions.map { "  + \($0.terminalEscaped)" }
+        for case .reset(let reset) in run.outcomes {
+            let user = reset.user
+            let tenants = reset.memberships.map { "\($0.role.rawValue) of \($0.slug.terminalEscaped)" }.joined(separator: ", ")
+            lines.append("")
+            lines.append("User    \(user.email.terminalEscaped)\(user.name.map { "  \"\($0.terminalEscaped)\"" } ?? "")\(user.id.map { "  id \($0.terminalEscaped)" } ?? "")")
+            lines.append("        \(tenants.isEmpty ? "no tenant" : tenants)\(reset.previousState.map { "; password was \($0.label)" } ?? "")")
+        }
+        if run.dryRun {
+            lines.append("")
+            lines.append("Run again without --dryRun to issue the new password.")
+        }
+        for credential in report.credentials {
+            lines.append("")
+            lines.append("One-time password for \(credential.email.terminalEscaped) (shown once; it must be changed at first login and expires \(UTCTimestamp(credential.expiresAt))):")
+            lines.append("")
+            lines.append("    \(credential.password.reveal())")
+        }
+        if let file = report.credentialsFile {
+            lines.append("")
+            lines.append("The one-time password was written to \(file.terminalEscaped) (mode 0600): hand it over, then delete the file.")
+        }
+        output.result(lines.joined(separator: "\n"))
+    }
+}

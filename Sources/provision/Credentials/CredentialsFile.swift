@@ -1,0 +1,113 @@
+import CSV
+import Foundation
+import LuaHost
+import ProvisionCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--credentialsFile`: the one-time passwords as CSV, in a file created new with mode
+/// 0600 and never overwritten; with `--recipient`, encrypted by `age` on the way in, so
+/// the plaintext never touches the disk. The file is created before the commit (so a
+/// path that cannot be written to fails the run while it can still roll back) and
+/// filled after it.
+struct CredentialsFile {
+    let path: String
+    let encryption: AgeEncryption?
+    private let descriptor: Int32
+
+    /// The CSV's columns.
+    static let header = ["tenantSlug", "email", "oneTimePassword", "expiresAt"]
+
+    /// Refuses (exit 2), before anything runs, a path the file could not be created at
+    /// after the commit: an empty one, a folder's, an existing one, or one in a folder
+    /// this user cannot create files in.
+    static func validateNewPath(_ path: String) throws(ProvisionError) {
+        if path.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ProvisionError(.invalidInput, "--credentialsFile needs a path to a new file, got an empty one", field: "credentialsFile")
+        }
+        if path.hasSuffix("/") {
+            throw ProvisionError(.invalidInput, "--credentialsFile \(path) names a folder; give a path to a new file", field: "credentialsFile")
+        }
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            throw ProvisionError(.invalidInput, "--credentialsFile \(path) already exists; it is never overwritten: choose a new path", field: "credentialsFile")
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard access(folder, W_OK | X_OK) == 0 else {
+            throw ProvisionError(.invalidInput, "--credentialsFile: cannot create files in \(folder)", field: "credentialsFile")
+        }
+    }
+
+    /// Creates the file (O_EXCL, 0600).
+    init(creating path: String, encryption: AgeEncryption?) throws(ProvisionError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else {
+            throw ProvisionError(.invalidInput, "--credentialsFile \(path): \(StandardStream.describe(errno))", field: "credentialsFile")
+        }
+        self.path = path
+        self.encryption = encryption
+        self.descriptor = descriptor
+    }
+
+    /// The CSV of `credentials`, each with the tenant the JSON's `credentials` would
+    /// show, ending in a newline. A cell a spreadsheet would take for a formula (it
+    /// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'`.
+    static func csv(_ credentials: [RunDocument.CredentialRecord]) throws(ProvisionError) -> String {
+        do {
+            let csv = try CSVWriter(stream: .toMemory())
+            try csv.write(row: header)
+            for record in credentials {
+                let credential = record.credential
+                try csv.write(row: [record.tenantSlug ?? "", credential.email, credential.password.reveal(),
+                                    UTCTimestamp(credential.expiresAt).description].map(neutralized))
+            }
+            csv.stream.close()
+            let data = (csv.stream.property(forKey: .dataWrittenToMemoryStreamKey) as? Data) ?? Data()
+            let text = String(decoding: data, as: UTF8.self)
+            return text.hasSuffix("\n") ? text : text + "\n"
+        } catch {
+            throw ProvisionError(.invalidInput, "could not encode the credentials file \(error)", field: "credentialsFile")
+        }
+    }
+
+    /// OWASP's defence against CSV (formula) injection.
+    static func neutralized(_ cell: String) -> String {
+        guard let first = cell.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return cell }
+        return "'" + cell
+    }
+
+    /// Writes every credential and closes the file. Throws the reason it could not,
+    /// for the operator (the caller then revokes the passwords and removes the file).
+    func write(_ credentials: [RunDocument.CredentialRecord]) throws(DeliveryFailure) {
+        defer { close(descriptor) }
+        let text: String
+        do { text = try Self.csv(credentials) } catch { throw DeliveryFailure(error.message) }
+        if let encryption {
+            try encryption.encrypt(text, into: descriptor, path: path)
+        } else if let code = StandardStream.write(text, to: descriptor) {
+            throw DeliveryFailure("writing \(path) failed: \(StandardStream.describe(code))")
+        }
+        if fsync(descriptor) != 0 {
+            throw DeliveryFailure("writing \(path) failed: \(StandardStream.describe(errno))")
+        }
+    }
+
+    /// Removes the file: it is empty (the run did not commit), or what it holds was
+    /// revoked.
+    func discard() {
+        close(descriptor)
+        unlink(path)
+    }
+
+    /// Removes the file after `write` closed it (its passwords were revoked).
+    func remove() {
+        unlink(path)
+    }
+}
+
+/// Why the one-time passwords could not be delivered, for stderr and the audit row.
+struct DeliveryFailure: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}
