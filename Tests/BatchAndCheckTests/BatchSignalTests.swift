@@ -162,10 +162,14 @@ struct Spawned {
     let stdout: FileHandle
     let stderr: FileHandle
 
-    init(_ arguments: [String], databaseURL: String) throws {
+    /// Starts `executable` (default: the built `provision`) with `arguments`, SIGINT,
+    /// SIGTERM and SIGPIPE at their defaults whatever the test process does with them.
+    init(_ arguments: [String], databaseURL: String, executable: String = ProvisionBinary.path,
+         environment: [String: String] = [:]) throws {
         var env = ProcessInfo.processInfo.environment.filter { key, _ in ["PATH", "HOME", "LANG"].contains(key) }
         env["PROVISION_ACTOR"] = "e2e-test"
         env["DATABASE_URL"] = databaseURL
+        for (key, value) in environment { env[key] = value }
 
         func makePipe() throws -> (read: Int32, write: Int32) {
             var fds: [Int32] = [0, 0]
@@ -196,14 +200,14 @@ struct Spawned {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         func cString(_ text: String) -> UnsafeMutablePointer<CChar>? { strdup(text) }
-        let argv = ([ProvisionBinary.path] + arguments).map(cString) + [nil]
+        let argv = ([executable] + arguments).map(cString) + [nil]
         let envp = env.map { cString("\($0.key)=\($0.value)") } + [nil]
         defer {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
         }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, ProvisionBinary.path, &actions, &attributes, argv, envp)
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         close(out.write)
         close(err.write)
         guard spawned == 0 else {
@@ -216,9 +220,37 @@ struct Spawned {
         self.stderr = FileHandle(fileDescriptor: err.read, closeOnDealloc: true)
     }
 
+    /// Reads stdout and stderr to their ends (both at once, so neither pipe fills up),
+    /// then waits for the process.
+    func finish() -> (ended: Ending, stdout: String, stderr: String) {
+        let errorText = ReadInBackground(stderr)
+        let out = stdout.readDataToEndOfFile()
+        let err = errorText.wait()
+        return (wait(), String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
     func wait() -> Ending {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         return (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own.
+final class ReadInBackground: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var data = Data()
+
+    init(_ handle: FileHandle) {
+        let thread = Thread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }
+        thread.start()
+    }
+
+    func wait() -> Data {
+        done.wait()
+        return data
     }
 }

@@ -632,7 +632,7 @@ struct BatchTests {
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "mode 0600")
         let rows = parseCSV(try String(contentsOfFile: credentials, encoding: .utf8))
         try #require(rows.count == 3, "a header and one row per new owner: \(rows)")
-        #expect(rows[0] == ["tenantSlug", "ownerEmail", "oneTimePassword", "expiresAt"])
+        #expect(rows[0] == ["tenantSlug", "email", "oneTimePassword", "expiresAt"])
         let byEmail = Dictionary(uniqueKeysWithValues: rows.dropFirst().map { ($0[1], $0) })
         #expect(Set(byEmail.keys) == ["one@example.com", "two@example.com"], "no row for the linked existing owner")
         for (email, slug) in [("one@example.com", "cred-one"), ("two@example.com", "cred-two")] {
