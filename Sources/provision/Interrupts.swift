@@ -75,11 +75,17 @@ enum Interrupts {
     /// (showing or revoking the passwords) with interrupts held, when `commit` returned.
     /// Returns `afterCommit`'s value and the signal that arrived after COMMIT was sent, if
     /// any, for the caller to report.
+    ///
+    /// A dry run (`writes` false) commits nothing: its "commit" is a rollback, and an
+    /// interrupt meanwhile waits for it and then ends the run as before any commit.
     static func committing<Committed, T, E: Error>(
-        unknown: String,
+        unknown: String, writes: Bool = true,
         _ commit: () throws(E) -> Committed,
         afterCommit: (Committed) throws(E) -> T
     ) throws(E) -> (T, lateSignal: Int32?) {
+        guard writes else {
+            return (try deferring { () throws(E) -> T in try afterCommit(try commit()) }, nil)
+        }
         state.prepareUnknown(text: "\n" + unknown + "\n",
                              json: ErrorDocument(ProvisionError(.interrupted, unknown)).encoded)
         state.deferDepth.add(1, ordering: .acquiringAndReleasing)

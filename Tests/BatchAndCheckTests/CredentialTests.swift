@@ -286,9 +286,7 @@ struct UndeliveredPasswordTests {
         #expect(try db.tenantExists("closed-pipe"), "the run committed")
         try Self.expectRevoked(email, in: db)
 
-        let reset = try ProvisionBinary.resetPassword(email, ["--json"], in: db)
-        let password = try #require(reset.password(of: email), "\(reset)")
-        #expect(PasswordHash.verify(password, against: try #require(try db.passwordHash(of: email))))
+        try Self.expectResetWorks(email, in: db)
     }
 
     @Test("stdout full (> /dev/full): a batch's passwords are all revoked and named, exit 1")
@@ -306,6 +304,15 @@ struct UndeliveredPasswordTests {
         #expect(try db.slugs() == ["full-one", "full-two"], "the rows committed")
         try Self.expectRevoked("one@full.example", in: db)
         try Self.expectRevoked("two@full.example", in: db)
+        try Self.expectResetWorks("two@full.example", in: db)
+    }
+
+    /// The command the message names issues a password that verifies.
+    static func expectResetWorks(_ email: String, in db: TestDatabase, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let reset = try ProvisionBinary.resetPassword(email, ["--json"], in: db)
+        let password = try #require(reset.password(of: email), "\(reset)", sourceLocation: sourceLocation)
+        let hash = try #require(try db.passwordHash(of: email), sourceLocation: sourceLocation)
+        #expect(PasswordHash.verify(password, against: hash), sourceLocation: sourceLocation)
     }
 
     @Test("a credentials file that cannot be written after the commit (file size limit): revoked, removed, named; the JSON says so",
@@ -327,6 +334,7 @@ struct UndeliveredPasswordTests {
         #expect(result.stderr.contains("File too large"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: path), "the partial file was removed")
         try Self.expectRevoked(email, in: db)
+        try Self.expectResetWorks(email, in: db)
         #expect(Passwords.occurrences(in: result.stdout).isEmpty, "not shown on stdout instead")
         if json {
             try ContractSchema.validate(result.stdout, as: .run)

@@ -87,7 +87,7 @@ import Testing
         #expect(result.status == 0, "\(result)")
         try ContractSchema.validate(result.stdout, as: .run)
         let json = try #require(result.json, "stdout is one JSON document: \(result.stdout)")
-        #expect(Set(json.keys) == ["command", "runId", "dryRun", "results", "credentials", "summary", "actions", "warnings", "credentialsFile"])
+        #expect(Set(json.keys) == ["command", "runId", "dryRun", "results", "credentials", "summary", "actions", "warnings", "credentialsFile", "revokedCredentials"])
         #expect(json["command"] as? String == "run")
         #expect(json["dryRun"] as? Bool == false)
         let results = try #require(json["results"] as? [[String: Any]])

@@ -76,7 +76,8 @@ enum PlaybookRunner {
                 return delivery
             }
             (delivery, lateSignal) = try Interrupts.committing(
-                unknown: unknownOutcome(of: session, "interrupted while COMMIT was in flight"), commit, afterCommit: deliver)
+                unknown: unknownOutcome(of: session, "interrupted while COMMIT was in flight"), writes: !session.run.dryRun,
+                commit, afterCommit: deliver)
         } catch {
             session.rollback()
             if !output.json { output.warnings(session.run.warnings) }
