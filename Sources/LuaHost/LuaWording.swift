@@ -14,6 +14,10 @@ public struct LuaWording: Wording {
         }
     }
 
+    public func resetPassword(of email: String) -> String {
+        "provision.resetPassword{email = \"\(email.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"}"
+    }
+
     public func words(for remedy: Remedy) -> String {
         switch remedy {
         case .allowExistingUser: return "pass allowExistingUser = true"

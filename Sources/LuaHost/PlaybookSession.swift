@@ -47,6 +47,7 @@ public final class PlaybookSession {
     public init(connection: Connection?, options: PlaybookOptions, audit: AuditContext = AuditContext()) throws(ProvisionError) {
         self.options = options
         self.run = ProvisioningRun(connection: connection, dryRun: options.dryRun, audit: audit)
+        run.wording = options.wording
         self.state = try LuaState(limits: options.limits)
         state.wording = options.wording
     }

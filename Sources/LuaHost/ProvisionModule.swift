@@ -16,7 +16,7 @@ final class ProvisionModule {
 
     /// The functions in the order LuaLS annotations list them.
     static let functionNames = [
-        "createTenant", "createOwner", "linkMembership", "resetPassword", "dryRun", "transaction",
+        "createTenant", "createOwner", "linkMembership", "resetPassword", "keepExisting", "deleteTenant", "dryRun", "transaction",
         "findTenant", "findUser", "query", "readCSV", "log", "warn",
         "batch", "runChecks",
     ]
@@ -30,6 +30,8 @@ final class ProvisionModule {
             ("createOwner", { [unowned self] in try self.createOwner($0) }),
             ("linkMembership", { [unowned self] in try self.linkMembership($0) }),
             ("resetPassword", { [unowned self] in try self.resetPassword($0) }),
+            ("keepExisting", { [unowned self] in try self.keepExisting($0) }),
+            ("deleteTenant", { [unowned self] in try self.deleteTenant($0) }),
             ("dryRun", { [unowned self] in try self.dryRun($0) }),
             ("transaction", { [unowned self] in try self.transaction($0) }),
             ("findTenant", { [unowned self] in try self.findTenant($0) }),
@@ -115,6 +117,58 @@ final class ProvisionModule {
             stack.setRawIndex(-2, Int64(offset + 1))
         }
         stack.setRawField(-2, "tenants")
+        return 1
+    }
+
+    /// `keepExisting{tenant={slug=, name=, …}, owner={email=, name=?}}`: for a re-run. When
+    /// the tenant exists with that Owner, records it as unchanged or differing, changes
+    /// nothing, and returns `{status=, differences={{field=, database=, input=}…}}`;
+    /// nil when it is not provisioned that way (create it then).
+    private func keepExisting(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "keepExisting", keys: ["tenant", "owner"])
+        guard stack.rawField(args.index, "tenant") == LUA_TTABLE, stack.rawField(args.index, "owner") == LUA_TTABLE else {
+            stack.pop(2)
+            throw ProvisionError(.invalidInput, "keepExisting expects {tenant = {slug=, name=, …}, owner = {email=, name=?}}", field: "tenant")
+        }
+        let tenantArgs = try TableArguments(stack, index: -2, function: "keepExisting", keys: ["slug", "name", "timeZone", "supportEmail", "supportPhone"])
+        let ownerArgs = try TableArguments(stack, index: -1, function: "keepExisting", keys: ["email", "name"])
+        let tenant = try TenantSpec(
+            slug: tenantArgs.required("slug", as: .tenantSlug), name: tenantArgs.required("name", as: .tenantName),
+            timeZone: tenantArgs.optional("timeZone", as: .timeZone), supportEmail: tenantArgs.optional("supportEmail", as: .supportEmail),
+            supportPhone: tenantArgs.optional("supportPhone", as: .supportPhone))
+        let owner = try OwnerSpec(email: ownerArgs.required("email", as: .ownerEmail), name: ownerArgs.optional("name", as: .ownerName))
+        stack.pop(2)
+        let kept = try atomically { () throws(ProvisionError) in try run.keepExisting(tenant, owner: owner) }
+        guard kept, let outcome = run.outcomes.last else {
+            stack.pushNil()
+            return 1
+        }
+        var differences: [ExistingProvision.Difference] = []
+        if case .differs(let existing) = outcome { differences = existing.differences }
+        stack.pushRecord([("status", .string(differences.isEmpty ? "unchanged" : "differs"))])
+        stack.newTable(array: Int32(differences.count))
+        for (offset, difference) in differences.enumerated() {
+            stack.pushRecord([("field", .string(wording.name(of: difference.field))),
+                              ("database", difference.database.map(LuaScalar.string)), ("input", difference.input.map(LuaScalar.string))])
+            stack.setRawIndex(-2, Int64(offset + 1))
+        }
+        stack.setRawField(-2, "differences")
+        return 1
+    }
+
+    /// `deleteTenant{slug=}`: the safe delete (refused with tenant_in_use when the tenant
+    /// has platform rows or a member who logged in); returns what went and what stayed.
+    private func deleteTenant(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "deleteTenant", keys: ["slug"])
+        let slug = try Validate.tenantSlug(args.required("slug", as: .tenantSlug))
+        let deletion = try atomically { () throws(ProvisionError) in try run.deleteTenant(slug: slug) }
+        stack.pushRecord([("id", deletion.tenant.id.map(LuaScalar.string)), ("slug", .string(deletion.tenant.slug)),
+                          ("planned", .boolean(deletion.planned))])
+        for (key, removed) in [("deletedUsers", true), ("keptUsers", false)] {
+            let emails = deletion.members.filter { $0.removed == removed }.map(\.user.email)
+            stack.pushArray(emails)
+            stack.setRawField(-2, key)
+        }
         return 1
     }
 
@@ -271,8 +325,8 @@ final class ProvisionModule {
             case .created(let line, let tenant, let owner, _):
                 stack.pushRecord([("line", .integer(Int64(line))), ("status", .string(tenant.planned ? "planned" : "created")),
                                   ("slug", .string(tenant.slug)), ("email", .string(owner.email))])
-            case .unchanged(let line, let slug, let email):
-                stack.pushRecord([("line", .integer(Int64(line))), ("status", .string("unchanged")),
+            case .kept(let line, let slug, let email, let differs):
+                stack.pushRecord([("line", .integer(Int64(line))), ("status", .string(differs ? "differs" : "unchanged")),
                                   ("slug", .string(slug)), ("email", .string(email))])
             case .failed(let line, let slug, let error):
                 stack.pushRecord([("line", .integer(Int64(line))), ("status", .string("failed")), ("slug", .string(slug))])

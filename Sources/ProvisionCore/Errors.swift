@@ -6,6 +6,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case membershipExists = "membership_exists"
     case duplicateInBatch = "duplicate_in_batch"
     case notFound = "not_found"
+    case tenantInUse = "tenant_in_use"
+    case planStale = "plan_stale"
     case notMigrated = "not_migrated"
     case databaseUnavailable = "database_unavailable"
     case databaseError = "database_error"
@@ -20,7 +22,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         switch self {
         case .invalidInput: return 2
         case .slugExists, .emailExists, .membershipExists, .duplicateInBatch: return 3
-        case .notMigrated, .databaseUnavailable, .notFound: return 4
+        case .notMigrated, .databaseUnavailable, .notFound, .tenantInUse, .planStale: return 4
         case .interrupted: return 130
         case .databaseError, .playbookError, .checkFailed, .limitExceeded, .forbidden:
             return 1

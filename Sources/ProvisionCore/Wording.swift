@@ -5,6 +5,9 @@
 public protocol Wording: Sendable {
     func name(of field: Field) -> String
     func words(for remedy: Remedy) -> String
+    /// How to issue a new one-time password for the user with `email`, in the front
+    /// end's terms (a command to run, a primitive to call).
+    func resetPassword(of email: String) -> String
 }
 
 /// The domain's own words, which the core's messages hold until a front end words them:
@@ -22,4 +25,6 @@ public struct PlainWording: Wording {
         case .showMigrationStatus: return "compare the applied migrations with this binary's"
         }
     }
+
+    public func resetPassword(of email: String) -> String { "reset the password of \(email)" }
 }

@@ -17,6 +17,8 @@ enum ErrorWording {
             case .chooseAnotherSlug: return PlainWording().words(for: remedy)
             }
         }
+
+        func resetPassword(of email: String) -> String { CredentialDelivery.resetCommand(for: email) }
     }
 
     /// `provision batch`: the CSV's columns carry the flags' names; the row is the input.
@@ -29,6 +31,8 @@ enum ErrorWording {
             case .runMigrate, .showMigrationStatus, .chooseAnotherSlug: return Flags().words(for: remedy)
             }
         }
+
+        func resetPassword(of email: String) -> String { Flags().resetPassword(of: email) }
     }
 
     static let flags = Flags()

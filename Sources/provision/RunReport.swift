@@ -1,4 +1,5 @@
 import Foundation
+import LuaHost
 import ProvisionCore
 
 /// The per-tenant results of a playbook or batch run, as the contract's JSON envelope
@@ -31,11 +32,28 @@ struct RunReport {
         filedCount = delivery.writtenFile == nil ? 0 : delivery.records.count
     }
 
+    /// How fields are named: as Lua keys for an operator's playbook, else as flags and
+    /// CSV columns (which carry the flags' names).
+    var wording: any Wording { command == "run" ? LuaWording() : ErrorWording.flags }
+
     var document: RunDocument {
-        RunDocument(command: command, run: run, credentials: credentials, credentialsFile: credentialsFile, revoked: revoked)
+        RunDocument(command: command, run: run, credentials: credentials, credentialsFile: credentialsFile, revoked: revoked,
+                    wording: wording)
     }
 
-    var firstFailure: ProvisionError? { run.failures.first?.error }
+    /// The exit status of the first result that was not a success, in the order they
+    /// happened: a failed unit's error's, or 3 for a tenant that `differs` (CONTRACT §8);
+    /// nil when there is none.
+    var failureStatus: Int32? {
+        for outcome in run.outcomes {
+            switch outcome {
+            case .failed(let failure): return failure.error.exitStatus
+            case .differs: return 3
+            default: continue
+            }
+        }
+        return nil
+    }
 
     /// Every credential the run issued, each with the tenant its user joined, in the
     /// order of the results: as the JSON lists them, the text shows them and a
@@ -64,6 +82,11 @@ struct RunReport {
                 let detail: String
                 if let error = result.error {
                     detail = "\(error.code): \(error.message.terminalEscaped)"
+                } else if let differences = result.differences {
+                    detail = differences.map(Self.describe).joined(separator: "; ")
+                } else if command == "delete" {
+                    detail = result.users.isEmpty ? "no members"
+                        : "members: " + result.users.map { "\($0.email.terminalEscaped) (\($0.role ?? ""))" }.joined(separator: ", ")
                 } else if result.status != .unchanged, let owner = result.users.first(where: { $0.role == Role.owner.rawValue }) {
                     detail = "owner \(owner.email.terminalEscaped)\(owner.created ? " (new user)" : " (existing user)")"
                 } else {
@@ -89,6 +112,12 @@ struct RunReport {
             }
         }
         output.result(lines.joined(separator: "\n"))
+    }
+
+    /// `name: 'Pilot' in the database, 'Pilot Again' in the input`.
+    static func describe(_ difference: RunDocument.DifferenceRecord) -> String {
+        func shown(_ value: String?) -> String { value.map { "'\($0.terminalEscaped)'" } ?? "none" }
+        return "\(difference.field): \(shown(difference.database)) in the database, \(shown(difference.input)) in the input"
     }
 
     /// `2 created, 1 unchanged, 0 failed`: the statuses that occurred, and always failed.

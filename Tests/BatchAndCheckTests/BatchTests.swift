@@ -102,7 +102,7 @@ struct BatchTests {
         #expect(result.status == 0, "\(result)")
         try ContractSchema.validate(result.stdout, as: .run)
         let json = try #require(result.json, "stdout is one JSON document: \(result)")
-        #expect(Set(json.keys) == ["command", "runId", "dryRun", "results", "credentials", "summary", "actions", "warnings", "credentialsFile"])
+        #expect(Set(json.keys) == ["command", "runId", "dryRun", "results", "credentials", "summary", "actions", "warnings", "credentialsFile", "revokedCredentials"])
         #expect(json["command"] as? String == "batch")
         #expect(json["dryRun"] as? Bool == false)
         #expect(json["credentialsFile"] is NSNull)

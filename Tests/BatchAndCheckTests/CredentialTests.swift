@@ -423,7 +423,7 @@ struct CommitInterruptTests {
         #expect(ended == .exited(143), "\(ended)\n\(stderr)")
         #expect(stderr.contains("interrupted while COMMIT was in flight: whether run "), "\(stderr)")
         #expect(stderr.contains("committed is unknown"), "\(stderr)")
-        #expect(stderr.contains("provision check --tenantSlug lost-commit"), "\(stderr)")
+        #expect(stderr.contains("provision show --tenantSlug lost-commit"), "\(stderr)")
         #expect(stderr.contains("provision reset-password --email owner@lost.example"), "\(stderr)")
         #expect(!stderr.contains("the run was rolled back"), "\(stderr)")
         #expect(Passwords.occurrences(in: stdout + stderr).isEmpty, "no password shown when the outcome is unknown")

@@ -9,6 +9,9 @@ public enum ContractSchema {
     public enum Document: String, Sendable, CaseIterable {
         case run = "RunDocument"
         case check = "CheckDocument"
+        case fleetCheck = "FleetCheckDocument"
+        case list = "ListDocument"
+        case show = "ShowDocument"
         case migrate = "MigrateDocument"
         case migrationStatus = "MigrationStatusDocument"
         case error = "ErrorDocument"

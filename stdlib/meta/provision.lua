@@ -77,6 +77,21 @@ function provision.linkMembership(spec) end
 ---@return provision.PasswordReset
 function provision.resetPassword(spec) end
 
+--- For a re-run: when the tenant already exists with that Owner, records it as
+--- "unchanged" (its fields match) or "differs" (each differing field listed), changes
+--- nothing and returns the verdict; nil when it is not provisioned that way.
+---@param spec {tenant: {slug: string, name: string, timeZone?: string, supportEmail?: string, supportPhone?: string}, owner: {email: string, name?: string}}
+---@return {status: "unchanged"|"differs", differences: {field: string, database: string|nil, input: string|nil}[]}|nil
+function provision.keepExisting(spec) end
+
+--- The safe delete of a tenant provisioned by mistake: its memberships, the tenant, and
+--- its members who belong to no other tenant and never logged in. Fails with
+--- tenant_in_use when it has platform rows (centers, …) or a member who logged in, and
+--- with not_found when no tenant has the slug.
+---@param spec {slug: string}
+---@return {id: string, slug: string, planned: boolean, deletedUsers: string[], keptUsers: string[]}
+function provision.deleteTenant(spec) end
+
 --- `dryRun()`: whether this run is a dry run. `dryRun(fn, ...)`: runs fn with every
 --- primitive planning instead of writing, and returns the plan, then fn's results.
 ---@overload fun(): boolean

@@ -4,13 +4,22 @@
 local p = require "provision"
 local v = p.vars
 
-local tenant = p.createTenant{
+local spec = {
   slug = v.tenantSlug,
   name = v.tenantName,
   timeZone = v.timeZone,
   supportEmail = v.supportEmail,
   supportPhone = v.supportPhone,
 }
+
+-- --skipExisting: a re-run reports a tenant already provisioned with this Owner as
+-- unchanged, or as differing field by field, and changes nothing.
+if v.skipExisting == "true"
+   and p.keepExisting{ tenant = spec, owner = { email = v.ownerEmail, name = v.ownerName } } then
+  return
+end
+
+local tenant = p.createTenant(spec)
 
 local owner = p.createOwner{
   email = v.ownerEmail,

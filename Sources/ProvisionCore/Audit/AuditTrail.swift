@@ -25,15 +25,16 @@ public struct AuditContext: Sendable {
 }
 
 /// Appends `audit_events` rows in the caller's transaction. Details are plain facts
-/// (slug, email, role); never a password or a hash.
+/// (slug, email, role); never a password or a hash. `at` is when the event happened
+/// (`clock_timestamp()`), so the events of one run keep their order.
 struct AuditTrail {
     let connection: Connection
     let context: AuditContext
 
     func record(action: String, tenantId: UUID? = nil, userId: UUID? = nil, detail: [String: String] = [:]) throws(ProvisionError) {
         try connection.run("""
-            INSERT INTO audit_events (actor, action, run_id, tenant_id, user_id, detail)
-            VALUES (\(context.actor), \(action), \(context.runId), \(tenantId), \(userId), \(Bind.jsonb(detail)))
+            INSERT INTO audit_events (at, actor, action, run_id, tenant_id, user_id, detail)
+            VALUES (clock_timestamp(), \(context.actor), \(action), \(context.runId), \(tenantId), \(userId), \(Bind.jsonb(detail)))
             """)
     }
 }

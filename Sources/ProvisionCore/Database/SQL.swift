@@ -77,6 +77,7 @@ public struct PostgresType: Sendable, Hashable {
     public static let refcursor = PostgresType(oid: 1790)
     public static let numeric = PostgresType(oid: 1700)
     public static let uuid = PostgresType(oid: 2950)
+    public static let uuidArray = PostgresType(oid: 2951)
     public static let jsonb = PostgresType(oid: 3802)
     /// Left to the server to infer from where the placeholder stands: for values a script
     /// binds to its own query, whose types only the query knows.
@@ -103,6 +104,10 @@ public struct Bind: Sendable, Equatable, CustomStringConvertible {
     public static func textArray(_ values: [String]) -> Bind {
         let elements = values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
         return Bind(type: .textArray, text: "{" + elements.joined(separator: ",") + "}")
+    }
+    /// A uuid array (`{…,…}`): uuids need no quoting.
+    public static func uuidArray(_ values: [UUID]) -> Bind {
+        Bind(type: .uuidArray, text: "{" + values.map(\.sqlText).joined(separator: ",") + "}")
     }
     /// A JSON object of strings, as `jsonb`.
     public static func jsonb(_ object: [String: String]) -> Bind {

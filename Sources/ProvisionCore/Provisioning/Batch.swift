@@ -45,14 +45,15 @@ public enum Batch {
     public enum Outcome: Sendable {
         /// Created (or, planning, would create): the tenant, its Owner, the membership.
         case created(line: Int, tenant: Tenant, owner: User, membership: Membership)
-        /// Already provisioned with this Owner (`skipExisting`).
-        case unchanged(line: Int, tenantSlug: String, ownerEmail: String)
+        /// Already provisioned with this Owner (`skipExisting`): `differs` when some of its
+        /// fields are not the row's (nothing is changed either way).
+        case kept(line: Int, tenantSlug: String, ownerEmail: String, differs: Bool)
         /// Rolled back alone; the error names the row's place (`FILE:LINE: …`).
         case failed(line: Int, tenantSlug: String, error: ProvisionError)
 
         public var line: Int {
             switch self {
-            case .created(let line, _, _, _), .unchanged(let line, _, _), .failed(let line, _, _): return line
+            case .created(let line, _, _, _), .kept(let line, _, _, _), .failed(let line, _, _): return line
             }
         }
     }
@@ -190,9 +191,10 @@ public enum Batch {
         for (done, row) in rows.enumerated() {
             let slug = row.tenant.slug
             progress(done, rows.count, slug)
-            if options.skipExisting, try run.isOwner(tenantSlug: slug, email: row.owner.email) {
-                run.markUnchanged(tenantSlug: slug, ownerEmail: row.owner.email)
-                outcomes.append(.unchanged(line: row.line, tenantSlug: slug, ownerEmail: row.owner.email))
+            if options.skipExisting, try run.keepExisting(row.tenant, owner: row.owner) {
+                let differs: Bool
+                if case .differs = run.outcomes.last { differs = true } else { differs = false }
+                outcomes.append(.kept(line: row.line, tenantSlug: slug, ownerEmail: row.owner.email, differs: differs))
                 continue
             }
             let unit = try run.beginUnit()

@@ -111,7 +111,7 @@ public struct IssuedCredential: Sendable {
         self.expiresAtInstant = expiresAt
     }
 
-    static func iso8601(_ date: Date) -> String {
+    public static func iso8601(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let seconds = Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
@@ -129,6 +129,11 @@ public enum TenantOutcome: Sendable {
     case tenant(Tenant)
     /// Already provisioned with this Owner: kept as it is.
     case unchanged(tenantSlug: String, ownerEmail: String)
+    /// Already provisioned with this Owner, but with other values than the input's:
+    /// kept as it is, and reported with each difference.
+    case differs(ExistingProvision)
+    /// Removed (or, planning, would be) by the safe delete.
+    case deleted(TenantDeletion)
     /// A unit that failed and was rolled back alone.
     case failed(UnitFailure)
     /// A user's password was reset (or, planning, would be): about the user, whatever
@@ -174,4 +179,71 @@ public struct UnitFailure: Sendable {
     /// The first tenant slug the unit tried to create, if any.
     public let tenantSlug: String?
     public let error: ProvisionError
+}
+
+/// A tenant that already exists with the input's Owner (a re-run): what the database
+/// holds, and each field where it differs from the input.
+public struct ExistingProvision: Sendable {
+    public struct Difference: Sendable, Equatable {
+        public let field: Field
+        public let database: String?
+        public let input: String?
+    }
+
+    public let tenant: Tenant
+    public let ownerEmail: String
+    public let differences: [Difference]
+}
+
+/// What the safe delete of a tenant removes (or would): the tenant, its memberships, and
+/// the users who belonged to no other tenant and never replaced their one-time password;
+/// the members it keeps, and why.
+public struct TenantDeletion: Sendable {
+    public struct Member: Sendable {
+        public let user: User
+        public let role: Role
+        /// Removed with the tenant (else kept: a member of another tenant too).
+        public let removed: Bool
+    }
+
+    public let tenant: Tenant
+    public let members: [Member]
+    public let planned: Bool
+}
+
+/// Where a tenant's member stands: their role and their password's state.
+public struct MemberState: Sendable {
+    public let user: User
+    public let role: Role
+    public let passwordState: PasswordState
+}
+
+/// One tenant as `provision list` shows it.
+public struct TenantListing: Sendable {
+    public let tenant: Tenant
+    public let createdAt: Date
+    /// Its OWNER members, by email.
+    public let owners: [MemberState]
+}
+
+/// One tenant as `provision show` shows it.
+public struct TenantDetail: Sendable {
+    public let tenant: Tenant
+    public let createdAt: Date
+    /// Every member, by role then email.
+    public let members: [MemberState]
+    /// Rows of each platform table that belong to the tenant, in the schema's order.
+    public let platformRows: [(table: String, count: Int)]
+    /// The latest audit events about the tenant or its members, newest first.
+    public let recentEvents: [AuditEvent]
+}
+
+/// An `audit_events` row.
+public struct AuditEvent: Sendable {
+    public let at: Date
+    public let actor: String
+    public let action: String
+    public let runId: String?
+    /// The user the event is about, when it is about one.
+    public let userEmail: String?
 }

@@ -12,6 +12,8 @@ public final class ProvisioningRun {
     public let dryRun: Bool
     public let audit: AuditContext
     public let passwordLifetimeHours: Int
+    /// How warnings name what the operator can do (the front end's terms).
+    public var wording: any Wording = PlainWording()
 
     /// What this run created or planned so far (rolled-back units removed).
     private(set) var journal = Journal()
@@ -122,11 +124,34 @@ public final class ProvisioningRun {
         passwords.prepare(count)
     }
 
-    /// Records that a tenant already exists with this Owner, so a re-run reports it as
-    /// `unchanged` instead of a conflict.
-    func markUnchanged(tenantSlug: String, ownerEmail: String) {
-        journal.outcomes.append(.unchanged(tenantSlug: tenantSlug, ownerEmail: ownerEmail))
-        journal.actions.append("keep tenant \(tenantSlug) (already provisioned with owner \(ownerEmail))")
+    /// For a re-run (`--skipExisting`): when the tenant already exists with this Owner,
+    /// records it as `unchanged` (its fields match the input) or `differs` (each differing
+    /// field named), changes nothing, and returns true; false when it is not provisioned
+    /// that way (the caller then creates it, and meets any conflict). Without a database
+    /// there is nothing to compare with: false.
+    public func keepExisting(_ tenant: TenantSpec, owner: OwnerSpec) throws(ProvisionError) -> Bool {
+        guard let store else { return false }
+        try requireOpen()
+        guard try store.isOwner(slug: tenant.slug, email: owner.email),
+              let existing = try store.tenant(slug: tenant.slug), let user = try store.user(email: owner.email) else { return false }
+        typealias Difference = ExistingProvision.Difference
+        var differences: [Difference] = [
+            Difference(field: .tenantName, database: existing.name, input: tenant.name),
+            Difference(field: .timeZone, database: existing.timeZone, input: tenant.timeZone),
+            Difference(field: .supportEmail, database: existing.supportEmail, input: tenant.supportEmail),
+            Difference(field: .supportPhone, database: existing.supportPhone, input: tenant.supportPhone),
+        ]
+        // The Owner's name only when the input gives one: a shared Owner keeps theirs.
+        if let name = owner.name { differences.append(Difference(field: .ownerName, database: user.name, input: name)) }
+        differences.removeAll { $0.database == $0.input }
+        if differences.isEmpty {
+            journal.outcomes.append(.unchanged(tenantSlug: tenant.slug, ownerEmail: user.email))
+            journal.actions.append("keep tenant \(tenant.slug) (already provisioned with owner \(user.email))")
+        } else {
+            journal.outcomes.append(.differs(ExistingProvision(tenant: existing, ownerEmail: user.email, differences: differences)))
+            journal.actions.append("keep tenant \(tenant.slug) (already provisioned with owner \(user.email), but \(differences.count) field\(differences.count == 1 ? " differs" : "s differ") from the input; nothing was changed)")
+        }
+        return true
     }
 
     /// How many of these emails (lowercased) belong to users already; 0 without a database.
@@ -136,13 +161,6 @@ public final class ProvisioningRun {
         return try store.existingUserCount(emails: emails)
     }
 
-    /// Whether the tenant exists with this user as an OWNER; false without a database,
-    /// which has nothing to compare with (the run says so in its warnings).
-    func isOwner(tenantSlug: String, email: String) throws(ProvisionError) -> Bool {
-        guard let store else { return false }
-        try requireOpen()
-        return try store.isOwner(slug: tenantSlug, email: email)
-    }
 
     // MARK: Units
 
@@ -318,7 +336,7 @@ public final class ProvisioningRun {
         if let store, let userId = ids.1, !user.created,
            case .oneTimeExpired(let expiredAt) = try store.passwordState(userId: userId) {
             // Linked, they still could not log in: say so now, not at the go-live check.
-            warn("\(user.email) never replaced their one-time password, which expired unused on \(IssuedCredential.iso8601(expiredAt)): they cannot log in until it is reset (provision reset-password --email \(user.email))")
+            warn("\(user.email) never replaced their one-time password, which expired unused on \(IssuedCredential.iso8601(expiredAt)): they cannot log in until it is reset (\(wording.resetPassword(of: user.email)))")
         }
         guard let store, !isPlanning, let tenantId = ids.0, let userId = ids.1 else {
             if let store, let tenantId = ids.0, let userId = ids.1,
@@ -391,6 +409,68 @@ public final class ProvisioningRun {
         ])
         journal.outcomes.append(.reset(reset))
         return reset
+    }
+
+    /// The safe delete of a tenant provisioned by mistake (CONTRACT §8): its memberships,
+    /// the tenant, and each member who belongs to no other tenant and never replaced the
+    /// one-time password. Refused (`tenant_in_use`) when any platform row belongs to the
+    /// tenant or a member has logged in. The tenant's row is locked first and everything
+    /// re-checked under the lock, so a row the platform inserts meanwhile either is seen
+    /// (and refuses the delete) or fails after it. Planning, it says what would go.
+    public func deleteTenant(slug: String) throws(ProvisionError) -> TenantDeletion {
+        try requireOpen()
+        guard let store else {
+            throw ProvisionError(.databaseUnavailable, "deleting a tenant needs the database (DATABASE_URL is not set): there is nothing to plan without it")
+        }
+        if journal.tenants.contains(where: { $0.slug == slug }) {
+            throw ProvisionError(.invalidInput, "\(.field) '\(slug)': this run creates that tenant; it cannot also delete it",
+                                 subject: .tenantSlug, facts: .init(slug: slug))
+        }
+        if !dryRun { try store.lockTenant(slug: slug) }
+        guard let tenant = try store.tenant(slug: slug), let idText = tenant.id else {
+            throw ProvisionError(.notFound, "\(.field) '\(slug)': no tenant has this slug", subject: .tenantSlug, facts: .init(slug: slug))
+        }
+        let id = try Store.id(idText)
+        var members = try store.members(tenantId: id)
+        if !dryRun {
+            try store.lockUsers(members.compactMap { $0.member.user.id.flatMap(UUID.init(uuidString:)) })
+            members = try store.members(tenantId: id)
+        }
+        let inUse = try store.platformRowCounts(tenantId: id).filter { $0.count > 0 }
+        let loggedIn = members.filter { $0.member.passwordState == .changed }
+        guard inUse.isEmpty && loggedIn.isEmpty else {
+            var reasons = inUse.map { "\($0.count) \($0.count == 1 ? String($0.table.dropLast()) : $0.table)" }
+            if !loggedIn.isEmpty {
+                let emails = loggedIn.map(\.member.user.email).joined(separator: ", ")
+                reasons.append("\(loggedIn.count) member\(loggedIn.count == 1 ? " has" : "s have") logged in (\(emails))")
+            }
+            throw ProvisionError(.tenantInUse, "tenant '\(slug)' is in use and cannot be deleted: \(reasons.joined(separator: ", ")). Only a tenant with no platform rows whose members never logged in can be deleted",
+                                 subject: nil, facts: .init(slug: slug))
+        }
+        let removed = members.map { entry in
+            TenantDeletion.Member(user: entry.member.user, role: entry.member.role, removed: entry.otherTenants == 0)
+        }
+        for member in removed {
+            journal.actions.append(member.removed
+                ? "delete user \(member.user.email) (\(member.role.rawValue); never logged in, no other tenant)"
+                : "keep user \(member.user.email) (a member of another tenant too); remove them from \(slug)")
+        }
+        journal.actions.append("delete tenant \(slug)")
+        let deletion = TenantDeletion(tenant: tenant, members: removed, planned: isPlanning)
+        guard !isPlanning else {
+            journal.outcomes.append(.deleted(deletion))
+            return deletion
+        }
+        let users = removed.filter(\.removed).compactMap { $0.user.id.flatMap(UUID.init(uuidString:)) }
+        try store.deleteTenant(id: id, users: users)
+        try trail?.record(action: "tenant.delete", tenantId: id, detail: [
+            "slug": tenant.slug, "name": tenant.name,
+            "deletedUsers": removed.filter(\.removed).map(\.user.email).joined(separator: ", "),
+            "keptUsers": removed.filter { !$0.removed }.map(\.user.email).joined(separator: ", "),
+            "memberships": String(removed.count),
+        ])
+        journal.outcomes.append(.deleted(deletion))
+        return deletion
     }
 
     /// After the commit, when the one-time passwords could not be shown (stdout closed or

@@ -14,10 +14,16 @@ struct Store {
             FROM tenants WHERE slug = \(slug)
             """)
         guard let row = rows.first else { return nil }
-        return Tenant(id: try row.decode(UUID.self, "id").sqlText, slug: try row.decode(String.self, "slug"),
-                      name: try row.decode(String.self, "name"), timeZone: try row.decode(String?.self, "time_zone"),
-                      supportEmail: try row.decode(String?.self, "support_email"),
-                      supportPhone: try row.decode(String?.self, "support_phone"), planned: false)
+        return try Self.tenant(of: row)
+    }
+
+    /// A tenant from the columns `id`, `slug`, `name`, `time_zone`, `support_email`,
+    /// `support_phone`.
+    static func tenant(of row: Row) throws(ProvisionError) -> Tenant {
+        Tenant(id: try row.decode(UUID.self, "id").sqlText, slug: try row.decode(String.self, "slug"),
+               name: try row.decode(String.self, "name"), timeZone: try row.decode(String?.self, "time_zone"),
+               supportEmail: try row.decode(String?.self, "support_email"),
+               supportPhone: try row.decode(String?.self, "support_phone"), planned: false)
     }
 
     func insertTenant(_ spec: TenantSpec) throws(ProvisionError) -> UUID {
@@ -82,11 +88,16 @@ struct Store {
     /// The state of a user's password, as of the transaction's clock (`now()`).
     func passwordState(userId: UUID) throws(ProvisionError) -> PasswordState {
         let rows = try connection.run("""
-            SELECT must_change_password AS pending, password_expires_at AS expires,
-                   password_expires_at <= now() AS expired
-            FROM users WHERE id = \(userId)
+            SELECT u.must_change_password AS pending, u.password_expires_at AS expires,
+                   u.password_expires_at <= now() AS expired
+            FROM users u WHERE u.id = \(userId)
             """)
-        let row = try Self.only(rows)
+        return try Self.passwordState(of: Self.only(rows))
+    }
+
+    /// A password's state from the columns `pending`, `expires` and `expired`, which every
+    /// query that reads one selects as `passwordState(userId:)` does.
+    static func passwordState(of row: Row) throws(ProvisionError) -> PasswordState {
         guard try row.decode(Bool.self, "pending"), let expires = try row.decode(Date?.self, "expires") else { return .changed }
         return try row.decode(Bool.self, "expired") ? .oneTimeExpired(expiredAt: expires) : .oneTimePending(expiresAt: expires)
     }
@@ -116,6 +127,85 @@ struct Store {
             RETURNING id
             """)
         return !rows.isEmpty
+    }
+
+    // MARK: The safe delete
+
+    /// Locks the tenant's row against concurrent change (`FOR UPDATE`): a row the platform
+    /// inserts for the tenant meanwhile (its foreign key takes a share lock on it) waits
+    /// for this transaction, whose delete then makes that insert fail. Not in a dry run's
+    /// read-only transaction, which refuses locks.
+    func lockTenant(slug: String) throws(ProvisionError) {
+        try connection.run("SELECT 1 FROM tenants WHERE slug = \(slug) FOR UPDATE")
+    }
+
+    /// Locks users' rows (`FOR UPDATE`), so none logs in (replaces the one-time password)
+    /// while the delete decides about them.
+    func lockUsers(_ ids: [UUID]) throws(ProvisionError) {
+        guard !ids.isEmpty else { return }
+        try connection.run("SELECT 1 FROM users WHERE id = ANY (\(Bind.uuidArray(ids))) FOR UPDATE")
+    }
+
+    /// The platform's tenant-scoped tables a delete refuses to empty (CONTRACT §8), in the
+    /// schema's order.
+    static let platformTables = ["centers", "levels", "programs", "groups", "students", "parents"]
+
+    /// How many rows of each platform table belong to the tenant.
+    func platformRowCounts(tenantId: UUID) throws(ProvisionError) -> [(table: String, count: Int)] {
+        let rows = try connection.run("""
+            SELECT (SELECT count(*) FROM centers WHERE tenant_id = \(tenantId)) AS centers,
+                   (SELECT count(*) FROM levels WHERE tenant_id = \(tenantId)) AS levels,
+                   (SELECT count(*) FROM programs WHERE tenant_id = \(tenantId)) AS programs,
+                   (SELECT count(*) FROM "groups" WHERE tenant_id = \(tenantId)) AS groups,
+                   (SELECT count(*) FROM students WHERE tenant_id = \(tenantId)) AS students,
+                   (SELECT count(*) FROM parents WHERE tenant_id = \(tenantId)) AS parents
+            """)
+        let row = try Self.only(rows)
+        var counts: [(table: String, count: Int)] = []
+        for table in Self.platformTables {
+            counts.append((table, Int(try row.decode(Int64.self, table))))
+        }
+        return counts
+    }
+
+    /// The tenant's members with their role, password state and how many other tenants
+    /// they belong to, by email.
+    func members(tenantId: UUID) throws(ProvisionError) -> [(member: MemberState, otherTenants: Int)] {
+        let rows = try connection.run("""
+            SELECT u.id, u.email, u.name, m.role,
+                   u.must_change_password AS pending, u.password_expires_at AS expires,
+                   u.password_expires_at <= now() AS expired,
+                   (SELECT count(*) FROM memberships o WHERE o.user_id = u.id AND o.tenant_id <> \(tenantId)) AS others
+            FROM memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.tenant_id = \(tenantId)
+            ORDER BY m.role = 'OWNER' DESC, u.email
+            """)
+        var members: [(member: MemberState, otherTenants: Int)] = []
+        for row in rows {
+            members.append((try Self.memberState(of: row), Int(try row.decode(Int64.self, "others"))))
+        }
+        return members
+    }
+
+    /// A member from the columns `id`, `email`, `name`, `role` and a password state's.
+    static func memberState(of row: Row) throws(ProvisionError) -> MemberState {
+        let text = try row.decode(String.self, "role")
+        guard let role = Role(rawValue: text) else {
+            throw ProvisionError(.databaseError, "membership role '\(text)' is not one of the contract's roles")
+        }
+        let user = User(id: try row.decode(UUID.self, "id").sqlText, email: try row.decode(String.self, "email"),
+                        name: try row.decode(String?.self, "name"), created: false, planned: false)
+        return MemberState(user: user, role: role, passwordState: try passwordState(of: row))
+    }
+
+    /// Removes the tenant (its memberships go with it) and then the users given, who
+    /// belonged to it alone.
+    func deleteTenant(id: UUID, users: [UUID]) throws(ProvisionError) {
+        try connection.run("DELETE FROM memberships WHERE tenant_id = \(id)")
+        try connection.run("DELETE FROM tenants WHERE id = \(id)")
+        for user in users {
+            try connection.run("DELETE FROM users WHERE id = \(user)")
+        }
     }
 
     // MARK: Memberships
@@ -168,7 +258,7 @@ struct Store {
         return id
     }
 
-    private static func only(_ rows: Rows) throws(ProvisionError) -> Row {
+    static func only(_ rows: Rows) throws(ProvisionError) -> Row {
         guard let row = rows.first else {
             throw ProvisionError(.databaseError, "the database returned no row where one was expected")
         }

@@ -49,13 +49,13 @@ struct BatchCommand: ParsableCommand {
         }
         let vars = ["file": file, "stopOnError": String(stopOnError), "skipExisting": String(skipExisting)]
         let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.csvColumns, showsLocation: false)
-        var failure: ProvisionError?
+        var failure: Int32?
         try PlaybookRunner.run(playbook: Stdlib.playbook("batch", in: options.stdlib).path, options: options, output: output,
                                credentials: target) { session, delivery in
             let report = RunReport(command: "batch", delivery: delivery)
             report.print(to: output, title: "Batch \(self.file)")
-            failure = report.firstFailure
+            failure = report.failureStatus
         }
-        if let failure { throw ExitCode(failure.exitStatus) }
+        if let failure { throw ExitCode(failure) }
     }
 }

@@ -110,7 +110,7 @@ enum PlaybookRunner {
         var text = "\(what): whether run \(run.audit.runId.uuidString.lowercased()) committed is unknown; it was not reported as rolled back because it may not have been."
         let slugs = run.tenants.map(\.slug)
         if !slugs.isEmpty {
-            text += " Check whether its tenants exist (\(slugs.map { "provision check --tenantSlug \($0)" }.joined(separator: "; ")): exit 4 not_found means that tenant was not committed)."
+            text += " Check whether its tenants exist (\(slugs.map { "provision show --tenantSlug \($0)" }.joined(separator: "; ")): exit 4 not_found means that tenant was not committed)."
         }
         let emails = run.commitOutcomeUnknown ? run.unshownPasswordEmails : run.pendingPasswordEmails
         if !emails.isEmpty {

@@ -62,12 +62,12 @@ struct RunCommand: ParsableCommand {
             throw ProvisionError(.invalidInput, "cannot read playbook \(playbook): no such file", field: "playbook")
         }
         let target = try credentialOptions.target()
-        var failure: ProvisionError?
+        var failure: Int32?
         try PlaybookRunner.run(playbook: playbook, options: options, output: output, credentials: target) { session, delivery in
             let report = RunReport(command: "run", delivery: delivery)
             report.print(to: output, title: "Playbook \(playbook)")
-            failure = report.firstFailure
+            failure = report.failureStatus
         }
-        if let failure { throw ExitCode(failure.exitStatus) }
+        if let failure { throw ExitCode(failure) }
     }
 }

@@ -63,6 +63,10 @@ struct TenantCommand: ParsableCommand {
           help: "Validate inputs, check conflicts and print the actions without writing.")
     var dryRun = false
 
+    @Flag(name: [.customLong("skipExisting"), .customLong("skip-existing")],
+          help: "A tenant already provisioned with this owner is reported unchanged, or differs (exit 3) field by field; nothing is changed.")
+    var skipExisting = false
+
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
 
@@ -92,7 +96,7 @@ struct TenantCommand: ParsableCommand {
         // The stdlib playbook gets values the core has already accepted.
         var vars: [String: String] = [
             "tenantSlug": tenantSpec.slug, "tenantName": tenantSpec.name, "ownerEmail": ownerSpec.email,
-            "allowExistingUser": allowExistingUser ? "true" : "false",
+            "allowExistingUser": allowExistingUser ? "true" : "false", "skipExisting": skipExisting ? "true" : "false",
         ]
         vars["ownerName"] = ownerSpec.name
         vars["timeZone"] = tenantSpec.timeZone
@@ -100,9 +104,17 @@ struct TenantCommand: ParsableCommand {
         vars["supportPhone"] = tenantSpec.supportPhone
         let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.flags, showsLocation: false)
         var incomplete = false
+        var keptStatus: Int32?
         try PlaybookRunner.run(playbook: Stdlib.playbook("tenant", in: options.stdlib).path, options: options, output: output,
                                credentials: target) { session, delivery in
             let run = session.run
+            if skipExisting, run.tenants.isEmpty, let outcome = run.outcomes.first {
+                // Already provisioned (--skipExisting): unchanged, or differs (exit 3).
+                let report = RunReport(command: "tenant", delivery: delivery)
+                report.print(to: output, title: "provision tenant")
+                if case .differs = outcome { keptStatus = report.failureStatus }
+                return
+            }
             guard let tenant = run.tenants.first, let owner = run.users.first, !run.memberships.isEmpty else {
                 // Committed all the same (a stdlib replaced through PROVISION_STDLIB, say):
                 // report what it did, so no password it issued is lost, then fail.
@@ -112,6 +124,7 @@ struct TenantCommand: ParsableCommand {
             }
             TenantReport(report: RunReport(command: "tenant", delivery: delivery), tenant: tenant, owner: owner).print(to: output)
         }
+        if let keptStatus { throw ExitCode(keptStatus) }
         if incomplete {
             Output.standardError("error: the tenant playbook finished without a tenant, owner and membership")
             throw ExitCode(ErrorCode.playbookError.exitStatus)

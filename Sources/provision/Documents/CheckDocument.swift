@@ -32,3 +32,28 @@ struct CheckDocument: JSONDocument {
         summary = Summary(pass: count(.pass), warn: count(.warn), fail: count(.fail), error: count(.error))
     }
 }
+
+/// `provision check --all --json`: each tenant's checks as `check` shows one tenant's,
+/// and how many tenants and checks ended each way.
+struct FleetCheckDocument: JSONDocument {
+    struct Summary: Encodable, Sendable {
+        let tenants: Int
+        /// Tenants with a check that failed or errored.
+        let failing: Int
+        let pass: Int
+        let warn: Int
+        let fail: Int
+        let error: Int
+    }
+
+    let command = "check"
+    let tenants: [CheckDocument]
+    let summary: Summary
+
+    init(_ tenants: [CheckDocument]) {
+        self.tenants = tenants
+        summary = Summary(tenants: tenants.count, failing: tenants.filter { $0.summary.fail + $0.summary.error > 0 }.count,
+                          pass: tenants.map(\.summary.pass).reduce(0, +), warn: tenants.map(\.summary.warn).reduce(0, +),
+                          fail: tenants.map(\.summary.fail).reduce(0, +), error: tenants.map(\.summary.error).reduce(0, +))
+    }
+}

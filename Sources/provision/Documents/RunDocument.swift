@@ -16,6 +16,15 @@ struct RunDocument: JSONDocument {
         let users: [UserRecord]
         /// Only for `failed`.
         let error: ErrorRecord?
+        /// Only for `differs`: each field whose value in the database is not the input's.
+        var differences: [DifferenceRecord]? = nil
+    }
+
+    struct DifferenceRecord: Encodable, Sendable {
+        /// Named as the input names it (a flag, a CSV column, a Lua key).
+        let field: String
+        @Nullable var database: String?
+        @Nullable var input: String?
     }
 
     struct UserRecord: Encodable, Sendable, Equatable {
@@ -100,8 +109,8 @@ extension RunDocument {
     /// The document of a finished run. `credentials` are those `commit()` handed over;
     /// with `credentialsFile` they went there instead, and the document holds none.
     init(command: String, run: ProvisioningRun, credentials: [IssuedCredential], credentialsFile: String? = nil,
-         revoked: [CredentialRecord] = []) {
-        let results = Self.results(of: run)
+         revoked: [CredentialRecord] = [], wording: any Wording = ErrorWording.flags) {
+        let results = Self.results(of: run, wording: wording)
         self.init(command: command, runId: run.audit.runId.uuidString.lowercased(), dryRun: run.dryRun, results: results,
                   credentials: credentialsFile == nil ? Self.credentials(credentials, of: run, in: results) : [],
                   summary: Summary(results), actions: run.actions, warnings: run.warnings, credentialsFile: credentialsFile,
@@ -114,7 +123,7 @@ extension RunDocument {
     /// One result per tenant the run created, planned, found unchanged or failed on, in
     /// the order the run met them (a batch: the file's order). Members added to a tenant
     /// that already existed show in `actions` and, when new, in `credentials`.
-    static func results(of run: ProvisioningRun) -> [Result] {
+    static func results(of run: ProvisioningRun, wording: any Wording = ErrorWording.flags) -> [Result] {
         func users(of slug: String) -> [UserRecord] {
             run.memberships.filter { $0.tenantSlug == slug }.map { membership in
                 UserRecord(id: membership.user.id, email: membership.user.email, name: membership.user.name,
@@ -133,6 +142,21 @@ extension RunDocument {
             case .failed(let failure):
                 return Result(tenant: failure.tenantSlug.map(TenantRecord.init(slug:)), status: .failed, users: [],
                               error: ErrorRecord(failure.error))
+            case .differs(let existing):
+                var result = Result(tenant: TenantRecord(existing.tenant), status: .differs,
+                                    users: [UserRecord(id: nil, email: existing.ownerEmail, name: nil, role: Role.owner.rawValue, created: false)],
+                                    error: nil)
+                result.differences = existing.differences.map { difference in
+                    DifferenceRecord(field: wording.name(of: difference.field), database: difference.database, input: difference.input)
+                }
+                return result
+            case .deleted(let deletion):
+                return Result(tenant: TenantRecord(deletion.tenant), status: deletion.planned ? .planned : .deleted,
+                              users: deletion.members.map { member in
+                                  UserRecord(id: member.user.id, email: member.user.email, name: member.user.name,
+                                             role: member.role.rawValue, created: false)
+                              },
+                              error: nil)
             case .reset(let reset):
                 // About a user: the tenant is theirs when they belong to exactly one.
                 let only = reset.onlyMembership

@@ -1,4 +1,5 @@
 import Foundation
+import ProvisionCore
 
 /// A moment as every JSON document writes it: ISO 8601 in UTC to the second,
 /// `2026-12-01T06:55:50Z` (CONTRACT §2).
@@ -16,6 +17,10 @@ struct UTCTimestamp: Encodable, Sendable, Equatable, CustomStringConvertible {
         } else {
             description = text
         }
+    }
+
+    init(_ date: Date) {
+        description = IssuedCredential.iso8601(date)
     }
 
     func encode(to encoder: any Encoder) throws {

@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import LuaHost
+import ProvisionCore
+
+/// A table for a terminal: columns padded to their widest cell, every cell escaped.
+struct TextTable {
+    let header: [String]
+    var rows: [[String]] = []
+
+    var text: String {
+        let escaped = rows.map { $0.map(\.terminalEscaped) }
+        let widths = header.indices.map { column in
+            ([header[column]] + escaped.map { $0[column] }).map(\.count).max() ?? 0
+        }
+        func line(_ cells: [String]) -> String {
+            zip(cells, widths).enumerated().map { offset, pair in
+                offset == cells.count - 1 ? pair.0 : pair.0.padding(pair.1)
+            }.joined(separator: "  ")
+        }
+        return ([line(header)] + escaped.map(line)).joined(separator: "\n")
+    }
+}
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List every tenant with its Owners and where their passwords stand.",
+        discussion: """
+            One line per tenant, by slug: name, when it was created, and each Owner with
+            their password state (one-time pending, one-time expired, changed).
+
+            Example:
+              provision list
+              provision list --json | jq '.tenants[].tenant.slug'
+            """
+    )
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    func run() throws {
+        let output = Output(json: json)
+        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
+        let listings = try Fleet(connection: connection).tenants()
+        if json {
+            output.document(ListDocument(listings))
+            return
+        }
+        guard !listings.isEmpty else {
+            output.result("No tenants yet. Provision one with `provision tenant` (see provision tenant --help).")
+            return
+        }
+        var table = TextTable(header: ["SLUG", "NAME", "CREATED", "OWNER", "PASSWORD"])
+        for listing in listings {
+            let created = UTCTimestamp(listing.createdAt).description
+            let owners = listing.owners.isEmpty ? [nil] : listing.owners.map(Optional.some)
+            for (index, owner) in owners.enumerated() {
+                let first = index == 0
+                table.rows.append([first ? listing.tenant.slug : "", first ? listing.tenant.name : "", first ? created : "",
+                                   owner?.user.email ?? "(no owner)", owner.map { PasswordRecord($0.passwordState).text } ?? ""])
+            }
+        }
+        output.result(table.text + "\n\n\(listings.count) tenant\(listings.count == 1 ? "" : "s")")
+    }
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show one tenant: its fields, members, platform rows and latest audit events.",
+        discussion: """
+            Exit 4 (not_found) when no tenant has the slug.
+
+            Example:
+              provision show --tenantSlug pilot-staging
+            """
+    )
+
+    @Option(name: [.customLong("tenantSlug"), .customLong("tenant-slug")],
+            help: ArgumentHelp("(required) The tenant to show.", valueName: "slug"))
+    var tenantSlug: String?
+
+    @Option(help: ArgumentHelp("How many of the latest audit events to show, 1 to 1000.", valueName: "n"))
+    var events: Int = 10
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    func run() throws {
+        let output = Output(json: json)
+        let slug = try requiredSlug(tenantSlug)
+        guard (1...1000).contains(events) else {
+            throw ProvisionError(.invalidInput, "--events must be between 1 and 1000, got \(events)", field: "events")
+        }
+        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
+        guard let detail = try Fleet(connection: connection).tenant(slug: slug, events: events) else {
+            throw ProvisionError(.notFound, "tenant '\(slug)' does not exist (see provision list)", field: "tenantSlug")
+        }
+        if json {
+            output.document(ShowDocument(detail))
+            return
+        }
+        let tenant = detail.tenant
+        var lines = ["Tenant \(tenant.slug.terminalEscaped)  \"\(tenant.name.terminalEscaped)\"  id \((tenant.id ?? "").terminalEscaped)"]
+        lines.append("  created     \(UTCTimestamp(detail.createdAt))")
+        lines.append("  time zone   \(tenant.timeZone?.terminalEscaped ?? "(none)")")
+        let support = [tenant.supportEmail, tenant.supportPhone].compactMap { $0?.terminalEscaped }.joined(separator: ", ")
+        lines.append("  support     \(support.ifEmpty("(none: the portal shows a generic “contact your center” message)"))")
+        lines.append("")
+        if detail.members.isEmpty {
+            lines.append("Members: none")
+        } else {
+            var table = TextTable(header: ["ROLE", "EMAIL", "NAME", "PASSWORD"])
+            table.rows = detail.members.map { [$0.role.rawValue, $0.user.email, $0.user.name ?? "", PasswordRecord($0.passwordState).text] }
+            lines.append("Members:")
+            lines += table.text.split(separator: "\n").map { "  " + $0 }
+        }
+        lines.append("")
+        lines.append("Platform rows: " + detail.platformRows.map { "\($0.count) \($0.table)" }.joined(separator: ", "))
+        lines.append("")
+        if detail.recentEvents.isEmpty {
+            lines.append("Audit events: none")
+        } else {
+            var table = TextTable(header: ["AT", "ACTOR", "ACTION", "USER", "RUN"])
+            table.rows = detail.recentEvents.map { [UTCTimestamp($0.at).description, $0.actor, $0.action, $0.userEmail ?? "", $0.runId ?? ""] }
+            lines.append("Latest audit events (newest first):")
+            lines += table.text.split(separator: "\n").map { "  " + $0 }
+        }
+        output.result(lines.joined(separator: "\n"))
+    }
+}
+
+struct DeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete",
+        abstract: "Delete a tenant provisioned by mistake, if nothing uses it yet.",
+        discussion: """
+            In one transaction: the tenant's memberships, the tenant, and each of its members
+            who belongs to no other tenant and never logged in. Refused (exit 4,
+            tenant_in_use) when the tenant has any platform row (centers, levels, programs,
+            groups, students, parents) or a member who has logged in. Audit rows stay, with
+            a tenant.delete event. --dryRun lists exactly what would go.
+
+            Example:
+              provision delete --tenantSlug pilot-typo --dryRun
+              provision delete --tenantSlug pilot-typo
+            """
+    )
+
+    @Option(name: [.customLong("tenantSlug"), .customLong("tenant-slug")],
+            help: ArgumentHelp("(required) The tenant to delete.", valueName: "slug"))
+    var tenantSlug: String?
+
+    @Flag(name: [.customLong("dryRun"), .customLong("dry-run")], help: "List what would be deleted, without writing.")
+    var dryRun = false
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    func run() throws {
+        let output = Output(json: json)
+        let slug = try requiredSlug(tenantSlug)
+        if dryRun && DatabaseURL.fromEnvironment == nil { throw DatabaseURL.unsetError }
+        let options = PlaybookOptions(dryRun: dryRun, vars: ["tenantSlug": slug], wording: ErrorWording.flags, showsLocation: false)
+        try PlaybookRunner.run(playbook: Stdlib.playbook("delete", in: options.stdlib).path, options: options, output: output) { session, delivery in
+            RunReport(command: "delete", delivery: delivery).print(to: output, title: "provision delete")
+        }
+    }
+}
+
+/// `--tenantSlug`, required and valid (exit 2 naming the flag otherwise).
+func requiredSlug(_ value: String?) throws(ProvisionError) -> String {
+    guard let value else {
+        throw ProvisionError(.invalidInput, "missing required flag --tenantSlug", field: "tenantSlug")
+    }
+    return try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try Validate.tenantSlug(value) }
+}
