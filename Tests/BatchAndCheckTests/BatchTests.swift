@@ -490,7 +490,7 @@ struct BatchTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         try ProvisionBinary.tenant("kept", owner: "kept@example.com", in: db)
-        let file = try scratch.csv([requiredHeader, "kept,Kept,kept@example.com", "fresh,Fresh,fresh@example.com"])
+        let file = try scratch.csv([requiredHeader, "kept,Tenant kept,kept@example.com", "fresh,Fresh,fresh@example.com"])
 
         let result = try ProvisionBinary.batch(file, ["--skipExisting", "--json"], in: db)
 

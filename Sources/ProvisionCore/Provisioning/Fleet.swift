@@ -74,7 +74,7 @@ public struct Fleet {
         }
     }
 
-    /// Every tenant's slug, in order (for `check --all`).
+    /// Every tenant's slug, in order (to check them all).
     public func slugs() throws(ProvisionError) -> [String] {
         try readOnly { () throws(ProvisionError) in
             try connection.run("SELECT slug FROM tenants ORDER BY slug").map { row throws(ProvisionError) in

@@ -124,7 +124,7 @@ public final class ProvisioningRun {
         passwords.prepare(count)
     }
 
-    /// For a re-run (`--skipExisting`): when the tenant already exists with this Owner,
+    /// For a re-run (skipping what exists): when the tenant already exists with this Owner,
     /// records it as `unchanged` (its fields match the input) or `differs` (each differing
     /// field named), changes nothing, and returns true; false when it is not provisioned
     /// that way (the caller then creates it, and meets any conflict). Without a database
