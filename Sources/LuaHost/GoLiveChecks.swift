@@ -99,7 +99,7 @@ public final class GoLiveChecks {
                 throw ProvisionError(.invalidInput, "check folder \(folder.path) does not exist", field: "checks")
             }
             let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
-                .filter { $0.hasSuffix(".lua") }.sorted()
+                .filter { $0.hasSuffix(".lua") && !$0.hasSuffix("_test.lua") }.sorted()  // tests live beside checks
             for name in files {
                 let file = folder.appendingPathComponent(name).path
                 let check: LoadedCheck

@@ -44,9 +44,11 @@ public final class PlaybookSession {
     /// Where `provision.log` lines go (stderr for the CLI).
     public var logSink: (String) -> Void = { StandardStream.write($0 + "\n", to: 2) }
 
-    public init(connection: Connection?, options: PlaybookOptions, audit: AuditContext = AuditContext()) throws(ProvisionError) {
+    /// With `nested`, the run is a savepoint of a transaction the caller holds (a test's).
+    public init(connection: Connection?, options: PlaybookOptions, audit: AuditContext = AuditContext(),
+                nested: Bool = false) throws(ProvisionError) {
         self.options = options
-        self.run = ProvisioningRun(connection: connection, dryRun: options.dryRun, audit: audit)
+        self.run = ProvisioningRun(connection: connection, dryRun: options.dryRun, audit: audit, nested: nested)
         run.wording = options.wording
         self.state = try LuaState(limits: options.limits)
         state.wording = options.wording

@@ -12,6 +12,7 @@ public enum ContractSchema {
         case fleetCheck = "FleetCheckDocument"
         case list = "ListDocument"
         case show = "ShowDocument"
+        case test = "TestDocument"
         case migrate = "MigrateDocument"
         case migrationStatus = "MigrationStatusDocument"
         case error = "ErrorDocument"

@@ -43,9 +43,17 @@ public final class ProvisioningRun {
     private var queryIdentity: ReadOnlyQuery.Identity?
 
     private enum State { case notStarted, open, committed, rolledBack }
+    private let nested: Bool
+    /// A nested run's own savepoint in the caller's transaction.
+    private var enclosing: Savepoint?
 
-    public init(connection: Connection?, dryRun: Bool, audit: AuditContext = AuditContext(), passwordLifetimeHours: Int = 72) {
+    /// With `nested`, the run lives inside a transaction the caller already opened (a
+    /// test's, which is always rolled back): it begins as a savepoint, "commits" by
+    /// releasing it and rolls back to it, so it can never end the caller's transaction.
+    public init(connection: Connection?, dryRun: Bool, audit: AuditContext = AuditContext(), passwordLifetimeHours: Int = 72,
+                nested: Bool = false) {
         precondition(connection != nil || dryRun, "only a dry run may go without a database")
+        self.nested = nested
         self.connection = connection
         self.store = connection.map(Store.init)
         self.trail = connection.map { AuditTrail(connection: $0, context: audit) }
@@ -63,7 +71,11 @@ public final class ProvisioningRun {
     /// refuses any write.
     public func begin() throws(ProvisionError) {
         guard state == .notStarted else { return }
-        try connection?.begin(readOnly: dryRun)
+        if nested {
+            enclosing = try connection?.savepoint()
+        } else {
+            try connection?.begin(readOnly: dryRun)
+        }
         state = .open
     }
 
@@ -76,7 +88,11 @@ public final class ProvisioningRun {
             return []
         }
         do {
-            try connection?.commit()
+            if nested {
+                if let enclosing { try connection?.release(enclosing) }
+            } else {
+                try connection?.commit()
+            }
         } catch {
             state = .rolledBack
             if error.code == .databaseUnavailable {
@@ -102,7 +118,13 @@ public final class ProvisioningRun {
 
     public func rollback() {
         passwords.stop()
-        if state == .open { connection?.rollback() }
+        if state == .open {
+            if nested {
+                if let enclosing { _ = try? connection?.rollback(to: enclosing) }
+            } else {
+                connection?.rollback()
+            }
+        }
         state = .rolledBack
         journal.issued = []
     }

@@ -18,6 +18,6 @@ struct Provision: ParsableCommand {
               provision check --tenantSlug pilot-staging
             """,
         subcommands: [MigrateCommand.self, TenantCommand.self, RunCommand.self, BatchCommand.self, CheckCommand.self,
-                      ResetPasswordCommand.self, ListCommand.self, ShowCommand.self, DeleteCommand.self]
+                      ResetPasswordCommand.self, ListCommand.self, ShowCommand.self, DeleteCommand.self, TestCommand.self]
     )
 }
