@@ -78,12 +78,16 @@ extension LuaState {
         return nil
     }
 
-    static func shortTraceback(_ traceback: String) -> String {
-        let lines = traceback.split(separator: "\n", omittingEmptySubsequences: true)
-            .map(String.init)
-            .filter { !$0.contains("[C]: in ?") }
-        return (lines.count > 9 ? Array(lines.prefix(9)) + ["\t…"] : lines).joined(separator: "\n")
+    /// The frames of the playbook's own files (no C functions, no sandbox or host
+    /// frames), as "stack traceback:" and at most eight lines; empty when there are none.
+    static func playbookFrames(_ traceback: String) -> String {
+        let frames = traceback.split(separator: "\n", omittingEmptySubsequences: true).dropFirst()
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.hasPrefix("[C]") && !$0.hasPrefix("sandbox") && !$0.hasPrefix("(...tail calls...)") && !$0.hasPrefix("=") }
+        guard !frames.isEmpty else { return "" }
+        return (["stack traceback:"] + frames.prefix(8).map { "\t" + $0 } + (frames.count > 8 ? ["\t…"] : [])).joined(separator: "\n")
     }
+
 
 
     /// Rows as an array of tables keyed by column; bool, integer and float columns become

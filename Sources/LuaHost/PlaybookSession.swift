@@ -41,6 +41,7 @@ public final class PlaybookSession {
     public let options: PlaybookOptions
     let state: LuaState
     private var module: ProvisionModule?
+    private var moduleReference: Int32 = 0
     /// Where `provision.log` lines go (stderr for the CLI).
     public var logSink: (String) -> Void = { StandardStream.write($0 + "\n", to: 2) }
 
@@ -69,15 +70,33 @@ public final class PlaybookSession {
     }
 
     public func execute(source: [UInt8], chunkName: String, folder: URL) throws(ProvisionError) {
+        self.chunkName = chunkName
+        self.source = source
         do throws(ProvisionError) {
             try prepare(folder: folder)
-            try state.load(source, chunkName: "@" + chunkName)
+            do {
+                try state.load(source, chunkName: "@" + chunkName)
+            } catch {
+                // A syntax error: show the line and the token Lua complains about.
+                var failure = error
+                if options.showsLocation, let location = failure.message.firstMatch(of: /^syntax error: (.+?:[0-9]+):/).map({ String($0.1) }) {
+                    failure.detail = SourceExcerpt.make(location: location, message: failure.message, chunk: chunkName, source: source)
+                }
+                throw failure
+            }
             // Like the standalone interpreter: ARGS as `...` and in `arg`.
             for argument in options.arguments { state.stack.push(argument) }
             try run.begin()
             Watchdog.setActivity(options.showsLocation ? "the playbook \(chunkName)" : "the playbook")
             state.startScripts(timeoutSeconds: options.limits.timeoutSeconds)
-            let status = state.call(arguments: Int32(options.arguments.count), results: 0)
+            var status = state.call(arguments: Int32(options.arguments.count), results: 1)
+            if status == LUA_OK, let declared = try declaredPlaybook() {
+                // `return { params = …, run = function(p, args, ...) … end }`: the values are
+                // checked before `run` is called.
+                parameters = declared
+                let values = try declared.values(for: options.vars)
+                status = callRun(with: values)
+            }
             if status != LUA_OK {
                 throw uncaughtError(status: status)
             }
@@ -93,6 +112,55 @@ public final class PlaybookSession {
             run.rollback()
             throw error.worded(by: options.wording)
         }
+    }
+
+    /// The parameters the playbook declared, once it ran (nil: it declares none).
+    public private(set) var parameters: PlaybookParameters?
+
+    /// With the chunk's result on top: its declaration when it returned a table with a
+    /// `run` function (the function stays under it), else nil (a plain playbook).
+    private func declaredPlaybook() throws(ProvisionError) -> PlaybookParameters? {
+        let stack = state.stack
+        guard stack.isTable(-1) else { return nil }
+        guard stack.rawField(-1, "run") == LUA_TFUNCTION else {
+            stack.pop()
+            return nil
+        }
+        stack.pop()
+        return try PlaybookParameters.read(from: stack, at: -1)
+    }
+
+    /// Calls the declared playbook's `run(p, args, ...)`: the module, the values by name,
+    /// then the arguments after `--`.
+    private func callRun(with values: [String: PlaybookParameters.Value]) -> Int32 {
+        let stack = state.stack
+        _ = stack.rawField(-1, "run")
+        _ = lua_rawgeti(state.L, provision_lua_registryindex(), lua_Integer(moduleReference))
+        stack.newTable(record: Int32(values.count))
+        for (name, value) in values.sorted(by: { $0.key < $1.key }) {
+            stack.push(value)
+            stack.setRawField(-2, name)
+        }
+        for argument in options.arguments { stack.push(argument) }
+        state.startScripts(timeoutSeconds: options.limits.timeoutSeconds)
+        return state.call(arguments: Int32(2 + options.arguments.count), results: 0)
+    }
+
+    /// Reads the playbook's parameter declaration without running it against a database
+    /// (`provision run X.lua --help`): its top level runs in a dry run without one.
+    public static func declaredParameters(path: String, options: PlaybookOptions) throws(ProvisionError) -> PlaybookParameters? {
+        var dry = options
+        dry.dryRun = true
+        let session = try PlaybookSession(connection: nil, options: dry)
+        defer { session.finishScripts() }
+        let url = URL(fileURLWithPath: path)
+        let source = try RegularFile.read(path, field: "playbook", maxBytes: dry.limits.maxMemoryBytes)
+        try session.prepare(folder: url.deletingLastPathComponent())
+        try session.state.load(source, chunkName: "@" + path)
+        session.state.startScripts(timeoutSeconds: dry.limits.timeoutSeconds ?? 5)
+        let status = session.state.call(arguments: 0, results: 1)
+        guard status == LUA_OK else { throw session.uncaughtError(status: status) }
+        return try session.declaredPlaybook()
     }
 
     /// Ends the script side of the run: host functions raise "this run has already ended"
@@ -123,6 +191,9 @@ public final class PlaybookSession {
         let module = ProvisionModule(session: self)
         self.module = module
         module.push(on: state, vars: options.vars)
+        // Kept for a declared playbook's `run(p, …)`, whatever the script does to globals.
+        stack.pushValue(-1)
+        moduleReference = luaL_ref(state.L, provision_lua_registryindex())
         // `require "provision"` and the global `provision`.
         _ = lua_getglobal(state.L, "package")
         stack.rawField(-1, "loaded")
@@ -198,14 +269,21 @@ public final class PlaybookSession {
         let traceback = state.takeTraceback()
         if state.memoryTripped || state.timeTripped { return limitError() }
         guard options.showsLocation else { return error }
-        if let location = LuaState.location(in: traceback, message: error.message), !error.message.hasPrefix(location) {
+        let location = LuaState.location(in: traceback, message: error.message)
+        if let location, !error.message.hasPrefix(location) {
             error.message = "\(location): \(error.message)"
         }
-        if let traceback {
-            error.detail = LuaState.shortTraceback(traceback)
-        }
+        // For a person on stderr (never in JSON): the line, then the playbook's own frames.
+        let excerpt = location.flatMap { SourceExcerpt.make(location: $0, message: error.message, chunk: chunkName, source: source) }
+        let frames = traceback.map(LuaState.playbookFrames)
+        let detail = [excerpt, frames].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "\n")
+        error.detail = detail.isEmpty ? nil : detail
         return error
     }
+
+    /// The main chunk's name and text, for excerpts of the lines errors point at.
+    private var chunkName: String?
+    private var source: [UInt8]?
 
 
 }

@@ -53,6 +53,19 @@ final class ProvisionModule {
             stack.setRawField(-2, key)
         }
         stack.setRawField(-2, "vars")
+        // `p.createUser(…)` says what there is instead of "attempt to call a nil value".
+        stack.newTable(record: 1)
+        state.pushFunction("module.__index") { stack in
+            guard stack.type(at: 2) == LUA_TSTRING, let name = stack.lossyString(at: 2) else {
+                stack.pushNil()
+                return 1
+            }
+            let names = Self.functionNames + ["vars"]
+            let hint = Suggestion.closest(to: name, among: names).map { "; did you mean '\($0)'?" } ?? ""
+            throw ProvisionError(.playbookError, "provision has no function '\(name)'\(hint) (it has \(Self.functionNames.joined(separator: ", ")))")
+        }
+        stack.setRawField(-2, "__index")
+        lua_setmetatable(stack.L, -2)
     }
 
     // MARK: Primitives
@@ -445,7 +458,8 @@ struct TableArguments {
             guard let key, keys.contains(key) else {
                 let shown = key ?? stack.describe(-1)
                 stack.pop()
-                throw ProvisionError(.invalidInput, "\(function): unknown field '\(shown)' (expected \(keys.sorted().joined(separator: ", ")))", field: shown)
+                let hint = key.flatMap { Suggestion.closest(to: $0, among: Array(keys)) }.map { "; did you mean '\($0)'?" } ?? ""
+                throw ProvisionError(.invalidInput, "\(function): unknown field '\(shown)'\(hint) (expected \(keys.sorted().joined(separator: ", ")))", field: shown)
             }
         }
     }

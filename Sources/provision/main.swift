@@ -31,6 +31,15 @@ func checkRawArguments() throws(ProvisionError) {
     }
 }
 
+if let (help, error) = RunCommand.playbookHelp(arguments) {
+    Output.standardOutput(help)
+    if let error {
+        Output.standardError("error: \(TerminalText.message(error.message))")
+        exit(error.exitStatus)
+    }
+    exit(0)
+}
+
 do {
     try checkRawArguments()
     var command = try Provision.parseAsRoot(arguments)

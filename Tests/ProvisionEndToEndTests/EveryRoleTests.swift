@@ -104,7 +104,7 @@ struct EveryRoleTests {
         let db = try TestDatabase.create()
         try #require(try ProvisionBinary.run(Runbook.production, databaseURL: db.url).status == 0)
         let email = "admin@pilot.example.com"
-        let result = try ProvisionBinary.run(mode.apply(["run", Repository.path("scripts/playbooks/add-admin.lua")]) + ["--", "pilot", email, "Pilot Admin"],
+        let result = try ProvisionBinary.run(mode.apply(["run", Repository.path("scripts/playbooks/add-admin.lua")]) + ["--var", "slug=pilot", "--var", "email=\(email)", "--var", "name=Pilot Admin"],
                                              databaseURL: db.url)
         #expect(result.status == 0, "\(result)")
         #expect(try db.scalar("""

@@ -92,7 +92,7 @@ struct JSONSchemaTests {
             return try provision(Runbook.production, nil, environment: ["DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/x"])
         case .runCreated: return try provision(["run", try write("pilot.lua", Self.pilotPlaybook)], try TestDatabase.create())
         case .runAddsAdmin:
-            return try provision(["run", Repository.path("scripts/playbooks/add-admin.lua"), "--", "pilot", "admin@pilot.example.com", "Pilot Admin"],
+            return try provision(["run", Repository.path("scripts/playbooks/add-admin.lua"), "--var", "slug=pilot", "--var", "email=admin@pilot.example.com", "--var", "name=Pilot Admin"],
                                  try seeded())
         case .runFailedUnit:
             let playbook = try write("units.lua", """
@@ -111,7 +111,7 @@ struct JSONSchemaTests {
         case .runLimitExceeded:
             return try provision(["run", try write("loop.lua", "while true do end"), "--timeout", "0.5"], try TestDatabase.create())
         case .runNotFound:
-            return try provision(["run", Repository.path("scripts/playbooks/add-admin.lua"), "--", "nowhere", "admin@nowhere.example.com"],
+            return try provision(["run", Repository.path("scripts/playbooks/add-admin.lua"), "--var", "slug=nowhere", "--var", "email=admin@nowhere.example.com"],
                                  try TestDatabase.create())
         case .batchCreated: return try provision(["batch", try write("wave.csv", wave)], try TestDatabase.create())
         case .batchDryRun: return try provision(["batch", try write("wave.csv", wave), "--dryRun"], try TestDatabase.create())

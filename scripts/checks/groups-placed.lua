@@ -1,6 +1,7 @@
 -- An example of a check of your own:
 --   provision check --tenantSlug pilot-staging --checks scripts/checks
-return {
+---@type provision.Check
+local check = {
   id = "groups-placed",
   title = "Every group belongs to a center and a program",
   run = function(ctx)
@@ -17,3 +18,5 @@ return {
     ctx.pass(("all %d groups have a center and a program"):format(groups))
   end,
 }
+
+return check

@@ -1,5 +1,6 @@
 -- Runbook, post-provision step 1: someone can log in as the tenant's Owner.
-return {
+---@type provision.Check
+local check = {
   id = "owner-membership",
   title = "An OWNER membership exists",
   run = function(ctx)
@@ -14,3 +15,5 @@ return {
     ctx.pass(table.concat(emails, ", ") .. (#emails == 1 and " is OWNER" or " are OWNERs"))
   end,
 }
+
+return check

@@ -2,7 +2,8 @@
 -- replaced it. Until then a warning; once it expired unused, a failure.
 -- Checks never see users.password_hash (their database role may not read it), so an
 -- Owner is judged by must_change_password and password_expires_at alone.
-return {
+---@type provision.Check
+local check = {
   id = "owner-password",
   title = "The Owner has replaced the one-time password",
   run = function(ctx)
@@ -26,3 +27,5 @@ return {
     end
   end,
 }
+
+return check

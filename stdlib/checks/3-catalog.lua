@@ -1,7 +1,8 @@
 -- Runbook, post-provision step 2: centers, levels, programs and groups exist.
 local KINDS = { { "centers", "center" }, { "levels", "level" }, { "programs", "program" }, { "groups", "group" } }
 
-return {
+---@type provision.Check
+local check = {
   id = "catalog",
   title = "At least one center, level, program and group",
   run = function(ctx)
@@ -17,3 +18,5 @@ return {
     ctx.pass(table.concat(counts, ", "))
   end,
 }
+
+return check

@@ -1,6 +1,7 @@
 -- Runbook, post-provision step 3: a student is linked to a parent who can log in to
 -- the portal, which proves portal access end to end.
-return {
+---@type provision.Check
+local check = {
   id = "portal-access",
   title = "A student linked to a parent with a portal login",
   run = function(ctx)
@@ -21,3 +22,5 @@ return {
     ctx.fail("no linked parent has a portal login yet: invite a linked parent to the portal")
   end,
 }
+
+return check

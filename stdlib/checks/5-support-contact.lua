@@ -1,5 +1,6 @@
 -- Runbook, post-provision step 4 and troubleshooting "Support contact missing".
-return {
+---@type provision.Check
+local check = {
   id = "support-contact",
   title = "Support contact shown in the portal",
   run = function(ctx)
@@ -13,3 +14,5 @@ return {
     ctx.warn("no support email or phone: the portal will show a generic ‘contact your center’ message")
   end,
 }
+
+return check

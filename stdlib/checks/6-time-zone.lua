@@ -1,5 +1,6 @@
 -- Portal time hints use the tenant's time zone when no center has one.
-return {
+---@type provision.Check
+local check = {
   id = "time-zone",
   title = "A time zone on the tenant or on every center",
   run = function(ctx)
@@ -15,3 +16,5 @@ return {
     ctx.warn(("%d of %d centers have no time zone and the tenant has none: set one on the tenant"):format(without, centers))
   end,
 }
+
+return check

@@ -38,6 +38,22 @@ struct RunCommand: ParsableCommand {
     @Argument(parsing: .postTerminator, help: ArgumentHelp("Arguments for the playbook (after --), in `arg` and `...`.", valueName: "ARGS"))
     var arguments: [String] = []
 
+    /// `provision run PLAYBOOK.lua --help`: the command's help, then the parameters the
+    /// playbook declares (nil when the arguments ask for no such help).
+    static func playbookHelp(_ arguments: [String]) -> (text: String, error: ProvisionError?)? {
+        let options = arguments.prefix { $0 != "--" }
+        guard options.first == "run", options.contains("--help") || options.contains("-h"),
+              let playbook = options.dropFirst().first(where: { $0.hasSuffix(".lua") }) else { return nil }
+        let usage = Provision.helpMessage(for: RunCommand.self)
+        do {
+            let declared = try PlaybookSession.declaredParameters(path: playbook, options: PlaybookOptions(limits: LuaLimits(timeoutSeconds: 5)))
+            let parameters = declared?.helpText ?? "\(playbook) declares no parameters: it reads provision.vars (--var KEY=VALUE) and arg as it likes."
+            return (usage + "\n" + parameters, nil)
+        } catch {
+            return (usage, ProvisionError(error.code, "could not read the parameters of \(playbook): \(error.message)", field: "playbook"))
+        }
+    }
+
     func parsedVars() throws(ProvisionError) -> [String: String] {
         var result: [String: String] = [:]
         for entry in vars {
