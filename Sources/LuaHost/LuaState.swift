@@ -15,6 +15,8 @@ final class HostFunctions {
     var names: [String] = []
     /// How the errors these functions raise name fields and remedies.
     var wording: any Wording = LuaWording()
+    /// Every file `require` loaded, with the bytes it loaded (a plan hashes them).
+    var requiredFiles: [(path: String, bytes: [UInt8])] = []
 }
 
 /// The Swift side of every trampoline: find the state's host functions and run one.
@@ -64,7 +66,7 @@ public struct LuaLimits: Sendable {
 final class LuaState {
     let L: OpaquePointer
     private let limits: UnsafeMutablePointer<ProvisionLimits>
-    private let functions = HostFunctions()
+    let functions = HostFunctions()
     private(set) var isClosed = false
 
     var stack: LuaStack { LuaStack(L: L) }
@@ -118,6 +120,9 @@ final class LuaState {
     func pushFunction(_ name: String, _ body: @escaping HostBody) { pushFunction(register(name, body)) }
 
     var registeredNames: [String] { functions.names }
+
+    /// Every file `require` loaded into this state, with its bytes, in load order.
+    var requiredFiles: [(path: String, bytes: [UInt8])] { functions.requiredFiles }
 
     /// How errors raised into this state word fields and remedies (Lua's, unless the
     /// front end running the script words them its own way).

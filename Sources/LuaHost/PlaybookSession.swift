@@ -177,6 +177,12 @@ public final class PlaybookSession {
 
     public func rollback() { run.rollback() }
 
+    /// The playbook's own text and every module it required, each with the bytes that
+    /// ran (a plan hashes them, so `apply` can tell when one changed).
+    public var sources: [(path: String, bytes: [UInt8])] {
+        (chunkName.map { [($0, source ?? [])] } ?? []) + state.requiredFiles
+    }
+
     public var peakMemory: Int { state.peakMemory }
     public var memoryInUse: Int { state.memoryInUse }
     /// The host functions the state can call, by their Lua names (for the annotations check).

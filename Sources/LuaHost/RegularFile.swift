@@ -9,10 +9,10 @@ import Glibc
 /// an ordinary file system: never /proc or /sys (the process's own memory, environment
 /// and descriptors), never a FIFO or device (a read that could block forever). The same
 /// rule as the sandbox's `io.open`, from the same C function.
-enum RegularFile {
+public enum RegularFile {
     /// The whole file, refused (limit_exceeded) before reading when it is larger than
     /// `maxBytes`.
-    static func read(_ path: String, field: String, maxBytes: Int?) throws(ProvisionError) -> [UInt8] {
+    public static func read(_ path: String, field: String, maxBytes: Int?) throws(ProvisionError) -> [UInt8] {
         let descriptor = provision_open_regular_file(path)
         switch descriptor {
         case Int32(PROVISION_OPEN_NOT_REGULAR):

@@ -162,6 +162,7 @@ extension LuaState {
                     guard FileManager.default.fileExists(atPath: file.path) else { continue }
                     let data = try RegularFile.read(file.path, field: "require", maxBytes: self.room)
                     try self.load(data, chunkName: "@" + file.path, code: .playbookError)
+                    self.functions.requiredFiles.append((file.path, data))
                     stack.push(file.path)
                     return 2
                 }

@@ -13,6 +13,7 @@ public enum ContractSchema {
         case list = "ListDocument"
         case show = "ShowDocument"
         case test = "TestDocument"
+        case plan = "PlanDocument"
         case migrate = "MigrateDocument"
         case migrationStatus = "MigrationStatusDocument"
         case error = "ErrorDocument"

@@ -78,6 +78,7 @@ public struct PostgresType: Sendable, Hashable {
     public static let numeric = PostgresType(oid: 1700)
     public static let uuid = PostgresType(oid: 2950)
     public static let uuidArray = PostgresType(oid: 2951)
+    public static let bytea = PostgresType(oid: 17)
     public static let jsonb = PostgresType(oid: 3802)
     /// Left to the server to infer from where the placeholder stands: for values a script
     /// binds to its own query, whose types only the query knows.
@@ -108,6 +109,17 @@ public struct Bind: Sendable, Equatable, CustomStringConvertible {
     /// A uuid array (`{…,…}`): uuids need no quoting.
     public static func uuidArray(_ values: [UUID]) -> Bind {
         Bind(type: .uuidArray, text: "{" + values.map(\.sqlText).joined(separator: ",") + "}")
+    }
+    /// Bytes, in bytea's hex form (`\\x…`).
+    public static func bytea(_ bytes: [UInt8]) -> Bind {
+        let hex = "0123456789abcdef".utf8.map { $0 }
+        var text = [UInt8]("\\x".utf8)
+        text.reserveCapacity(2 + bytes.count * 2)
+        for byte in bytes {
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0f)])
+        }
+        return Bind(type: .bytea, text: String(decoding: text, as: UTF8.self))
     }
     /// A JSON object of strings, as `jsonb`.
     public static func jsonb(_ object: [String: String]) -> Bind {

@@ -12,6 +12,13 @@ struct Journal {
     var issued: [IssuedCredential] = []
     /// Every tenant's outcome in the order it happened; failures outlive a rollback.
     var outcomes: [TenantOutcome] = []
+    /// What the database looked like where a planning run looked (a plan's
+    /// preconditions), in the order it looked, each once.
+    var preconditions: [Precondition] = []
+
+    mutating func observe(_ precondition: Precondition) {
+        if !preconditions.contains(precondition) { preconditions.append(precondition) }
+    }
 
     // Dry runs write nothing, so conflicts inside the run are found here.
     var plannedSlugs: Set<String> = []

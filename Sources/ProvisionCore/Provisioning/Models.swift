@@ -247,3 +247,22 @@ public struct AuditEvent: Sendable {
     /// The user the event is about, when it is about one.
     public let userEmail: String?
 }
+
+/// What a planned action was planned against (a plan's preconditions): `apply` checks each
+/// again inside its transaction, and names each one that no longer holds.
+public enum Precondition: Codable, Equatable, Sendable {
+    case tenantAbsent(slug: String)
+    case tenantExists(slug: String, id: String)
+    case userAbsent(email: String)
+    case userExists(email: String, id: String)
+
+    /// `slug pilot absent`, for people.
+    public var description: String {
+        switch self {
+        case .tenantAbsent(let slug): return "no tenant has the slug \(slug)"
+        case .tenantExists(let slug, let id): return "tenant \(slug) exists (id \(id))"
+        case .userAbsent(let email): return "no user has the email \(email)"
+        case .userExists(let email, let id): return "user \(email) exists (id \(id))"
+        }
+    }
+}

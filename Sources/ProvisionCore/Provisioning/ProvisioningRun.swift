@@ -156,6 +156,8 @@ public final class ProvisioningRun {
         try requireOpen()
         guard try store.isOwner(slug: tenant.slug, email: owner.email),
               let existing = try store.tenant(slug: tenant.slug), let user = try store.user(email: owner.email) else { return false }
+        observe(tenant: existing, slug: tenant.slug)
+        observe(user: user, email: owner.email)
         typealias Difference = ExistingProvision.Difference
         var differences: [Difference] = [
             Difference(field: .tenantName, database: existing.name, input: tenant.name),
@@ -226,12 +228,75 @@ public final class ProvisioningRun {
     // MARK: Look-ups
 
     public func findTenant(slug: String) throws(ProvisionError) -> Tenant? {
-        try store?.tenant(slug: slug)
+        let tenant = try store?.tenant(slug: slug)
+        observe(tenant: tenant, slug: slug)
+        return tenant
     }
 
     /// Case-insensitive, as the schema's unique index is.
     public func findUser(email: String) throws(ProvisionError) -> User? {
-        try store?.user(email: email)
+        let user = try store?.user(email: email)
+        observe(user: user, email: email)
+        return user
+    }
+
+    /// Where the run's database is, without the password (nil without one).
+    public var databaseTarget: String? { connection?.safeTarget }
+
+    /// What planning saw in the database, for a plan: each look-up's answer.
+    public var preconditions: [Precondition] { journal.preconditions }
+
+    private func observe(tenant: Tenant?, slug: String) {
+        guard isPlanning, store != nil else { return }
+        journal.observe(tenant?.id.map { .tenantExists(slug: slug, id: $0) } ?? .tenantAbsent(slug: slug))
+    }
+
+    private func observe(user: User?, email: String) {
+        guard isPlanning, store != nil else { return }
+        let key = email.lowercased()
+        journal.observe(user?.id.map { .userExists(email: key, id: $0) } ?? .userAbsent(email: key))
+    }
+
+    /// Each precondition of a plan that no longer holds, worded for the operator: who
+    /// created the tenant or user that is now in the way, when, and in which run.
+    public func stalePreconditions(_ preconditions: [Precondition]) throws(ProvisionError) -> [String] {
+        guard let store else { return [] }
+        try requireOpen()
+        var stale: [String] = []
+        for precondition in preconditions {
+            switch precondition {
+            case .tenantAbsent(let slug):
+                if try store.tenant(slug: slug) != nil {
+                    stale.append("tenant slug \(slug) now exists\(try store.creation(action: "tenant.create", key: "slug", value: slug))")
+                }
+            case .tenantExists(let slug, let id):
+                if let tenant = try store.tenant(slug: slug) {
+                    if tenant.id != id { stale.append("tenant \(slug) is another tenant now (id \(tenant.id ?? ""), planned against \(id))") }
+                } else {
+                    stale.append("tenant \(slug) no longer exists")
+                }
+            case .userAbsent(let email):
+                if try store.user(email: email) != nil {
+                    stale.append("user \(email) now exists\(try store.creation(action: "user.create", key: "email", value: email))")
+                }
+            case .userExists(let email, let id):
+                if let user = try store.user(email: email) {
+                    if user.id != id { stale.append("user \(email) is another user now (id \(user.id ?? ""), planned against \(id))") }
+                } else {
+                    stale.append("user \(email) no longer exists")
+                }
+            }
+        }
+        return stale
+    }
+
+    /// The SHA-256 of `bytes` in hex, computed by the database (PostgreSQL's `sha256`).
+    public func sha256(_ bytes: [UInt8]) throws(ProvisionError) -> String {
+        guard let connection else {
+            throw ProvisionError(.databaseUnavailable, "a digest needs the database (DATABASE_URL is not set)")
+        }
+        let rows = try connection.run("SELECT encode(sha256(\(Bind.bytea(bytes))), 'hex') AS digest")
+        return try Store.only(rows).decode(String.self, "digest")
     }
 
     /// A tenant by slug: one this run created or planned, else the database's.
@@ -400,7 +465,9 @@ public final class ProvisioningRun {
             journal.outcomes.append(.reset(reset))
             return reset
         }
-        guard let found = try store.user(email: email), let idText = found.id else {
+        let user = try store.user(email: email)
+        observe(user: user, email: email)
+        guard let found = user, let idText = found.id else {
             throw ProvisionError(.notFound, "\(.field) '\(email)': no user has this email",
                                  subject: .email, facts: .init(email: email))
         }
@@ -449,7 +516,9 @@ public final class ProvisioningRun {
                                  subject: .tenantSlug, facts: .init(slug: slug))
         }
         if !dryRun { try store.lockTenant(slug: slug) }
-        guard let tenant = try store.tenant(slug: slug), let idText = tenant.id else {
+        let found = try store.tenant(slug: slug)
+        observe(tenant: found, slug: slug)
+        guard let tenant = found, let idText = tenant.id else {
             throw ProvisionError(.notFound, "\(.field) '\(slug)': no tenant has this slug", subject: .tenantSlug, facts: .init(slug: slug))
         }
         let id = try Store.id(idText)

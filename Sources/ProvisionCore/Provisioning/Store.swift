@@ -42,6 +42,19 @@ struct Store {
         return try Self.only(rows).decode(Bool.self, "known")
     }
 
+    /// ` (created 2026-11-28T09:12:00Z by alice, run 3f2…)`: the latest audit event
+    /// `action` whose detail has `key` = `value` (case-insensitive); empty without one.
+    func creation(action: String, key: String, value: String) throws(ProvisionError) -> String {
+        let rows = try connection.run("""
+            SELECT at, actor, run_id FROM audit_events
+            WHERE action = \(action) AND lower(detail ->> \(key)) = lower(\(value))
+            ORDER BY at DESC LIMIT 1
+            """)
+        guard let row = rows.first else { return "" }
+        let at = IssuedCredential.iso8601(try row.decode(Date.self, "at"))
+        return " (created \(at) by \(try row.decode(String.self, "actor")), run \(try row.decode(UUID.self, "run_id").sqlText))"
+    }
+
     // MARK: Users
 
     /// Case-insensitive, as the schema's unique index is.

@@ -39,19 +39,26 @@ struct BatchCommand: ParsableCommand {
 
     @OptionGroup var credentialOptions: CredentialOptions
 
+    @OptionGroup var planOptions: PlanOptions
+
     @OptionGroup var limits: LimitOptions
 
     func run() throws {
         let output = Output(json: json)
         let target = try credentialOptions.target()
+        let planPath = try planOptions.path(dryRun: dryRun)
         guard FileManager.default.isReadableFile(atPath: file) else {
             throw ProvisionError(.invalidInput, "cannot read \(file): no such file", field: "file")
         }
         let vars = ["file": file, "stopOnError": String(stopOnError), "skipExisting": String(skipExisting)]
         let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.csvColumns, showsLocation: false)
+        let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
+        let csv = file
+        let hooks = PlanOptions.writer(to: planPath, command: "batch", inputs: { Plan.Inputs(vars: vars, arguments: [], file: absolute) },
+                                       extraSources: { () throws(ProvisionError) in [(absolute, try RegularFile.read(csv, field: "file", maxBytes: 256 << 20))] })
         var failure: Int32?
         try PlaybookRunner.run(playbook: Stdlib.playbook("batch", in: options.stdlib).path, options: options, output: output,
-                               credentials: target) { session, delivery in
+                               credentials: target, hooks: hooks) { session, delivery in
             let report = RunReport(command: "batch", delivery: delivery)
             report.print(to: output, title: "Batch \(self.file)")
             failure = report.failureStatus

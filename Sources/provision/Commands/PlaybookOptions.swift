@@ -41,8 +41,17 @@ struct LimitOptions: ParsableArguments {
 enum PlaybookRunner {
     /// Returns normally when the run committed (or, dry, was planned) and its passwords were
     /// delivered; throws `ExitCode(1)` when they could not be (revoked, named on stderr).
+    /// What a command adds around the playbook: `before` runs in the run's open
+    /// transaction before the playbook (apply re-checks a plan's preconditions there);
+    /// `after` once the playbook succeeded, before the commit (a plan is written, or
+    /// checked against what the playbook did).
+    struct Hooks {
+        var before: (PlaybookSession) throws(ProvisionError) -> Void = { _ in }
+        var after: (PlaybookSession) throws(ProvisionError) -> Void = { _ in }
+    }
+
     static func run(playbook path: String, options: PlaybookOptions, output: Output,
-                    credentials target: CredentialsTarget? = nil,
+                    credentials target: CredentialsTarget? = nil, hooks: Hooks = Hooks(),
                     report: (PlaybookSession, CredentialDelivery) -> Void) throws {
         let connection: Connection? = options.dryRun && DatabaseURL.fromEnvironment == nil
             ? nil : try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(runTimeout: options.limits.timeoutSeconds) }
@@ -54,7 +63,10 @@ enum PlaybookRunner {
         let delivery: CredentialDelivery
         let lateSignal: Int32?
         do throws(ProvisionError) {
+            try session.run.begin()
+            try hooks.before(session)
             try session.execute(path: path)
+            try hooks.after(session)
             let file = try credentialsFile(for: session, target: target)
             Interrupts.removeOnInterrupt(file?.path)
             let commit = { () throws(ProvisionError) -> [IssuedCredential] in

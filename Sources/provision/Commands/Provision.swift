@@ -18,6 +18,7 @@ struct Provision: ParsableCommand {
               provision check --tenantSlug pilot-staging
             """,
         subcommands: [MigrateCommand.self, TenantCommand.self, RunCommand.self, BatchCommand.self, CheckCommand.self,
-                      ResetPasswordCommand.self, ListCommand.self, ShowCommand.self, DeleteCommand.self, TestCommand.self]
+                      ResetPasswordCommand.self, ListCommand.self, ShowCommand.self, DeleteCommand.self, TestCommand.self,
+                      ApplyCommand.self, ShowPlanCommand.self]
     )
 }

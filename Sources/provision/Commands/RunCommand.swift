@@ -33,6 +33,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var credentialOptions: CredentialOptions
 
+    @OptionGroup var planOptions: PlanOptions
+
     @OptionGroup var limits: LimitOptions
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("Arguments for the playbook (after --), in `arg` and `...`.", valueName: "ARGS"))
@@ -78,8 +80,13 @@ struct RunCommand: ParsableCommand {
             throw ProvisionError(.invalidInput, "cannot read playbook \(playbook): no such file", field: "playbook")
         }
         let target = try credentialOptions.target()
+        let planPath = try planOptions.path(dryRun: dryRun)
+        let absolute = URL(fileURLWithPath: playbook).standardizedFileURL.path
+        let hooks = PlanOptions.writer(to: planPath, command: "run", inputs: { [options] in
+            Plan.Inputs(vars: options.vars, arguments: options.arguments, playbook: absolute)
+        })
         var failure: Int32?
-        try PlaybookRunner.run(playbook: playbook, options: options, output: output, credentials: target) { session, delivery in
+        try PlaybookRunner.run(playbook: playbook, options: options, output: output, credentials: target, hooks: hooks) { session, delivery in
             let report = RunReport(command: "run", delivery: delivery)
             report.print(to: output, title: "Playbook \(playbook)")
             failure = report.failureStatus

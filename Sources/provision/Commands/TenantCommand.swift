@@ -87,12 +87,15 @@ struct TenantCommand: ParsableCommand {
 
     @OptionGroup var credentialOptions: CredentialOptions
 
+    @OptionGroup var planOptions: PlanOptions
+
     @OptionGroup var limits: LimitOptions
 
     func run() throws {
         let output = Output(json: json)
         let (tenantSpec, ownerSpec) = try ErrorWording.flags.wordingErrors(of: specs)
         let target = try credentialOptions.target()
+        let planPath = try planOptions.path(dryRun: dryRun)
         // The stdlib playbook gets values the core has already accepted.
         var vars: [String: String] = [
             "tenantSlug": tenantSpec.slug, "tenantName": tenantSpec.name, "ownerEmail": ownerSpec.email,
@@ -105,8 +108,10 @@ struct TenantCommand: ParsableCommand {
         let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.flags, showsLocation: false)
         var incomplete = false
         var keptStatus: Int32?
+        let plannedVars = vars
+        let hooks = PlanOptions.writer(to: planPath, command: "tenant", inputs: { Plan.Inputs(vars: plannedVars, arguments: []) })
         try PlaybookRunner.run(playbook: Stdlib.playbook("tenant", in: options.stdlib).path, options: options, output: output,
-                               credentials: target) { session, delivery in
+                               credentials: target, hooks: hooks) { session, delivery in
             let run = session.run
             if skipExisting, run.tenants.isEmpty, let outcome = run.outcomes.first {
                 // Already provisioned (--skipExisting): unchanged, or differs (exit 3).

@@ -23,20 +23,7 @@ struct CredentialsFile {
     /// after the commit: an empty one, a folder's, an existing one, or one in a folder
     /// this user cannot create files in.
     static func validateNewPath(_ path: String) throws(ProvisionError) {
-        if path.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw ProvisionError(.invalidInput, "--credentialsFile needs a path to a new file, got an empty one", field: "credentialsFile")
-        }
-        if path.hasSuffix("/") {
-            throw ProvisionError(.invalidInput, "--credentialsFile \(path) names a folder; give a path to a new file", field: "credentialsFile")
-        }
-        var status = stat()
-        if lstat(path, &status) == 0 {
-            throw ProvisionError(.invalidInput, "--credentialsFile \(path) already exists; it is never overwritten: choose a new path", field: "credentialsFile")
-        }
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        guard access(folder, W_OK | X_OK) == 0 else {
-            throw ProvisionError(.invalidInput, "--credentialsFile: cannot create files in \(folder)", field: "credentialsFile")
-        }
+        try NewFile.validate(path, flag: "credentialsFile")
     }
 
     /// Creates the file (O_EXCL, 0600).

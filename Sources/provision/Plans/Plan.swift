@@ -1,0 +1,135 @@
+import Foundation
+import LuaHost
+import ProvisionCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A saved plan (CONTRACT §8, "Plans"): what a dry run of `tenant`, `run` or `batch`
+/// would do, and everything it was planned against, so that `provision apply` does exactly
+/// that or refuses and names what changed. Readable JSON; no secret of any kind (no
+/// password, no hash of one, no `DATABASE_URL` password: the database is named by its
+/// redacted target). `hash` is the SHA-256 of the plan's other fields (their canonical
+/// JSON), so an edit by hand is refused.
+struct Plan: Codable {
+    static let format = "provision-plan/1"
+
+    struct Inputs: Codable, Equatable {
+        /// The playbook's `provision.vars` (for `tenant` and `batch`: the validated flags).
+        var vars: [String: String]
+        /// The arguments after `--` (`run`).
+        var arguments: [String]
+        /// The operator's playbook (`run`), absolute.
+        var playbook: String?
+        /// The CSV file (`batch`), absolute.
+        var file: String?
+    }
+
+    /// A file whose content the plan depends on: the playbook, each module it required,
+    /// a batch's CSV file.
+    struct Source: Codable, Equatable {
+        var path: String
+        var sha256: String
+    }
+
+    var format: String
+    var createdAt: String
+    var createdBy: String
+    var provisionVersion: String
+    var schemaVersion: Int
+    /// Where the plan was made, without the password.
+    var database: String
+    /// `tenant`, `run` or `batch`.
+    var command: String
+    var inputs: Inputs
+    var sources: [Source]
+    var actions: [String]
+    var warnings: [String]
+    var preconditions: [Precondition]
+    var hash: String
+
+    /// The text whose SHA-256 is `hash`: the plan with an empty hash, keys sorted, compact.
+    var canonical: [UInt8] {
+        var copy = self
+        copy.hash = ""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(copy)) ?? Data())
+    }
+
+    /// The plan as its file holds it: pretty, keys sorted, ending in a newline.
+    var fileText: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        let text = String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+        return text.replacing(/\[\n\s*\n\s*\]/, with: "[]") + "\n"
+    }
+
+    var createdDate: Date? { ISO8601DateFormatter().date(from: createdAt) }
+
+    /// The plan of a dry run that just ran in `session`, with its digests computed by the
+    /// database.
+    static func make(command: String, inputs: Inputs, extraSources: [(path: String, bytes: [UInt8])] = [],
+                     session: PlaybookSession, database: String) throws(ProvisionError) -> Plan {
+        let run = session.run
+        var sources: [Source] = []
+        for (path, bytes) in session.sources + extraSources {
+            sources.append(Source(path: URL(fileURLWithPath: path).standardizedFileURL.path, sha256: try run.sha256(bytes)))
+        }
+        var plan = Plan(format: format, createdAt: IssuedCredential.iso8601(Date()), createdBy: run.audit.actor,
+                        provisionVersion: ProvisionVersion.current, schemaVersion: BundledMigrations.latestVersion,
+                        database: database, command: command, inputs: inputs, sources: sources, actions: run.actions,
+                        warnings: run.warnings, preconditions: run.preconditions, hash: "")
+        plan.hash = try run.sha256(plan.canonical)
+        return plan
+    }
+
+    /// Reads a plan file: a regular file holding a plan of this format (exit 2 otherwise).
+    static func read(_ path: String) throws(ProvisionError) -> Plan {
+        let bytes = try RegularFile.read(path, field: "plan", maxBytes: 64 << 20)
+        do {
+            let plan = try JSONDecoder().decode(Plan.self, from: Data(bytes))
+            guard plan.format == format else {
+                throw ProvisionError(.invalidInput, "\(path) is a plan of another format (\(plan.format)); this provision reads \(format)", field: "plan")
+            }
+            return plan
+        } catch let error as ProvisionError {
+            throw error
+        } catch {
+            throw ProvisionError(.invalidInput, "\(path) is not a plan written by provision --planFile (\(Self.describe(error)))", field: "plan")
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "it has no \(key.stringValue)"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        case DecodingError.dataCorrupted(let context): return context.debugDescription
+        default: return "\(error)"
+        }
+    }
+
+    /// Writes the plan to a new file (O_EXCL, 0600).
+    func write(to path: String) throws(ProvisionError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else {
+            throw ProvisionError(.invalidInput, "--planFile \(path): \(StandardStream.describe(errno))", field: "planFile")
+        }
+        defer { close(descriptor) }
+        if let code = StandardStream.write(fileText, to: descriptor) ?? (fsync(descriptor) == 0 ? nil : errno) {
+            unlink(path)
+            throw ProvisionError(.databaseError, "could not write the plan to \(path): \(StandardStream.describe(code))", field: "planFile")
+        }
+    }
+}
+
+/// This binary's release, recorded in plans (and shown by `--version`).
+enum ProvisionVersion {
+    static let current = "0.5.0"
+}
+
+extension BundledMigrations {
+    /// The schema version this binary migrates to.
+    static var latestVersion: Int { all.map(\.version).max() ?? 0 }
+}

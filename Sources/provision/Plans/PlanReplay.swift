@@ -1,0 +1,117 @@
+import Foundation
+import LuaHost
+import ProvisionCore
+
+/// How `provision apply` runs a plan again: the same playbook with the same inputs, after
+/// checking everything the plan depends on that can be checked before it runs.
+struct PlanReplay {
+    let plan: Plan
+    let file: String
+    let playbook: String
+    let options: PlaybookOptions
+
+    init(plan: Plan, file: String) throws(ProvisionError) {
+        self.plan = plan
+        self.file = file
+        let stdlib = Stdlib.location()
+        switch plan.command {
+        case "tenant":
+            playbook = Stdlib.playbook("tenant", in: stdlib).path
+            options = PlaybookOptions(vars: plan.inputs.vars, wording: ErrorWording.flags, stdlib: stdlib, showsLocation: false)
+        case "batch":
+            playbook = Stdlib.playbook("batch", in: stdlib).path
+            var vars = plan.inputs.vars
+            vars["file"] = plan.inputs.file ?? vars["file"]  // absolute: apply may run from another folder
+            options = PlaybookOptions(vars: vars, wording: ErrorWording.csvColumns, stdlib: stdlib, showsLocation: false)
+        case "run":
+            guard let path = plan.inputs.playbook else {
+                throw ProvisionError(.invalidInput, "\(file) is a plan of `provision run` without its playbook", field: "plan")
+            }
+            playbook = path
+            options = PlaybookOptions(vars: plan.inputs.vars, arguments: plan.inputs.arguments, stdlib: stdlib)
+        default:
+            throw ProvisionError(.invalidInput, "\(file) is a plan of an unknown command '\(plan.command)'", field: "plan")
+        }
+    }
+
+    /// What no longer matches before anything runs: the plan's own hash (an edited plan is
+    /// invalid input, exit 2), then its age, the binary's and the schema's versions, the
+    /// database, and each source file.
+    func staticDifferences(maxAgeHours: Double) throws(ProvisionError) -> [String] {
+        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
+        let run = ProvisioningRun(connection: connection, dryRun: true)
+        defer { run.rollback() }
+        guard try run.sha256(plan.canonical) == plan.hash else {
+            throw ProvisionError(.invalidInput, "\(file) was edited after it was written (its hash does not match its content); make a new plan with --dryRun --planFile",
+                                 field: "plan")
+        }
+        var differences: [String] = []
+        if let created = plan.createdDate {
+            let seconds = Date().timeIntervalSince(created)
+            if seconds > maxAgeHours * 3600 {
+                let age = seconds >= 3600 ? "\(Int(seconds / 3600)) hours" : seconds >= 60 ? "\(Int(seconds / 60)) minutes" : "\(Int(seconds)) seconds"
+                differences.append("plan is \(age) old (made \(plan.createdAt); at most \(String(format: "%g", maxAgeHours)) hours: --maxPlanAge)")
+            }
+        } else {
+            differences.append("plan has no readable creation time ('\(plan.createdAt)')")
+        }
+        if plan.provisionVersion != ProvisionVersion.current {
+            differences.append("plan made by provision \(plan.provisionVersion), this is provision \(ProvisionVersion.current)")
+        }
+        if plan.schemaVersion != BundledMigrations.latestVersion {
+            differences.append("schema version \(BundledMigrations.latestVersion), plan made at \(plan.schemaVersion)")
+        }
+        if let database = run.databaseTarget, database != plan.database {
+            differences.append("plan made against \(plan.database), this is \(database)")
+        }
+        for source in plan.sources {
+            let name = describe(source.path)
+            guard let bytes = try? RegularFile.read(source.path, field: "plan", maxBytes: 64 << 20) else {
+                differences.append("\(name) no longer exists")
+                continue
+            }
+            let digest = try run.sha256(bytes)
+            if digest != source.sha256 {
+                differences.append("\(name) changed since the plan (sha256 \(source.sha256.prefix(12))… then, \(digest.prefix(12))… now)")
+            }
+        }
+        return differences
+    }
+
+    /// `playbook go-live.lua`, `module helpers.lua`, `file wave-3.csv`.
+    private func describe(_ path: String) -> String {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        if path == plan.inputs.file { return "file \(name)" }
+        if path == plan.inputs.playbook || path == URL(fileURLWithPath: playbook).standardizedFileURL.path { return "playbook \(name)" }
+        return "module \(name)"
+    }
+
+    /// Each action planned but not taken now, and each taken now but not planned, in
+    /// order (an action planned twice must be taken twice).
+    static func actionDifferences(planned: [String], taken: [String]) -> [String] {
+        var remaining = taken
+        var differences: [String] = []
+        for action in planned {
+            if let index = remaining.firstIndex(of: action) {
+                remaining.remove(at: index)
+            } else {
+                differences.append("planned, but the playbook would not do it now: \(action)")
+            }
+        }
+        differences += remaining.map { "not planned, but the playbook would do it now: \($0)" }
+        return differences
+    }
+
+    /// The refusal: every difference, each a problem of its own.
+    static func stale(_ differences: [String], planFile: String) -> ProvisionError {
+        var error = ProvisionError(.planStale, "\(planFile) no longer matches: \(differences.count == 1 ? differences[0] : "\(differences.count) differences"); nothing was applied. Make a new plan with --dryRun --planFile and review it",
+                                   field: "plan")
+        error.problems = differences.map { Problem(field: "plan", message: $0) }
+        return error
+    }
+
+    /// An error of the replayed playbook that means the world changed since the plan.
+    static func meansStale(_ error: ProvisionError) -> Bool {
+        [.slugExists, .emailExists, .membershipExists, .duplicateInBatch, .notFound, .tenantInUse].contains(error.code)
+    }
+}
