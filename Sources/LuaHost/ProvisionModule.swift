@@ -401,11 +401,12 @@ final class ProvisionModule {
     /// loop that plans without end hits the limit instead of the machine's memory.
     static let recordBytes = 1024
 
-    /// Every primitive is a savepoint unit of its own, so a playbook that catches a
-    /// primitive's error with pcall can go on: the transaction is never left aborted.
+    /// Every primitive is a unit of its own, so a playbook that catches a primitive's error
+    /// with pcall can go on. No subtransaction: primitives find conflicts before they write
+    /// (a lost race by ON CONFLICT DO NOTHING), so the transaction is never left aborted.
     private func atomically<T>(_ body: () throws(ProvisionError) -> T) throws(ProvisionError) -> T {
         try session.state.charge(Self.recordBytes, for: "the run's record")
-        let unit = try run.beginUnit()
+        let unit = try run.beginUnit(savepoint: false)
         do throws(ProvisionError) {
             let value = try body()
             try run.release(unit)

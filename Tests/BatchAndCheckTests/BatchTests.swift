@@ -57,33 +57,74 @@ struct BatchTests {
                 "the failed rows' audit events were rolled back with them")
     }
 
-    @Test("a batch whose rows failed exits with its first failure's code (1 for a database error) after committing the rest")
+    @Test("a batch whose rows failed a conflict exits with its first failure's code after committing the rest")
     func firstFailureDecidesExit() throws {
         let db = try TestDatabase.create()
         let scratch = try Scratch()
         defer { scratch.remove() }
         try ProvisionBinary.tenant("taken", owner: "taken-owner@example.com", in: db)
-        // Row 1 fails at the database: the test holds its slug uncommitted, and the
-        // batch's sessions give up waiting for that lock at once (lock_timeout).
-        try db.giveUpOnLocksQuickly()
-        let blocker = try db.connect()
-        try blocker.begin()
-        try blocker.run(fixture: "INSERT INTO tenants (slug, name) VALUES ('held-row', 'held by the test')")
-        defer { blocker.rollback() }
+        try ProvisionBinary.tenant("other", owner: "shared@example.com", in: db)
         let file = try scratch.csv([
             requiredHeader,
-            "held-row,Held,held@example.com",
+            "first-row,First,first@example.com",
+            "mine-now,Mine,shared@example.com",
             "taken,Taken,other@example.com",
             "after-row,After,after@example.com",
         ])
 
         let result = try ProvisionBinary.batch(file, ["--json"], in: db)
 
-        #expect(result.status == 1, "the first failure is a database error (1), the second a conflict (3): \(result)")
-        #expect(result.errorCode(of: "held-row") == "database_error", "\(result)")
+        #expect(result.status == 3, "the first failure is an email conflict: \(result)")
+        #expect(result.errorCode(of: "mine-now") == "email_exists", "\(result)")
         #expect(result.errorCode(of: "taken") == "slug_exists")
-        #expect(result.status(of: "after-row") == "created")
+        #expect(result.status(of: "first-row") == "created" && result.status(of: "after-row") == "created")
         #expect(try db.ownerEmail(of: "after-row") == "after@example.com", "the rest committed")
+        #expect(try !db.tenantExists("mine-now"), "the failed row left nothing")
+    }
+
+    @Test("a database error (not a conflict) ends the batch: PostgreSQL aborted its transaction, so nothing lands (exit 1), and it says so")
+    func databaseErrorEndsTheBatch() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        // Row 2 fails at the database: the test holds its slug uncommitted, and the
+        // batch's sessions give up waiting for that lock at once (lock_timeout).
+        try db.giveUpOnLocksQuickly()
+        let blocker = try db.connect()
+        try blocker.begin()
+        try blocker.run(fixture: "INSERT INTO tenants (slug, name) VALUES ('held-row', 'held by the test')")
+        defer { blocker.rollback() }
+        let file = try scratch.csv([requiredHeader, "before-row,Before,before@example.com", "held-row,Held,held@example.com",
+                                    "after-row,After,after@example.com"])
+        let before = try db.rowCounts()
+
+        let result = try ProvisionBinary.batch(file, ["--json"], in: db)
+
+        #expect(result.status == 1 && result.errorCode == "database_error", "\(result)")
+        #expect(result.errorMessage?.contains("batch.csv:3:") == true, "names the row: \(result)")
+        #expect(result.errorMessage?.contains("the whole batch was rolled back and nothing was written") == true, "\(result)")
+        blocker.rollback()
+        #expect(try db.rowCounts() == before, "nothing written")
+        #expect(Passwords.occurrences(in: result.stdout + result.stderr).isEmpty)
+    }
+
+    @Test("a batch of any size takes one transaction id: rows are isolated without a subtransaction each (conflicting rows included)")
+    func oneTransactionId() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try ProvisionBinary.tenant("xid-taken", owner: "xid-owner@example.com", in: db)
+        let rows = (1...120).map { "xid-\($0),X \($0),owner\($0)@xid.example" } + ["xid-taken,Taken,someone@xid.example"]
+        let file = try scratch.csv([requiredHeader] + rows)
+
+        let result = try ProvisionBinary.batch(file, ["--json"], in: db)
+
+        #expect(result.status == 3 && result.results.count == 121, "\(result.status)")
+        // Each row's xmin is the (sub)transaction that inserted it: one for all of them.
+        #expect(try db.count("SELECT DISTINCT xmin FROM tenants WHERE slug LIKE 'xid-%' AND slug <> 'xid-taken'") == 1)
+        #expect(try db.count("SELECT DISTINCT xmin FROM users WHERE email LIKE '%@xid.example'") == 1)
+        #expect(try db.count("SELECT DISTINCT xmin FROM audit_events WHERE (detail->>'slug' LIKE 'xid-%' AND detail->>'slug' <> 'xid-taken') OR detail->>'email' LIKE '%@xid.example'") == 1)
+        #expect(try db.count("SELECT 1 FROM tenants WHERE slug LIKE 'xid-%'") == 121)
     }
 
     @Test("every row succeeding exits 0 with the contract's JSON shape")

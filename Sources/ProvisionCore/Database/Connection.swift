@@ -10,6 +10,10 @@ public final class Connection {
     private var savepointCounter = 0
     public private(set) var inTransaction = false
 
+    /// The open transaction failed (an error that PostgreSQL does not survive without a
+    /// savepoint): only a rollback is possible now.
+    public var transactionAborted: Bool { PQtransactionStatus(handle) == PQTRANS_INERROR }
+
     /// Opens `url` (a libpq URI or key=value conninfo). Throws `database_unavailable`
     /// with the password scrubbed from libpq's message.
     public init(url: String, statementTimeoutMilliseconds: Int = 30_000, applicationName: String = "provision") throws(ProvisionError) {

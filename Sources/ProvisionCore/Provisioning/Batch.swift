@@ -197,7 +197,9 @@ public enum Batch {
                 outcomes.append(.kept(line: row.line, tenantSlug: slug, ownerEmail: row.owner.email, differs: differs))
                 continue
             }
-            let unit = try run.beginUnit()
+            // No subtransaction per row: a failing row's inserts are removed instead, so a
+            // batch of any size takes one transaction id.
+            let unit = try run.beginUnit(savepoint: false)
             do throws(ProvisionError) {
                 let tenant = try run.createTenant(row.tenant)
                 let owner = try run.createOwner(row.owner)
@@ -208,6 +210,12 @@ public enum Batch {
                 // Name the row, keep the code and field: the report and the exit status use both.
                 var failure = error.worded(by: wording)
                 failure.message = "\(file):\(row.line): \(failure.message)"
+                if run.transactionAborted {
+                    // A database error (not a conflict, which rows find before they write):
+                    // PostgreSQL aborted the transaction, so no row of the batch can land.
+                    failure.message += "; the database aborted the batch's transaction, so the whole batch was rolled back and nothing was written"
+                    throw failure
+                }
                 try run.rollback(unit, error: failure)
                 outcomes.append(.failed(line: row.line, tenantSlug: slug, error: failure))
                 if options.stopOnError { return outcomes }

@@ -15,13 +15,9 @@ public struct Fixtures {
     }
 
     public func tenant(_ spec: TenantSpec) throws(ProvisionError) -> Tenant {
-        do {
-            let id = try Store(connection: connection).insertTenant(spec)
-            return Tenant(id: id.sqlText, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
-                          supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: false)
-        } catch where error.code == .slugExists {
-            throw ProvisionError.slugExists(spec.slug)
-        }
+        guard let id = try Store(connection: connection).insertTenant(spec) else { throw ProvisionError.slugExists(spec.slug) }
+        return Tenant(id: id.sqlText, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
+                      supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: false)
     }
 
     /// A user whose password is `password`: a one-time password pending (72 hours left) or
@@ -46,7 +42,9 @@ public struct Fixtures {
     }
 
     public func membership(tenantId: UUID, userId: UUID, role: Role) throws(ProvisionError) {
-        try Store(connection: connection).insertMembership(tenantId: tenantId, userId: userId, role: role)
+        guard try Store(connection: connection).insertMembership(tenantId: tenantId, userId: userId, role: role) else {
+            throw ProvisionError.membershipExists(email: nil, slug: nil)
+        }
     }
 
     /// A row of a platform table (`centers`, `levels`, `programs`, `groups`, `students`,

@@ -199,11 +199,18 @@ public final class ProvisioningRun {
 
     /// Opens a unit; with `planning`, primitives inside it plan instead of writing (a dry
     /// run inside the run, whose plan `rollback(_:error:)` returns).
-    public func beginUnit(planning: Bool = false) throws(ProvisionError) -> Unit {
+    ///
+    /// With `savepoint: false` the unit takes no subtransaction (PostgreSQL caches only 64
+    /// per transaction before every other session's snapshots slow down): its primitives
+    /// never abort the transaction (conflicts are found before writing, and a lost race by
+    /// `ON CONFLICT DO NOTHING`), and rolling it back removes the rows it inserted
+    /// (`compensate`). Only creating primitives belong in such a unit (a batch's rows, and
+    /// each primitive a script calls on its own).
+    public func beginUnit(planning: Bool = false, savepoint: Bool = true) throws(ProvisionError) -> Unit {
         try requireOpen()
-        let savepoint = try connection?.savepoint()
+        let point = savepoint ? try connection?.savepoint() : nil
         if planning { planningDepth += 1 }
-        return Unit(savepoint: savepoint, journal: journal, planning: planning)
+        return Unit(savepoint: point, journal: journal, planning: planning)
     }
 
     /// Keeps what the unit did.
@@ -218,11 +225,39 @@ public final class ProvisioningRun {
     @discardableResult
     public func rollback(_ unit: Unit, error: ProvisionError? = nil) throws(ProvisionError) -> (actions: [String], warnings: [String]) {
         if unit.planning { planningDepth -= 1 }
-        if let savepoint = unit.savepoint, state == .open { try connection?.rollback(to: savepoint) }
+        if let savepoint = unit.savepoint, state == .open {
+            try connection?.rollback(to: savepoint)
+        } else if state == .open, !isPlanning {
+            try compensate(since: unit.journal)
+        }
         let undone = (Array(journal.actions.dropFirst(unit.journal.actions.count)),
                       Array(journal.warnings.dropFirst(unit.journal.warnings.count)))
         journal = journal.rolledBack(to: unit.journal, failing: error)
         return undone
+    }
+
+    /// Removes what was inserted since `snapshot` (a savepoint-free unit that failed):
+    /// its memberships, users and tenants, newest first, and their audit rows.
+    private func compensate(since snapshot: Journal) throws(ProvisionError) {
+        // After a database error the transaction is aborted: nothing to remove, nothing
+        // more to write (`requireOpen` says so to whatever comes next).
+        guard let store, connection?.transactionAborted != true else { return }
+        let memberships = journal.memberships.dropFirst(snapshot.memberships.count).filter { !$0.planned }
+        let users = journal.users.dropFirst(snapshot.users.count).filter { $0.created && !$0.planned }
+        let tenants = journal.outcomes.dropFirst(snapshot.outcomes.count).compactMap { outcome -> Tenant? in
+            if case .tenant(let tenant) = outcome, !tenant.planned { tenant } else { nil }
+        }
+        for membership in memberships.reversed() {
+            if let tenantId = membership.tenantId.flatMap(UUID.init(uuidString:)), let userId = membership.userId.flatMap(UUID.init(uuidString:)) {
+                try store.deleteMembership(tenantId: tenantId, userId: userId, runId: audit.runId)
+            }
+        }
+        for user in users.reversed() {
+            if let id = user.id.flatMap(UUID.init(uuidString:)) { try store.deleteUser(id: id, runId: audit.runId) }
+        }
+        for tenant in tenants.reversed() {
+            if let id = tenant.id.flatMap(UUID.init(uuidString:)) { try store.deleteTenant(id: id, runId: audit.runId) }
+        }
     }
 
     // MARK: Look-ups
@@ -353,13 +388,9 @@ public final class ProvisioningRun {
             return record(Tenant(id: nil, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
                                  supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: true))
         }
-        let id: UUID
-        do {
-            id = try store.insertTenant(spec)
-        } catch where error.code == .slugExists {
-            // Another run created the slug between our look-up and our insert.
-            throw ProvisionError.slugExists(spec.slug)
-        }
+        // Another run may create the slug between our look-up and our insert: found by the
+        // insert (ON CONFLICT DO NOTHING), which never aborts the transaction.
+        guard let id = try store.insertTenant(spec) else { throw ProvisionError.slugExists(spec.slug) }
         try trail?.record(action: "tenant.create", tenantId: id, detail: [
             "slug": spec.slug, "name": spec.name, "timeZone": spec.timeZone ?? "",
             "supportEmail": spec.supportEmail ?? "", "supportPhone": spec.supportPhone ?? "",
@@ -389,14 +420,10 @@ public final class ProvisioningRun {
             return record(user)
         }
         let password = try passwords.next()
-        let inserted: Store.InsertedUser?
-        do {
-            inserted = try store.insertUser(spec, passwordHash: password.hash, lifetimeHours: passwordLifetimeHours,
-                                            linkingExisting: spec.allowExistingUser)
-        } catch where error.code == .emailExists {
-            throw ProvisionError.emailExists(spec.email)
-        }
+        let inserted = try store.insertUser(spec, passwordHash: password.hash, lifetimeHours: passwordLifetimeHours)
         guard let inserted else {
+            // Another run created the user between our look-up and our insert.
+            guard spec.allowExistingUser else { throw ProvisionError.emailExists(spec.email) }
             // allowExistingUser lost a race: the user now exists, so link them instead.
             guard let existing = try store.user(email: spec.email) else {
                 throw ProvisionError(.databaseError, "user \(spec.email) could neither be created nor found")
@@ -433,11 +460,7 @@ public final class ProvisioningRun {
             journal.plannedMemberships.insert(key)
             return record(Membership(tenantId: tenant.id, tenantSlug: tenant.slug, role: role, planned: true, user: user))
         }
-        do {
-            try store.insertMembership(tenantId: tenantId, userId: userId, role: role)
-        } catch where error.code == .membershipExists {
-            throw conflict
-        }
+        guard try store.insertMembership(tenantId: tenantId, userId: userId, role: role) else { throw conflict }
         try trail?.record(action: "membership.create", tenantId: tenantId, userId: userId, detail: [
             "slug": tenant.slug, "email": user.email, "role": role.rawValue,
         ])
@@ -615,10 +638,16 @@ public final class ProvisioningRun {
         return membership
     }
 
+    /// True once a database error aborted the run's transaction: it can only roll back.
+    public var transactionAborted: Bool { connection?.transactionAborted == true }
+
     private func requireOpen() throws(ProvisionError) {
         if state == .notStarted { try begin() }
         guard state == .open else {
             throw ProvisionError(.playbookError, "this run has already ended; no more changes can be made in it")
+        }
+        if transactionAborted {
+            throw ProvisionError(.databaseError, "an earlier database error aborted this run's transaction: nothing more can be done in it, and nothing of it will be written")
         }
     }
 

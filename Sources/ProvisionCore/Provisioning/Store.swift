@@ -26,13 +26,16 @@ struct Store {
                supportPhone: try row.decode(String?.self, "support_phone"), planned: false)
     }
 
-    func insertTenant(_ spec: TenantSpec) throws(ProvisionError) -> UUID {
+    /// The new tenant's id; nil when the slug is taken (by a run that committed meanwhile):
+    /// a conflict that never aborts the transaction.
+    func insertTenant(_ spec: TenantSpec) throws(ProvisionError) -> UUID? {
         let rows = try connection.run("""
             INSERT INTO tenants (slug, name, time_zone, support_email, support_phone)
             VALUES (\(spec.slug), \(spec.name), \(spec.timeZone), \(spec.supportEmail), \(spec.supportPhone))
+            ON CONFLICT (slug) DO NOTHING
             RETURNING id
             """)
-        return try Self.only(rows).decode(UUID.self, "id")
+        return try rows.first?.decode(UUID.self, "id")
     }
 
     /// Whether PostgreSQL's own tz data knows the zone (it may be older or newer than the
@@ -77,25 +80,35 @@ struct Store {
         let passwordExpiresAt: Date
     }
 
-    /// A user who must change `passwordHash`'s password within `lifetimeHours`. With
-    /// `linkingExisting`, an email that exists by now is no error: nil says so.
-    func insertUser(_ spec: OwnerSpec, passwordHash: String, lifetimeHours: Int,
-                    linkingExisting: Bool) throws(ProvisionError) -> InsertedUser? {
+    /// A user who must change `passwordHash`'s password within `lifetimeHours`; nil when
+    /// the email exists by now (a conflict that never aborts the transaction).
+    func insertUser(_ spec: OwnerSpec, passwordHash: String, lifetimeHours: Int) throws(ProvisionError) -> InsertedUser? {
         let hours = Int32(clamping: lifetimeHours)
-        let rows = try linkingExisting
-            ? connection.run("""
-                INSERT INTO users (email, name, password_hash, must_change_password, password_expires_at)
-                VALUES (\(spec.email), \(spec.name), \(passwordHash), true, now() + make_interval(hours => \(hours)))
-                ON CONFLICT ((lower(email))) DO NOTHING
-                RETURNING id, password_expires_at
-                """)
-            : connection.run("""
-                INSERT INTO users (email, name, password_hash, must_change_password, password_expires_at)
-                VALUES (\(spec.email), \(spec.name), \(passwordHash), true, now() + make_interval(hours => \(hours)))
-                RETURNING id, password_expires_at
-                """)
+        let rows = try connection.run("""
+            INSERT INTO users (email, name, password_hash, must_change_password, password_expires_at)
+            VALUES (\(spec.email), \(spec.name), \(passwordHash), true, now() + make_interval(hours => \(hours)))
+            ON CONFLICT ((lower(email))) DO NOTHING
+            RETURNING id, password_expires_at
+            """)
         guard let row = rows.first else { return nil }
         return InsertedUser(id: try row.decode(UUID.self, "id"), passwordExpiresAt: try row.decode(Date.self, "password_expires_at"))
+    }
+
+    // MARK: Undoing a unit without a savepoint
+
+    func deleteMembership(tenantId: UUID, userId: UUID, runId: UUID) throws(ProvisionError) {
+        try connection.run("DELETE FROM memberships WHERE tenant_id = \(tenantId) AND user_id = \(userId)")
+        try connection.run("DELETE FROM audit_events WHERE run_id = \(runId) AND action = 'membership.create' AND tenant_id = \(tenantId) AND user_id = \(userId)")
+    }
+
+    func deleteUser(id: UUID, runId: UUID) throws(ProvisionError) {
+        try connection.run("DELETE FROM users WHERE id = \(id)")
+        try connection.run("DELETE FROM audit_events WHERE run_id = \(runId) AND user_id = \(id)")
+    }
+
+    func deleteTenant(id: UUID, runId: UUID) throws(ProvisionError) {
+        try connection.run("DELETE FROM tenants WHERE id = \(id)")
+        try connection.run("DELETE FROM audit_events WHERE run_id = \(runId) AND tenant_id = \(id)")
     }
 
     /// The state of a user's password, as of the transaction's clock (`now()`).
@@ -254,11 +267,15 @@ struct Store {
             """).isEmpty)
     }
 
-    func insertMembership(tenantId: UUID, userId: UUID, role: Role) throws(ProvisionError) {
-        try connection.run("""
+    /// False when the user already belongs to the tenant (never aborts the transaction).
+    @discardableResult
+    func insertMembership(tenantId: UUID, userId: UUID, role: Role) throws(ProvisionError) -> Bool {
+        !(try connection.run("""
             INSERT INTO memberships (tenant_id, user_id, role)
             VALUES (\(tenantId), \(userId), \(role.rawValue))
-            """)
+            ON CONFLICT (tenant_id, user_id) DO NOTHING
+            RETURNING id
+            """).isEmpty)
     }
 
     // MARK: Decoding
