@@ -25,7 +25,8 @@ public enum Watchdog {
     /// any error). The process exits with `limit_exceeded`'s status right after.
     public static func setReporter(_ report: @escaping @Sendable (ProvisionError) -> Void) {
         settings.lock.withLock { settings.report = report }
-        start()
+        // The thread itself starts with the first Lua state: a command that runs no
+        // script (a dry run of `migrate --status`, `--help`) never pays for it.
     }
 
     /// What is running now, for the message ("the check 'support-contact'").
