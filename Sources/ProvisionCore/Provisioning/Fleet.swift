@@ -74,13 +74,10 @@ public struct Fleet {
         }
     }
 
-    /// Every tenant's slug, in order (to check them all).
-    public func slugs() throws(ProvisionError) -> [String] {
-        try readOnly { () throws(ProvisionError) in
-            try connection.run("SELECT slug FROM tenants ORDER BY slug").map { row throws(ProvisionError) in
-                try row.decode(String.self, "slug")
-            }
-        }
+    /// Every tenant, by slug, read in the caller's open transaction (to check them all).
+    public func tenantsInTransaction() throws(ProvisionError) -> [Tenant] {
+        try connection.run("SELECT id, slug, name, time_zone, support_email, support_phone FROM tenants ORDER BY slug")
+            .map { row throws(ProvisionError) in try Store.tenant(of: row) }
     }
 
     private func readOnly<T>(_ body: () throws(ProvisionError) -> T) throws(ProvisionError) -> T {

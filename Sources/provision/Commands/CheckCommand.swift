@@ -58,18 +58,21 @@ struct CheckCommand: ParsableCommand {
         let checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(extra: checkFolders), timeoutSeconds: checkTimeout))
         let selected = try selection(among: checks.ids + checks.brokenIds)
         let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
-        let slugs = try slug.map { [$0] } ?? Fleet(connection: connection).slugs()
         var checked: [(tenant: Tenant, results: [CheckResult])] = []
-        for slug in slugs {
-            // A read-only transaction per tenant, rolled back whatever its checks do.
-            let run = ProvisioningRun(connection: connection, dryRun: true)
-            defer { run.rollback() }
-            try run.begin()
+        // One read-only transaction, rolled back whatever the checks do; each check runs
+        // in a unit of its own in it, so one that fails at the database stops no other.
+        let run = ProvisioningRun(connection: connection, dryRun: true)
+        defer { run.rollback() }
+        try run.begin()
+        if let slug {
             guard let tenant = try run.findTenant(slug: slug) else {
-                if all { continue }  // deleted since the list was read
                 throw ProvisionError(.notFound, "tenant '\(slug)' does not exist (see provision list)", field: "tenantSlug")
             }
             checked.append((tenant, try checks.run(for: tenant, in: run, only: selected)))
+        } else {
+            for tenant in try Fleet(connection: connection).tenantsInTransaction() {
+                checked.append((tenant, try checks.run(for: tenant, in: run, only: selected)))
+            }
         }
         if all {
             FleetCheckReport(tenants: checked).print(to: output)
