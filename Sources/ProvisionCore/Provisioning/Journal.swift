@@ -1,8 +1,9 @@
 /// What a run has created or planned so far, in order: the records its report shows, the
 /// one-time passwords it issued, and what a dry run tracks in place of rows it does not
-/// write. A value: a unit's snapshot is a copy taken when the unit began, and rolling the
-/// unit back is going back to that copy (`rolledBack(to:failing:)`), so a field added
-/// here is undone with the unit without anyone listing it.
+/// write. Everything in it only grows, so a unit remembers where each part ended when it
+/// began (a `Mark`: counts, never a copy, so a batch of N rows does O(N) work, not
+/// O(N²)), and rolling the unit back cuts each part back there (`rollBack(to:failing:)`).
+/// A field added here must be added to the mark too.
 struct Journal {
     var actions: [String] = []
     var warnings: [String] = []
@@ -21,11 +22,40 @@ struct Journal {
     }
 
     // Dry runs write nothing, so conflicts inside the run are found here.
-    var plannedSlugs: Set<String> = []
+    private(set) var plannedSlugs: Set<String> = []
     /// By lowercased email, as the schema's unique index compares them.
-    var plannedUsers: [String: User] = [:]
+    private(set) var plannedUsers: [String: User] = [:]
     /// `slug NUL lowercased email`.
-    var plannedMemberships: Set<String> = []
+    private(set) var plannedMemberships: Set<String> = []
+    /// The keys above in the order they were added, to take them out again.
+    private var plannedLog: [PlannedKey] = []
+
+    private enum PlannedKey {
+        case slug(String), user(String), membership(String)
+    }
+
+    mutating func plan(slug: String) {
+        if plannedSlugs.insert(slug).inserted { plannedLog.append(.slug(slug)) }
+    }
+
+    mutating func plan(user: User, key: String) {
+        if plannedUsers.updateValue(user, forKey: key) == nil { plannedLog.append(.user(key)) }
+    }
+
+    mutating func plan(membership key: String) {
+        if plannedMemberships.insert(key).inserted { plannedLog.append(.membership(key)) }
+    }
+
+    /// Where each part of the journal ended when a unit began.
+    struct Mark {
+        fileprivate let actions, warnings, users, memberships, issued, outcomes, preconditions, attemptedSlugs, plannedLog: Int
+    }
+
+    var mark: Mark {
+        Mark(actions: actions.count, warnings: warnings.count, users: users.count, memberships: memberships.count,
+             issued: issued.count, outcomes: outcomes.count, preconditions: preconditions.count,
+             attemptedSlugs: attemptedSlugs.count, plannedLog: plannedLog.count)
+    }
 
     /// The tenants created or planned, in order.
     var tenants: [Tenant] {
@@ -49,24 +79,41 @@ struct Journal {
         "\(slug)\u{0}\(email.lowercased())"
     }
 
-    /// The journal as it was at `snapshot`, but for what outlives a rollback: the
-    /// failures recorded, which keep their place among the outcomes. With `error`, the unit's failure
-    /// is recorded under the first slug it tried; the slugs tried inside a unit that
-    /// rolls back without failing are kept, so the outermost failing unit can still name
-    /// the tenant it was about.
-    func rolledBack(to snapshot: Journal, failing error: ProvisionError?) -> Journal {
-        var restored = snapshot
+    /// Back to where it was at `mark`, but for what outlives a rollback: the failures
+    /// recorded, which keep their place among the outcomes. With `error`, the unit's
+    /// failure is recorded under the first slug it tried; the slugs tried inside a unit
+    /// that rolls back without failing are kept, so the outermost failing unit can still
+    /// name the tenant it was about.
+    mutating func rollBack(to mark: Mark, failing error: ProvisionError?) {
         // Failures of inner units stay, in their place; what the unit created goes.
-        restored.outcomes += outcomes[snapshot.outcomes.count...].filter {
-            if case .failed = $0 { true } else { false }
+        let innerFailures = outcomes[mark.outcomes...].filter { if case .failed = $0 { true } else { false } }
+        let tried = error.map { _ in attemptedSlugs.count > mark.attemptedSlugs ? attemptedSlugs[mark.attemptedSlugs] : nil } ?? nil
+        actions.removeSubrange(mark.actions...)
+        warnings.removeSubrange(mark.warnings...)
+        users.removeSubrange(mark.users...)
+        memberships.removeSubrange(mark.memberships...)
+        issued.removeSubrange(mark.issued...)
+        outcomes.removeSubrange(mark.outcomes...)
+        preconditions.removeSubrange(mark.preconditions...)
+        for key in plannedLog[mark.plannedLog...] {
+            switch key {
+            case .slug(let slug): plannedSlugs.remove(slug)
+            case .user(let email): plannedUsers.removeValue(forKey: email)
+            case .membership(let membership): plannedMemberships.remove(membership)
+            }
         }
+        plannedLog.removeSubrange(mark.plannedLog...)
+        outcomes += innerFailures
         if let error {
-            let tried = snapshot.attemptedSlugs.count
-            let slug = attemptedSlugs.count > tried ? attemptedSlugs[tried] : nil
-            restored.outcomes.append(.failed(UnitFailure(tenantSlug: slug, error: error)))
-        } else {
-            restored.attemptedSlugs = attemptedSlugs
+            attemptedSlugs.removeSubrange(mark.attemptedSlugs...)
+            outcomes.append(.failed(UnitFailure(tenantSlug: tried, error: error)))
         }
-        return restored
     }
+
+    /// What was added since `mark`, newest last.
+    func actions(since mark: Mark) -> ArraySlice<String> { actions[mark.actions...] }
+    func warnings(since mark: Mark) -> ArraySlice<String> { warnings[mark.warnings...] }
+    func memberships(since mark: Mark) -> ArraySlice<Membership> { memberships[mark.memberships...] }
+    func users(since mark: Mark) -> ArraySlice<User> { users[mark.users...] }
+    func outcomes(since mark: Mark) -> ArraySlice<TenantOutcome> { outcomes[mark.outcomes...] }
 }

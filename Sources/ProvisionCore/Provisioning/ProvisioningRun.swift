@@ -192,8 +192,8 @@ public final class ProvisioningRun {
     /// taking with it everything it did: rows, planned conflicts, actions, passwords.
     public struct Unit {
         fileprivate let savepoint: Savepoint?
-        /// The journal as the unit found it.
-        fileprivate let journal: Journal
+        /// Where the journal was when the unit began.
+        fileprivate let mark: Journal.Mark
         fileprivate let planning: Bool
     }
 
@@ -210,7 +210,7 @@ public final class ProvisioningRun {
         try requireOpen()
         let point = savepoint ? try connection?.savepoint() : nil
         if planning { planningDepth += 1 }
-        return Unit(savepoint: point, journal: journal, planning: planning)
+        return Unit(savepoint: point, mark: journal.mark, planning: planning)
     }
 
     /// Keeps what the unit did.
@@ -228,23 +228,22 @@ public final class ProvisioningRun {
         if let savepoint = unit.savepoint, state == .open {
             try connection?.rollback(to: savepoint)
         } else if state == .open, !isPlanning {
-            try compensate(since: unit.journal)
+            try compensate(since: unit.mark)
         }
-        let undone = (Array(journal.actions.dropFirst(unit.journal.actions.count)),
-                      Array(journal.warnings.dropFirst(unit.journal.warnings.count)))
-        journal = journal.rolledBack(to: unit.journal, failing: error)
+        let undone = (Array(journal.actions(since: unit.mark)), Array(journal.warnings(since: unit.mark)))
+        journal.rollBack(to: unit.mark, failing: error)
         return undone
     }
 
     /// Removes what was inserted since `snapshot` (a savepoint-free unit that failed):
     /// its memberships, users and tenants, newest first, and their audit rows.
-    private func compensate(since snapshot: Journal) throws(ProvisionError) {
+    private func compensate(since mark: Journal.Mark) throws(ProvisionError) {
         // After a database error the transaction is aborted: nothing to remove, nothing
         // more to write (`requireOpen` says so to whatever comes next).
         guard let store, connection?.transactionAborted != true else { return }
-        let memberships = journal.memberships.dropFirst(snapshot.memberships.count).filter { !$0.planned }
-        let users = journal.users.dropFirst(snapshot.users.count).filter { $0.created && !$0.planned }
-        let tenants = journal.outcomes.dropFirst(snapshot.outcomes.count).compactMap { outcome -> Tenant? in
+        let memberships = journal.memberships(since: mark).filter { !$0.planned }
+        let users = journal.users(since: mark).filter { $0.created && !$0.planned }
+        let tenants = journal.outcomes(since: mark).compactMap { outcome -> Tenant? in
             if case .tenant(let tenant) = outcome, !tenant.planned { tenant } else { nil }
         }
         for membership in memberships.reversed() {
@@ -336,7 +335,11 @@ public final class ProvisioningRun {
 
     /// A tenant by slug: one this run created or planned, else the database's.
     public func lookUpTenant(slug: String) throws(ProvisionError) -> Tenant? {
-        if let tenant = journal.tenants.last(where: { $0.slug == slug }) { return tenant }
+        // Newest first, without building the list of every tenant (a loop of look-ups in a
+        // large run stays linear).
+        for outcome in journal.outcomes.reversed() {
+            if case .tenant(let tenant) = outcome, tenant.slug == slug { return tenant }
+        }
         return try findTenant(slug: slug)
     }
 
@@ -384,7 +387,7 @@ public final class ProvisioningRun {
         }
         journal.actions.append("create tenant \(spec.slug)")
         guard let store, !isPlanning else {
-            journal.plannedSlugs.insert(spec.slug)
+            journal.plan(slug: spec.slug)
             return record(Tenant(id: nil, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
                                  supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: true))
         }
@@ -416,7 +419,7 @@ public final class ProvisioningRun {
         journal.actions.append("create user \(spec.email) with a one-time password")
         guard let store, !isPlanning else {
             let user = User(id: nil, email: spec.email, name: spec.name, created: true, planned: true)
-            journal.plannedUsers[key] = user
+            journal.plan(user: user, key: key)
             return record(user)
         }
         let password = try passwords.next()
@@ -457,14 +460,14 @@ public final class ProvisioningRun {
                try store.membershipExists(tenantId: tenantId, userId: userId) {
                 throw conflict
             }
-            journal.plannedMemberships.insert(key)
+            journal.plan(membership: key)
             return record(Membership(tenantId: tenant.id, tenantSlug: tenant.slug, role: role, planned: true, user: user))
         }
         guard try store.insertMembership(tenantId: tenantId, userId: userId, role: role) else { throw conflict }
         try trail?.record(action: "membership.create", tenantId: tenantId, userId: userId, detail: [
             "slug": tenant.slug, "email": user.email, "role": role.rawValue,
         ])
-        if role == .owner, let index = journal.issued.firstIndex(where: { $0.userId == user.id && $0.tenantSlug == nil }) {
+        if role == .owner, let index = journal.issued.lastIndex(where: { $0.userId == user.id && $0.tenantSlug == nil }) {
             journal.issued[index].tenantSlug = tenant.slug
         }
         return record(Membership(tenantId: tenant.id, tenantSlug: tenant.slug, role: role, planned: false, user: user))
