@@ -9,13 +9,16 @@ public struct Fixtures {
 
     public init(connection: Connection) { self.connection = connection }
 
+    /// Fixture rows are audited like any (and rolled back with the test).
+    static let audit = AuditContext(actor: "provision test")
+
     /// How a fixture user's password stands (CONTRACT §8's states).
     public enum Password: String, Sendable, CaseIterable {
         case pending, expired, changed
     }
 
     public func tenant(_ spec: TenantSpec) throws(ProvisionError) -> Tenant {
-        guard let id = try Store(connection: connection).insertTenant(spec) else { throw ProvisionError.slugExists(spec.slug) }
+        guard let id = try Store(connection: connection).insertTenant(spec, audit: Self.audit) else { throw ProvisionError.slugExists(spec.slug) }
         return Tenant(id: id.sqlText, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
                       supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: false)
     }
@@ -42,7 +45,8 @@ public struct Fixtures {
     }
 
     public func membership(tenantId: UUID, userId: UUID, role: Role) throws(ProvisionError) {
-        guard try Store(connection: connection).insertMembership(tenantId: tenantId, userId: userId, role: role) else {
+        guard try Store(connection: connection).insertMembership(tenantId: tenantId, userId: userId, role: role, audit: Self.audit,
+                                                                 detail: ["role": role.rawValue]) else {
             throw ProvisionError.membershipExists(email: nil, slug: nil)
         }
     }

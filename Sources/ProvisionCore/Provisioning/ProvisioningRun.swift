@@ -381,7 +381,8 @@ public final class ProvisioningRun {
         journal.attempt(slug: spec.slug)
         if let zone = spec.timeZone { try requireDatabaseKnows(timeZone: zone) }
         if journal.plannedSlugs.contains(spec.slug) { throw ProvisionError.slugExists(spec.slug, inThisRun: true) }
-        if try findTenant(slug: spec.slug) != nil { throw ProvisionError.slugExists(spec.slug) }
+        // Writing, the insert itself finds a taken slug (one round trip instead of two).
+        if isPlanning || store == nil, try findTenant(slug: spec.slug) != nil { throw ProvisionError.slugExists(spec.slug) }
         if spec.supportEmail == nil && spec.supportPhone == nil {
             warn("tenant \(spec.slug) has no support email or phone: the portal will show a generic “contact your center” message")
         }
@@ -391,13 +392,9 @@ public final class ProvisioningRun {
             return record(Tenant(id: nil, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
                                  supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: true))
         }
-        // Another run may create the slug between our look-up and our insert: found by the
-        // insert (ON CONFLICT DO NOTHING), which never aborts the transaction.
-        guard let id = try store.insertTenant(spec) else { throw ProvisionError.slugExists(spec.slug) }
-        try trail?.record(action: "tenant.create", tenantId: id, detail: [
-            "slug": spec.slug, "name": spec.name, "timeZone": spec.timeZone ?? "",
-            "supportEmail": spec.supportEmail ?? "", "supportPhone": spec.supportPhone ?? "",
-        ])
+        // A taken slug (by this run, by a run that committed before, or meanwhile) is found by
+        // the insert (ON CONFLICT DO NOTHING), which never aborts the transaction.
+        guard let id = try store.insertTenant(spec, audit: audit) else { throw ProvisionError.slugExists(spec.slug) }
         return record(Tenant(id: id.sqlText, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
                              supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: false))
     }
@@ -409,7 +406,13 @@ public final class ProvisioningRun {
         try requireOpen()
         let key = spec.email.lowercased()
         let existing: User?
-        if let planned = journal.plannedUsers[key] { existing = planned } else { existing = try findUser(email: spec.email) }
+        if let planned = journal.plannedUsers[key] {
+            existing = planned
+        } else if isPlanning || store == nil || spec.allowExistingUser {
+            existing = try findUser(email: spec.email)
+        } else {
+            existing = nil  // writing a new user: the insert itself finds a taken email
+        }
         if let existing {
             guard spec.allowExistingUser else { throw ProvisionError.emailExists(existing.email, inThisRun: existing.planned) }
             journal.actions.append("use existing user \(existing.email)")
@@ -423,10 +426,12 @@ public final class ProvisioningRun {
             return record(user)
         }
         let password = try passwords.next()
-        let inserted = try store.insertUser(spec, passwordHash: password.hash, lifetimeHours: passwordLifetimeHours)
+        let inserted = try store.insertUser(spec, passwordHash: password.hash, lifetimeHours: passwordLifetimeHours, audit: audit)
         guard let inserted else {
-            // Another run created the user between our look-up and our insert.
-            guard spec.allowExistingUser else { throw ProvisionError.emailExists(spec.email) }
+            // The email is taken (by this run, before it, or meanwhile).
+            guard spec.allowExistingUser else {
+                throw ProvisionError.emailExists(try store.user(email: spec.email)?.email ?? spec.email)
+            }
             // allowExistingUser lost a race: the user now exists, so link them instead.
             guard let existing = try store.user(email: spec.email) else {
                 throw ProvisionError(.databaseError, "user \(spec.email) could neither be created nor found")
@@ -436,10 +441,6 @@ public final class ProvisioningRun {
         }
         journal.issued.append(IssuedCredential(userId: inserted.id.sqlText, email: spec.email, tenantSlug: tenantSlug,
                                                password: password.password, expiresAt: inserted.passwordExpiresAt))
-        try trail?.record(action: "user.create", userId: inserted.id, detail: [
-            "email": spec.email, "name": spec.name ?? "", "mustChangePassword": "true",
-            "passwordExpiresInHours": String(passwordLifetimeHours),
-        ])
         return record(User(id: inserted.id.sqlText, email: spec.email, name: spec.name, created: true, planned: false))
     }
 
@@ -463,10 +464,8 @@ public final class ProvisioningRun {
             journal.plan(membership: key)
             return record(Membership(tenantId: tenant.id, tenantSlug: tenant.slug, role: role, planned: true, user: user))
         }
-        guard try store.insertMembership(tenantId: tenantId, userId: userId, role: role) else { throw conflict }
-        try trail?.record(action: "membership.create", tenantId: tenantId, userId: userId, detail: [
-            "slug": tenant.slug, "email": user.email, "role": role.rawValue,
-        ])
+        guard try store.insertMembership(tenantId: tenantId, userId: userId, role: role, audit: audit,
+                                         detail: ["slug": tenant.slug, "email": user.email, "role": role.rawValue]) else { throw conflict }
         if role == .owner, let index = journal.issued.lastIndex(where: { $0.userId == user.id && $0.tenantSlug == nil }) {
             journal.issued[index].tenantSlug = tenant.slug
         }

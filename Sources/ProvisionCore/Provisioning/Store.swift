@@ -28,12 +28,21 @@ struct Store {
 
     /// The new tenant's id; nil when the slug is taken (by a run that committed meanwhile):
     /// a conflict that never aborts the transaction.
-    func insertTenant(_ spec: TenantSpec) throws(ProvisionError) -> UUID? {
+    /// With its `tenant.create` audit row, in the same statement (one round trip).
+    func insertTenant(_ spec: TenantSpec, audit: AuditContext) throws(ProvisionError) -> UUID? {
+        let detail = Bind.jsonb(["slug": spec.slug, "name": spec.name, "timeZone": spec.timeZone ?? "",
+                                 "supportEmail": spec.supportEmail ?? "", "supportPhone": spec.supportPhone ?? ""])
         let rows = try connection.run("""
-            INSERT INTO tenants (slug, name, time_zone, support_email, support_phone)
-            VALUES (\(spec.slug), \(spec.name), \(spec.timeZone), \(spec.supportEmail), \(spec.supportPhone))
-            ON CONFLICT (slug) DO NOTHING
-            RETURNING id
+            WITH inserted AS (
+                INSERT INTO tenants (slug, name, time_zone, support_email, support_phone)
+                VALUES (\(spec.slug), \(spec.name), \(spec.timeZone), \(spec.supportEmail), \(spec.supportPhone))
+                ON CONFLICT (slug) DO NOTHING
+                RETURNING id
+            ), logged AS (
+                INSERT INTO audit_events (at, actor, action, run_id, tenant_id, detail)
+                SELECT clock_timestamp(), \(audit.actor), 'tenant.create', \(audit.runId), id, \(detail) FROM inserted
+            )
+            SELECT id FROM inserted
             """)
         return try rows.first?.decode(UUID.self, "id")
     }
@@ -82,13 +91,23 @@ struct Store {
 
     /// A user who must change `passwordHash`'s password within `lifetimeHours`; nil when
     /// the email exists by now (a conflict that never aborts the transaction).
-    func insertUser(_ spec: OwnerSpec, passwordHash: String, lifetimeHours: Int) throws(ProvisionError) -> InsertedUser? {
+    /// With its `user.create` audit row (never the password or its hash), in the same
+    /// statement.
+    func insertUser(_ spec: OwnerSpec, passwordHash: String, lifetimeHours: Int, audit: AuditContext) throws(ProvisionError) -> InsertedUser? {
         let hours = Int32(clamping: lifetimeHours)
+        let detail = Bind.jsonb(["email": spec.email, "name": spec.name ?? "", "mustChangePassword": "true",
+                                 "passwordExpiresInHours": String(lifetimeHours)])
         let rows = try connection.run("""
-            INSERT INTO users (email, name, password_hash, must_change_password, password_expires_at)
-            VALUES (\(spec.email), \(spec.name), \(passwordHash), true, now() + make_interval(hours => \(hours)))
-            ON CONFLICT ((lower(email))) DO NOTHING
-            RETURNING id, password_expires_at
+            WITH inserted AS (
+                INSERT INTO users (email, name, password_hash, must_change_password, password_expires_at)
+                VALUES (\(spec.email), \(spec.name), \(passwordHash), true, now() + make_interval(hours => \(hours)))
+                ON CONFLICT ((lower(email))) DO NOTHING
+                RETURNING id, password_expires_at
+            ), logged AS (
+                INSERT INTO audit_events (at, actor, action, run_id, user_id, detail)
+                SELECT clock_timestamp(), \(audit.actor), 'user.create', \(audit.runId), id, \(detail) FROM inserted
+            )
+            SELECT id, password_expires_at FROM inserted
             """)
         guard let row = rows.first else { return nil }
         return InsertedUser(id: try row.decode(UUID.self, "id"), passwordExpiresAt: try row.decode(Date.self, "password_expires_at"))
@@ -269,12 +288,21 @@ struct Store {
 
     /// False when the user already belongs to the tenant (never aborts the transaction).
     @discardableResult
-    func insertMembership(tenantId: UUID, userId: UUID, role: Role) throws(ProvisionError) -> Bool {
+    /// With its `membership.create` audit row (`detail`: slug, email, role), in the same
+    /// statement.
+    func insertMembership(tenantId: UUID, userId: UUID, role: Role, audit: AuditContext, detail: [String: String]) throws(ProvisionError) -> Bool {
         !(try connection.run("""
-            INSERT INTO memberships (tenant_id, user_id, role)
-            VALUES (\(tenantId), \(userId), \(role.rawValue))
-            ON CONFLICT (tenant_id, user_id) DO NOTHING
-            RETURNING id
+            WITH inserted AS (
+                INSERT INTO memberships (tenant_id, user_id, role)
+                VALUES (\(tenantId), \(userId), \(role.rawValue))
+                ON CONFLICT (tenant_id, user_id) DO NOTHING
+                RETURNING tenant_id, user_id
+            ), logged AS (
+                INSERT INTO audit_events (at, actor, action, run_id, tenant_id, user_id, detail)
+                SELECT clock_timestamp(), \(audit.actor), 'membership.create', \(audit.runId), tenant_id, user_id, \(Bind.jsonb(detail))
+                FROM inserted
+            )
+            SELECT 1 FROM inserted
             """).isEmpty)
     }
 
