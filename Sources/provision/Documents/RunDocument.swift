@@ -124,8 +124,10 @@ extension RunDocument {
     /// the order the run met them (a batch: the file's order). Members added to a tenant
     /// that already existed show in `actions` and, when new, in `credentials`.
     static func results(of run: ProvisioningRun, wording: any Wording = ErrorWording.flags) -> [Result] {
+        // Grouped once: a batch of N rows is O(N), not a scan of every membership per tenant.
+        let bySlug = Dictionary(grouping: run.memberships, by: \.tenantSlug)
         func users(of slug: String) -> [UserRecord] {
-            run.memberships.filter { $0.tenantSlug == slug }.map { membership in
+            (bySlug[slug] ?? []).map { membership in
                 UserRecord(id: membership.user.id, email: membership.user.email, name: membership.user.name,
                            role: membership.role.rawValue, created: membership.user.created)
             }
@@ -172,14 +174,22 @@ extension RunDocument {
     /// then any other (a user created without a membership). Each names the tenant its
     /// user joined in this run, whatever the role.
     static func credentials(_ credentials: [IssuedCredential], of run: ProvisioningRun, in results: [Result]) -> [CredentialRecord] {
-        let userIds = results.flatMap { $0.users.compactMap(\.id) }
+        // Each user's first place among the results, and first tenant joined: looked up by
+        // key, so ordering N credentials is O(N log N), not a scan per comparison.
+        var position: [String: Int] = [:]
+        for (offset, id) in results.flatMap({ $0.users.compactMap(\.id) }).enumerated() where position[id] == nil {
+            position[id] = offset
+        }
+        var firstTenant: [String: String] = [:]
+        for membership in run.memberships {
+            if let id = membership.user.id, firstTenant[id] == nil { firstTenant[id] = membership.tenantSlug }
+        }
         let ordered = credentials.enumerated().sorted { a, b in
-            let (ka, kb) = (userIds.firstIndex(of: a.element.userId) ?? Int.max, userIds.firstIndex(of: b.element.userId) ?? Int.max)
+            let (ka, kb) = (position[a.element.userId] ?? Int.max, position[b.element.userId] ?? Int.max)
             return ka != kb ? ka < kb : a.offset < b.offset
         }.map(\.element)
         return ordered.map { credential in
-            CredentialRecord(credential: credential,
-                             tenantSlug: credential.tenantSlug ?? run.memberships.first { $0.user.id == credential.userId }?.tenantSlug)
+            CredentialRecord(credential: credential, tenantSlug: credential.tenantSlug ?? firstTenant[credential.userId])
         }
     }
 }
