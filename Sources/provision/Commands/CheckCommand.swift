@@ -11,10 +11,10 @@ struct CheckCommand: ParsableCommand {
             Checks come from stdlib/checks/, every --checks DIR and $PROVISION_CHECKS_PATH
             (colon-separated). Each runs read-only with a time limit of its own and ends in
             pass (✓), warn (!), fail (✗) or error (E); one broken check never stops the
-            others. With --all, every tenant is checked in a read-only transaction of its
-            own: one line per tenant, then each failing check with its tenant. Exit 0 when
-            nothing failed or errored, 1 otherwise; 4 (not_found) when the tenant does not
-            exist.
+            others. With --all, every tenant is checked in one read-only transaction, each
+            check a unit of its own: one line per tenant, then each failing check with its
+            tenant. Exit 0 when nothing failed or errored, 1 otherwise; 4 (not_found) when
+            the tenant does not exist.
 
             Example:
               provision check --tenantSlug pilot-staging
