@@ -93,7 +93,6 @@ public final class PlaybookSession {
             if status == LUA_OK, let declared = try declaredPlaybook() {
                 // `return { params = …, run = function(p, args, ...) … end }`: the values are
                 // checked before `run` is called.
-                parameters = declared
                 let values = try declared.values(for: options.vars)
                 status = callRun(with: values)
             }
@@ -113,9 +112,6 @@ public final class PlaybookSession {
             throw error.worded(by: options.wording)
         }
     }
-
-    /// The parameters the playbook declared, once it ran (nil: it declares none).
-    public private(set) var parameters: PlaybookParameters?
 
     /// With the chunk's result on top: its declaration when it returned a table with a
     /// `run` function (the function stays under it), else nil (a plain playbook).

@@ -151,13 +151,10 @@ final class ProvisionModule {
             supportPhone: tenantArgs.optional("supportPhone", as: .supportPhone))
         let owner = try OwnerSpec(email: ownerArgs.required("email", as: .ownerEmail), name: ownerArgs.optional("name", as: .ownerName))
         stack.pop(2)
-        let kept = try atomically { () throws(ProvisionError) in try run.keepExisting(tenant, owner: owner) }
-        guard kept, let outcome = run.outcomes.last else {
+        guard let differences = try atomically({ () throws(ProvisionError) in try run.keepExisting(tenant, owner: owner) }) else {
             stack.pushNil()
             return 1
         }
-        var differences: [ExistingProvision.Difference] = []
-        if case .differs(let existing) = outcome { differences = existing.differences }
         stack.pushRecord([("status", .string(differences.isEmpty ? "unchanged" : "differs"))])
         stack.newTable(array: Int32(differences.count))
         for (offset, difference) in differences.enumerated() {

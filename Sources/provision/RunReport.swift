@@ -44,7 +44,9 @@ struct RunReport {
     /// The exit status of the first result that was not a success, in the order they
     /// happened: a failed unit's error's, or 3 for a tenant that `differs` (CONTRACT §8);
     /// nil when there is none.
-    var failureStatus: Int32? {
+    var failureStatus: Int32? { Self.failureStatus(of: run) }
+
+    static func failureStatus(of run: ProvisioningRun) -> Int32? {
         for outcome in run.outcomes {
             switch outcome {
             case .failed(let failure): return failure.error.exitStatus
@@ -53,13 +55,6 @@ struct RunReport {
             }
         }
         return nil
-    }
-
-    /// Every credential the run issued, each with the tenant its user joined, in the
-    /// order of the results: as the JSON lists them, the text shows them and a
-    /// credentials file holds them.
-    var shownCredentials: [RunDocument.CredentialRecord] {
-        RunDocument.credentials(credentials, of: run, in: RunDocument.results(of: run))
     }
 
     func print(to output: Output, title: String) {
@@ -98,7 +93,7 @@ struct RunReport {
         lines.append("")
         lines.append(Self.recap(document.summary))
         // The same credentials and order as the JSON's, whoever they were issued to.
-        let shown = RunDocument.credentials(credentials, of: run, in: results)
+        let shown = document.credentials
         if let credentialsFile {
             let count = filedCount
             lines.append("")

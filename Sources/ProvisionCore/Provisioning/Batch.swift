@@ -191,10 +191,8 @@ public enum Batch {
         for (done, row) in rows.enumerated() {
             let slug = row.tenant.slug
             progress(done, rows.count, slug)
-            if options.skipExisting, try run.keepExisting(row.tenant, owner: row.owner) {
-                let differs: Bool
-                if case .differs = run.outcomes.last { differs = true } else { differs = false }
-                outcomes.append(.kept(line: row.line, tenantSlug: slug, ownerEmail: row.owner.email, differs: differs))
+            if options.skipExisting, let differences = try run.keepExisting(row.tenant, owner: row.owner) {
+                outcomes.append(.kept(line: row.line, tenantSlug: slug, ownerEmail: row.owner.email, differs: !differences.isEmpty))
                 continue
             }
             // No subtransaction per row: a failing row's inserts are removed instead, so a

@@ -98,7 +98,7 @@ public final class ProvisioningRun {
             if error.code == .databaseUnavailable {
                 // The server may have committed before the connection went: nobody can say.
                 commitOutcomeUnknown = true
-                unshownPasswordEmails = journal.issued.map(\.email)
+                emailsOfUnknownOutcome = journal.issued.map(\.email)
             }
             journal.issued = []
             throw error
@@ -112,9 +112,12 @@ public final class ProvisioningRun {
     /// COMMIT was sent but no answer came (the connection was lost): the run may or may
     /// not have committed, and must never be reported as rolled back.
     public private(set) var commitOutcomeUnknown = false
-    /// With `commitOutcomeUnknown`: the users whose one-time passwords were never shown,
-    /// to reset if the run did commit.
-    public private(set) var unshownPasswordEmails: [String] = []
+    /// The users of the one-time passwords issued and not shown (yet): before the commit,
+    /// those the run holds; after a COMMIT without an answer, those it held then, to
+    /// reset if the run did commit.
+    public var unshownPasswordEmails: [String] { commitOutcomeUnknown ? emailsOfUnknownOutcome : journal.issued.map(\.email) }
+    /// The passwords themselves are dropped with the journal's; their users are kept.
+    private var emailsOfUnknownOutcome: [String] = []
 
     public func rollback() {
         passwords.stop()
@@ -135,8 +138,6 @@ public final class ProvisioningRun {
     /// commit): a credentials file is made only when there is something to put in it.
     public var issuedPasswordCount: Int { journal.issued.count }
 
-    /// The users of the passwords issued so far, none of them shown yet.
-    public var pendingPasswordEmails: [String] { journal.issued.map(\.email) }
 
     /// Starts hashing `count` one-time passwords on every core, for the Owners a batch
     /// is about to create; `createOwner` takes them as it needs them. Dry runs create
@@ -148,14 +149,14 @@ public final class ProvisioningRun {
 
     /// For a re-run (skipping what exists): when the tenant already exists with this Owner,
     /// records it as `unchanged` (its fields match the input) or `differs` (each differing
-    /// field named), changes nothing, and returns true; false when it is not provisioned
-    /// that way (the caller then creates it, and meets any conflict). Without a database
-    /// there is nothing to compare with: false.
-    public func keepExisting(_ tenant: TenantSpec, owner: OwnerSpec) throws(ProvisionError) -> Bool {
-        guard let store else { return false }
+    /// field named), changes nothing, and returns the differences (empty: unchanged); nil
+    /// when it is not provisioned that way (the caller then creates it, and meets any
+    /// conflict). Without a database there is nothing to compare with: nil.
+    public func keepExisting(_ tenant: TenantSpec, owner: OwnerSpec) throws(ProvisionError) -> [ExistingProvision.Difference]? {
+        guard let store else { return nil }
         try requireOpen()
         guard try store.isOwner(slug: tenant.slug, email: owner.email),
-              let existing = try store.tenant(slug: tenant.slug), let user = try store.user(email: owner.email) else { return false }
+              let existing = try store.tenant(slug: tenant.slug), let user = try store.user(email: owner.email) else { return nil }
         observe(tenant: existing, slug: tenant.slug)
         observe(user: user, email: owner.email)
         typealias Difference = ExistingProvision.Difference
@@ -175,7 +176,7 @@ public final class ProvisioningRun {
             journal.outcomes.append(.differs(ExistingProvision(tenant: existing, ownerEmail: user.email, differences: differences)))
             journal.actions.append("keep tenant \(tenant.slug) (already provisioned with owner \(user.email), but \(differences.count) field\(differences.count == 1 ? " differs" : "s differ") from the input; nothing was changed)")
         }
-        return true
+        return differences
     }
 
     /// How many of these emails (lowercased) belong to users already; 0 without a database.

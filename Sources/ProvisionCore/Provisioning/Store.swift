@@ -232,12 +232,18 @@ struct Store {
         return members
     }
 
-    /// A member from the columns `id`, `email`, `name`, `role` and a password state's.
-    static func memberState(of row: Row) throws(ProvisionError) -> MemberState {
+    /// The column `role`, one of the contract's roles.
+    static func role(of row: Row) throws(ProvisionError) -> Role {
         let text = try row.decode(String.self, "role")
         guard let role = Role(rawValue: text) else {
             throw ProvisionError(.databaseError, "membership role '\(text)' is not one of the contract's roles")
         }
+        return role
+    }
+
+    /// A member from the columns `id`, `email`, `name`, `role` and a password state's.
+    static func memberState(of row: Row) throws(ProvisionError) -> MemberState {
+        let role = try role(of: row)
         let user = User(id: try row.decode(UUID.self, "id").sqlText, email: try row.decode(String.self, "email"),
                         name: try row.decode(String?.self, "name"), created: false, planned: false)
         return MemberState(user: user, role: role, passwordState: try passwordState(of: row))
@@ -263,11 +269,7 @@ struct Store {
             """)
         var memberships: [(slug: String, role: Role)] = []
         for row in rows {
-            let text = try row.decode(String.self, "role")
-            guard let role = Role(rawValue: text) else {
-                throw ProvisionError(.databaseError, "membership role '\(text)' is not one of the contract's roles")
-            }
-            memberships.append((try row.decode(String.self, "slug"), role))
+            memberships.append((try row.decode(String.self, "slug"), try Self.role(of: row)))
         }
         return memberships
     }

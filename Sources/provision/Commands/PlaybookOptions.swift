@@ -124,7 +124,7 @@ enum PlaybookRunner {
         if !slugs.isEmpty {
             text += " Check whether its tenants exist (\(slugs.map { "provision show --tenantSlug \($0)" }.joined(separator: "; ")): exit 4 not_found means that tenant was not committed)."
         }
-        let emails = run.commitOutcomeUnknown ? run.unshownPasswordEmails : run.pendingPasswordEmails
+        let emails = run.unshownPasswordEmails
         if !emails.isEmpty {
             text += " If it did commit, these one-time passwords were never shown; issue new ones with: "
                 + emails.map(CredentialDelivery.resetCommand(for:)).joined(separator: "; ")

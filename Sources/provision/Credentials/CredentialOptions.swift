@@ -22,7 +22,8 @@ struct CredentialOptions: ParsableArguments {
             }
             return nil
         }
-        try CredentialsFile.validateNewPath(credentialsFile)
+        // A path the file could not be created at after the commit is refused now.
+        try NewFile.validate(credentialsFile, flag: "credentialsFile")
         let encryption = recipients.isEmpty ? nil : try AgeEncryption.validated(recipients: recipients)
         return CredentialsTarget(path: credentialsFile, encryption: encryption)
     }

@@ -19,22 +19,11 @@ struct CredentialsFile {
     /// The CSV's columns.
     static let header = ["tenantSlug", "email", "oneTimePassword", "expiresAt"]
 
-    /// Refuses (exit 2), before anything runs, a path the file could not be created at
-    /// after the commit: an empty one, a folder's, an existing one, or one in a folder
-    /// this user cannot create files in.
-    static func validateNewPath(_ path: String) throws(ProvisionError) {
-        try NewFile.validate(path, flag: "credentialsFile")
-    }
-
     /// Creates the file (O_EXCL, 0600).
     init(creating path: String, encryption: AgeEncryption?) throws(ProvisionError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard descriptor >= 0 else {
-            throw ProvisionError(.invalidInput, "--credentialsFile \(path): \(StandardStream.describe(errno))", field: "credentialsFile")
-        }
         self.path = path
         self.encryption = encryption
-        self.descriptor = descriptor
+        self.descriptor = try NewFile.create(path, flag: "credentialsFile")
     }
 
     /// The CSV of `credentials`, each with the tenant the JSON's `credentials` would

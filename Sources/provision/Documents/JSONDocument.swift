@@ -12,10 +12,7 @@ extension JSONDocument {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         do {
-            let text = String(decoding: try encoder.encode(self), as: UTF8.self)
-            // Foundation pretty-prints an empty array over three lines (`[`, blank, `]`):
-            // a line break outside a string is only ever layout, so fold it to `[]`.
-            return TerminalText.jsonEscaped(text.replacing(/\[\n\s*\n\s*\]/, with: "[]"))
+            return TerminalText.jsonEscaped(JSONText.foldingEmptyArrays(String(decoding: try encoder.encode(self), as: UTF8.self)))
         } catch {
             // Only strings, numbers and booleans are ever encoded; this is unreachable, but
             // stdout must hold a document whatever happens.
@@ -41,3 +38,12 @@ struct Nullable<Value: Encodable>: Encodable {
 
 extension Nullable: Sendable where Value: Sendable {}
 extension Nullable: Equatable where Value: Equatable {}
+
+/// Pretty-printed JSON as every document and file of provision lays it out.
+enum JSONText {
+    /// Foundation pretty-prints an empty array over three lines (`[`, blank, `]`): a line
+    /// break outside a string is only ever layout, so it folds to `[]`.
+    static func foldingEmptyArrays(_ text: String) -> String {
+        text.replacing(/\[\n\s*\n\s*\]/, with: "[]")
+    }
+}

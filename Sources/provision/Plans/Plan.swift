@@ -61,8 +61,7 @@ struct Plan: Codable {
     var fileText: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        let text = String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-        return text.replacing(/\[\n\s*\n\s*\]/, with: "[]") + "\n"
+        return JSONText.foldingEmptyArrays(String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)) + "\n"
     }
 
     var createdDate: Date? { ISO8601DateFormatter().date(from: createdAt) }
@@ -112,10 +111,7 @@ struct Plan: Codable {
 
     /// Writes the plan to a new file (O_EXCL, 0600).
     func write(to path: String) throws(ProvisionError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard descriptor >= 0 else {
-            throw ProvisionError(.invalidInput, "--planFile \(path): \(StandardStream.describe(errno))", field: "planFile")
-        }
+        let descriptor = try NewFile.create(path, flag: "planFile")
         defer { close(descriptor) }
         if let code = StandardStream.write(fileText, to: descriptor) ?? (fsync(descriptor) == 0 ? nil : errno) {
             unlink(path)

@@ -31,7 +31,7 @@ struct PlanOptions: ParsableArguments {
         guard let path else { return hooks }
         hooks.after = { (session: PlaybookSession) throws(ProvisionError) in
             let run = session.run
-            guard run.failures.isEmpty, !run.outcomes.contains(where: { if case .differs = $0 { true } else { false } }) else {
+            guard RunReport.failureStatus(of: run) == nil else {
                 Output.standardError("note: the dry run found failures, so no plan was written to \(path)")
                 return
             }
@@ -41,27 +41,6 @@ struct PlanOptions: ParsableArguments {
             Output.standardError("Plan written to \(path): review it with `provision show-plan \(path)`, apply it with `provision apply \(path)`.")
         }
         return hooks
-    }
-}
-
-/// A path where a new file (a credentials file, a plan) can be created: checked before
-/// anything runs (exit 2 naming the flag).
-enum NewFile {
-    static func validate(_ path: String, flag: String) throws(ProvisionError) {
-        if path.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw ProvisionError(.invalidInput, "--\(flag) needs a path to a new file, got an empty one", field: flag)
-        }
-        if path.hasSuffix("/") {
-            throw ProvisionError(.invalidInput, "--\(flag) \(path) names a folder; give a path to a new file", field: flag)
-        }
-        var status = stat()
-        if lstat(path, &status) == 0 {
-            throw ProvisionError(.invalidInput, "--\(flag) \(path) already exists; it is never overwritten: choose a new path", field: flag)
-        }
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        guard access(folder, W_OK | X_OK) == 0 else {
-            throw ProvisionError(.invalidInput, "--\(flag): cannot create files in \(folder)", field: flag)
-        }
     }
 }
 
