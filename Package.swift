@@ -21,7 +21,6 @@ let package = Package(
         ),
         .systemLibrary(
             name: "CLua",
-            pkgConfig: "lua5.4",
             providers: [.apt(["liblua5.4-dev"])]
         ),
         .systemLibrary(

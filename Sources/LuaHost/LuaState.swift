@@ -8,34 +8,75 @@ import ProvisionCore
 /// trampoline after this returns.
 typealias HostBody = (LuaStack) throws -> Int32
 
+/// The body of every host call's C entry point: `body` on `object`, a `Target` the state
+/// keeps alive (so it is used unretained); a thrown error is pushed for the trampoline to
+/// raise. Each entry point is a C function literal naming its concrete type and method,
+/// so a call from Lua takes no retain or release, allocates nothing, makes no dynamic
+/// exclusivity check and dispatches on nothing.
+@inline(__always)
+func hostCall<Target: AnyObject>(_ L: OpaquePointer?, _ object: UnsafeMutableRawPointer?, as _: Target.Type,
+                                 _ body: (Target, LuaStack) throws -> Int32) -> Int32 {
+    guard let L, let object else { return 0 }
+    let stack = LuaStack(L: L)
+    do {
+        return try Unmanaged<Target>.fromOpaque(object)._withUnsafeGuaranteedRef { target in
+            try body(target, stack)
+        }
+    } catch {
+        return pushHostError(error, on: stack)
+    }
+}
+
+@inline(never)
+private func pushHostError(_ error: any Error, on stack: LuaStack) -> Int32 {
+    if let error = error as? ProvisionError {
+        let host = provision_limits(stack.L)?.pointee.host
+        let wording: any Wording = host.map { Unmanaged<HostFunctions>.fromOpaque($0).takeUnretainedValue().wording } ?? LuaWording()
+        stack.pushError(error.worded(by: wording))
+    } else {
+        stack.pushError(code: ErrorCode.playbookError.rawValue, message: String(describing: error), field: nil)
+    }
+    return -1
+}
+
+/// A host function given as a closure (the ones off the hot path).
+private final class ClosureFunction {
+    let body: HostBody
+    init(_ body: @escaping HostBody) { self.body = body }
+    static let entryPoint: provision_host_call = { L, object in
+        hostCall(L, object, as: ClosureFunction.self) { function, stack in try function.body(stack) }
+    }
+}
+
 /// The table of host functions a state can call, boxed in a full userdata whose `__gc`
 /// releases it when the state closes.
 final class HostFunctions {
-    var bodies: [HostBody] = []
+    /// The entries the trampolines point at; each lives as long as this table.
+    private(set) var entries: [UnsafeMutablePointer<ProvisionHostEntry>] = []
+    /// The targets, held strongly: the entries only point at them.
+    private var targets: [ObjectIdentifier: AnyObject] = [:]
     var names: [String] = []
     /// How the errors these functions raise name fields and remedies.
     var wording: any Wording = LuaWording()
     /// Every file `require` loaded, with the bytes it loaded (a plan hashes them).
     var requiredFiles: [(path: String, bytes: [UInt8])] = []
-}
 
-/// The Swift side of every trampoline: find the state's host functions and run one.
-private let dispatch: @convention(c) (OpaquePointer?, Int32) -> Int32 = { L, functionID in
-    guard let L, let limits = provision_limits(L), let host = limits.pointee.host else { return 0 }
-    let functions = Unmanaged<HostFunctions>.fromOpaque(host).takeUnretainedValue()
-    let stack = LuaStack(L: L)
-    guard functions.bodies.indices.contains(Int(functionID)) else {
-        stack.pushError(code: ErrorCode.playbookError.rawValue, message: "unknown host function", field: nil)
-        return -1
+    /// A function whose C entry point calls into `object` (kept alive from now on).
+    func add(_ name: String, object: AnyObject, entryPoint: provision_host_call) -> Int32 {
+        targets[ObjectIdentifier(object)] = object
+        let entry = UnsafeMutablePointer<ProvisionHostEntry>.allocate(capacity: 1)
+        entry.initialize(to: ProvisionHostEntry(call: entryPoint, object: Unmanaged.passUnretained(object).toOpaque()))
+        entries.append(entry)
+        names.append(name)
+        return Int32(entries.count - 1)
     }
-    do {
-        return try functions.bodies[Int(functionID)](stack)
-    } catch let error as ProvisionError {
-        stack.pushError(error.worded(by: functions.wording))
-        return -1
-    } catch {
-        stack.pushError(code: ErrorCode.playbookError.rawValue, message: String(describing: error), field: nil)
-        return -1
+
+    func add(_ name: String, _ body: @escaping HostBody) -> Int32 {
+        add(name, object: ClosureFunction(body), entryPoint: ClosureFunction.entryPoint)
+    }
+
+    deinit {
+        for entry in entries { entry.deallocate() }
     }
 }
 
@@ -72,7 +113,7 @@ final class LuaState {
     var stack: LuaStack { LuaStack(L: L) }
 
     init(limits configured: LuaLimits, hookInterval: Int32 = 1000) throws(ProvisionError) {
-        provision_set_dispatch(dispatch, release)
+        provision_set_release(release)
         Watchdog.start()
         limits = .allocate(capacity: 1)
         limits.initialize(to: ProvisionLimits())
@@ -109,12 +150,17 @@ final class LuaState {
     /// Registers a host function; returns its id for `pushFunction`.
     @discardableResult
     func register(_ name: String, _ body: @escaping HostBody) -> Int32 {
-        functions.bodies.append(body)
-        functions.names.append(name)
-        return Int32(functions.bodies.count - 1)
+        functions.add(name, body)
     }
 
-    func pushFunction(_ id: Int32) { provision_push_hostfunction(L, id) }
+    /// Registers a function whose C entry point calls into `object` (which the state
+    /// keeps alive from now on).
+    @discardableResult
+    func register(_ name: String, object: AnyObject, entryPoint: provision_host_call) -> Int32 {
+        functions.add(name, object: object, entryPoint: entryPoint)
+    }
+
+    func pushFunction(_ id: Int32) { provision_push_hostfunction(L, functions.entries[Int(id)]) }
 
     /// Registers `body` and pushes it.
     func pushFunction(_ name: String, _ body: @escaping HostBody) { pushFunction(register(name, body)) }

@@ -8,43 +8,53 @@ import ProvisionCore
 final class ProvisionModule {
     /// The session owns the module (and its Lua state); the module only points back.
     unowned let session: PlaybookSession
-    var run: ProvisioningRun { session.run }
+    /// The session's run, held directly: a host call reaches it without going through
+    /// the unowned reference (no retain on the call path).
+    let run: ProvisioningRun
     /// How errors name fields: the names a playbook's messages use for its own arguments.
     var wording: any Wording { session.options.wording }
 
-    init(session: PlaybookSession) { self.session = session }
+    init(session: PlaybookSession) {
+        self.session = session
+        self.run = session.run
+    }
 
-    /// The functions in the order LuaLS annotations list them.
-    static let functionNames = [
-        "createTenant", "createOwner", "linkMembership", "resetPassword", "keepExisting", "deleteTenant", "dryRun", "transaction",
-        "findTenant", "findUser", "query", "readCSV", "log", "warn",
-        "batch", "runChecks",
+    /// The functions, in the order LuaLS annotations list them.
+    enum Function: CaseIterable {
+        case createTenant, createOwner, linkMembership, resetPassword, keepExisting, deleteTenant, dryRun, transaction
+        case findTenant, findUser, query, readCSV, log, warn
+        case batch, runChecks
+    }
+
+    static let functionNames = Function.allCases.map { "\($0)" }
+
+    /// The C entry point of each function (see `hostCall`).
+    private static let entryPoints: [Function: provision_host_call] = [
+        .createTenant: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.createTenant($1) } },
+        .createOwner: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.createOwner($1) } },
+        .linkMembership: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.linkMembership($1) } },
+        .resetPassword: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.resetPassword($1) } },
+        .keepExisting: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.keepExisting($1) } },
+        .deleteTenant: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.deleteTenant($1) } },
+        .dryRun: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.dryRun($1) } },
+        .transaction: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.transaction($1) } },
+        .findTenant: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.findTenant($1) } },
+        .findUser: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.findUser($1) } },
+        .query: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.query($1) } },
+        .readCSV: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.readCSV($1) } },
+        .log: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.log($1) } },
+        .warn: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.warn($1) } },
+        .batch: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.batch($1) } },
+        .runChecks: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.runChecks($1) } },
     ]
 
     /// Pushes the module table.
     func push(on state: LuaState, vars: [String: String]) {
         let stack = state.stack
         stack.newTable(record: 16)
-        let bodies: [(String, HostBody)] = [
-            ("createTenant", { [unowned self] in try self.createTenant($0) }),
-            ("createOwner", { [unowned self] in try self.createOwner($0) }),
-            ("linkMembership", { [unowned self] in try self.linkMembership($0) }),
-            ("resetPassword", { [unowned self] in try self.resetPassword($0) }),
-            ("keepExisting", { [unowned self] in try self.keepExisting($0) }),
-            ("deleteTenant", { [unowned self] in try self.deleteTenant($0) }),
-            ("dryRun", { [unowned self] in try self.dryRun($0) }),
-            ("transaction", { [unowned self] in try self.transaction($0) }),
-            ("findTenant", { [unowned self] in try self.findTenant($0) }),
-            ("findUser", { [unowned self] in try self.findUser($0) }),
-            ("query", { [unowned self] in try self.query($0) }),
-            ("readCSV", { [unowned self] in try self.readCSV($0) }),
-            ("log", { [unowned self] in try self.log($0) }),
-            ("warn", { [unowned self] in try self.warn($0) }),
-            ("batch", { [unowned self] in try self.batch($0) }),
-            ("runChecks", { [unowned self] in try self.runChecks($0) }),
-        ]
-        for (name, body) in bodies {
-            state.pushFunction("provision.\(name)", body)
+        for function in Function.allCases {
+            let name = "\(function)"
+            state.pushFunction(state.register("provision.\(name)", object: self, entryPoint: Self.entryPoints[function]!))
             stack.setRawField(-2, name)
         }
         stack.newTable(record: Int32(vars.count))

@@ -15,11 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static provision_dispatch_fn swift_dispatch = NULL;
 static provision_release_fn swift_release = NULL;
 
-void provision_set_dispatch(provision_dispatch_fn dispatch, provision_release_fn release) {
-    swift_dispatch = dispatch;
+void provision_set_release(provision_release_fn release) {
     swift_release = release;
 }
 
@@ -109,11 +107,15 @@ static double watch_begin(double deadline) {
         double now = monotonic_seconds();
         if (deadline < now) deadline = now;
     }
-    return atomic_exchange(&watched[watch_slot], deadline > 0 ? deadline : 0);
+    // Only this thread writes its slot, and the watchdog only reads it: a relaxed load
+    // and store (no locked exchange, no fence) on every switch between host and script.
+    double previous = atomic_load_explicit(&watched[watch_slot], memory_order_relaxed);
+    atomic_store_explicit(&watched[watch_slot], deadline > 0 ? deadline : 0, memory_order_relaxed);
+    return previous;
 }
 
 static void watch_end(double previous) {
-    if (watch_slot >= 0) atomic_store(&watched[watch_slot], previous);
+    if (watch_slot >= 0) atomic_store_explicit(&watched[watch_slot], previous, memory_order_relaxed);
 }
 
 void provision_harden_process(void) {
@@ -272,8 +274,10 @@ static Mode enter_host(lua_State *L, ProvisionLimits *limits) {
     Mode saved = {limits->in_script, limits->gc_held, 0};
     limits->in_script = 0;
     limits->gc_held = 0;
-    // -1 inside a finalizer, where the collector is stopped anyway.
-    if (lua_gc(L, LUA_GCISRUNNING) == 1) {
+    // Whether the collector runs is known without asking Lua (collectgarbage keeps
+    // `script_stopped_gc`): one call to stop it and one to restart it are all a host call
+    // pays. Inside a finalizer, where Lua stops the collector itself, both are no-ops.
+    if (!limits->script_stopped_gc) {
         lua_gc(L, LUA_GCSTOP);
         limits->gc_held = 1;
     }
@@ -301,7 +305,7 @@ static Mode enter_script(lua_State *L, ProvisionLimits *limits, double deadline)
 
 static void leave_script(lua_State *L, ProvisionLimits *limits, Mode saved) {
     settle_refusal(limits);
-    if (saved.gc_held && lua_gc(L, LUA_GCISRUNNING) == 1) {
+    if (saved.gc_held && !limits->script_stopped_gc) {
         lua_gc(L, LUA_GCSTOP);
         limits->gc_held = 1;
     } else {
@@ -322,16 +326,16 @@ static int host_trampoline(lua_State *L) {
         push_error(L, "playbook_error", "this run has already ended; its host functions can no longer be called");
         return lua_error(L);
     }
-    int function_id = (int)lua_tointegerx(L, lua_upvalueindex(1), NULL);
+    const ProvisionHostEntry *entry = lua_touserdata(L, lua_upvalueindex(1));
     Mode saved = enter_host(L, limits);
-    int results = swift_dispatch(L, function_id);
+    int results = entry->call(L, entry->object);
     leave_host(L, limits, saved);
     if (results < 0) return lua_error(L);  // Swift has returned: raising is safe here.
     return results;
 }
 
-void provision_push_hostfunction(lua_State *L, int function_id) {
-    lua_pushinteger(L, function_id);
+void provision_push_hostfunction(lua_State *L, ProvisionHostEntry *entry) {
+    lua_pushlightuserdata(L, entry);
     lua_pushcclosure(L, host_trampoline, 1);
 }
 
@@ -430,6 +434,18 @@ int provision_load_text(lua_State *L, const char *buffer, size_t length, const c
     return luaL_loadbufferx(L, buffer, length, chunkname, "t");
 }
 
+// collectgarbage as the script sees it: Lua's, and afterwards whether the script has left
+// the collector stopped (the host's switch into host code relies on knowing it).
+static int collectgarbage_tracked(lua_State *L) {
+    int arguments = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, arguments, LUA_MULTRET);
+    int running = lua_gc(L, LUA_GCISRUNNING);  // -1 inside a finalizer: nothing changed
+    if (running >= 0) provision_limits(L)->script_stopped_gc = running == 0;
+    return lua_gettop(L);
+}
+
 static int open_libraries(lua_State *L) {
     static const luaL_Reg allowed[] = {
         {LUA_GNAME, luaopen_base},
@@ -447,6 +463,9 @@ static int open_libraries(lua_State *L) {
         luaL_requiref(L, lib->name, lib->func, 1);
         lua_pop(L, 1);
     }
+    lua_getglobal(L, "collectgarbage");
+    lua_pushcclosure(L, collectgarbage_tracked, 1);
+    lua_setglobal(L, "collectgarbage");
     // A script that could reach the file handles' metatable could give them a Lua __gc.
     if (luaL_getmetatable(L, LUA_FILEHANDLE) == LUA_TTABLE) {
         lua_pushliteral(L, "file handle");

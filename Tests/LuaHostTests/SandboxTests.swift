@@ -182,6 +182,29 @@ import Testing
         ])
     }
 
+    /// Host calls stop the collector while host code runs and restart it after; they must
+    /// leave it as the script set it (the host tracks collectgarbage instead of asking).
+    @Test func hostCallsLeaveTheCollectorAsTheScriptSetIt() throws {
+        let playbook = try Playbook.fresh()
+        let log = try playbook.execute("""
+            local p = require "provision"
+            print(collectgarbage("isrunning"))
+            collectgarbage("stop"); p.dryRun(); print(collectgarbage("isrunning"))
+            p.findTenant("nobody"); print(collectgarbage("isrunning"))
+            collectgarbage("restart"); p.dryRun(); print(collectgarbage("isrunning"))
+            collectgarbage("stop"); collectgarbage("step"); p.dryRun(); print(collectgarbage("isrunning"))
+            collectgarbage("restart")
+            setmetatable({}, { __gc = function() p.dryRun() end })
+            collectgarbage(); collectgarbage(); p.dryRun(); print(collectgarbage("isrunning"))
+            print(pcall(collectgarbage, "nonsense"))
+            print(collectgarbage("isrunning"), select("#", collectgarbage("count")))
+            """)
+        #expect(log.count == 8)
+        #expect(Array(log.prefix(6)) == ["true", "false", "false", "true", "false", "true"])
+        #expect(log[6].hasPrefix("false\t") && log[6].contains("nonsense"))
+        #expect(log[7] == "true\t1")
+    }
+
     @Test func theOriginalFacilitiesCannotBeRecoveredFromPackageLoaded() throws {
         let playbook = try Playbook.fresh()
         let log = try playbook.execute("""

@@ -22,6 +22,7 @@ typedef struct ProvisionLimits {
     int in_script;          // 1 while script code runs; only then does `limit` refuse memory, so
                             // host code never meets an unprotected memory error
     int gc_held;            // the host stopped the collector while its own code runs
+    int script_stopped_gc;  // the script stopped the collector (collectgarbage "stop")
     int memory_tripped;     // the script asked for more than `limit`
     void *refused_block;    // the last refused request, to recognise Lua's retry
     size_t refused_size;
@@ -34,9 +35,17 @@ typedef struct ProvisionLimits {
     void *host;             // the Swift host (unretained; it owns the state)
 } ProvisionLimits;
 
-/// Swift's side of every host call: returns the number of results, or -1 with the error
-/// value on top of the stack (the trampoline raises it).
-typedef int (*provision_dispatch_fn)(lua_State *L, int function_id);
+/// Swift's side of a host call, one C function per host function, given its (unretained)
+/// Swift `object`: returns the number of results, or -1 with the error value on top of
+/// the stack (the trampoline raises it).
+typedef int (*provision_host_call)(lua_State *L, void *object);
+
+/// One host function. The host owns the entry and keeps `object` alive for as long as
+/// the state can call it; the trampoline's upvalue points at the entry.
+typedef struct ProvisionHostEntry {
+    provision_host_call call;
+    void *object;
+} ProvisionHostEntry;
 /// Swift's side of `__gc` for userdata that box a Swift object.
 typedef void (*provision_release_fn)(void *object);
 /// Called (on any thread) when script code cannot be stopped or Lua panicked; must end
@@ -48,7 +57,7 @@ enum {
     PROVISION_FATAL_PANIC = 2,   // an error outside any protected call
 };
 
-void provision_set_dispatch(provision_dispatch_fn dispatch, provision_release_fn release);
+void provision_set_release(provision_release_fn release);
 
 /// Starts (once) the watchdog thread, a backstop independent of Lua's hooks: when script
 /// code is still running a second after its deadline (a finalizer or message handler,
@@ -66,8 +75,8 @@ lua_State *provision_newstate(ProvisionLimits *limits);
 void provision_close(lua_State *L, double seconds);
 ProvisionLimits *provision_limits(lua_State *L);
 
-/// Pushes a C closure that dispatches to Swift host function `function_id`.
-void provision_push_hostfunction(lua_State *L, int function_id);
+/// Pushes a C closure that calls the Swift host function behind `entry`.
+void provision_push_hostfunction(lua_State *L, ProvisionHostEntry *entry);
 
 /// Pushes a full userdata boxing `object` (a retained Swift pointer) whose `__gc`
 /// releases it through the registered release function.
