@@ -31,6 +31,12 @@ func checkRawArguments() throws(ProvisionError) {
     }
 }
 
+// `provision --version [--json]`: the release and the schema version it migrates to.
+if arguments.contains("--version"), arguments.allSatisfy({ $0 == "--version" || $0 == "--json" }) {
+    if json { output.document(VersionDocument()) } else { Output.standardOutput(VersionDocument.text) }
+    exit(0)
+}
+
 if let (help, error) = RunCommand.playbookHelp(arguments) {
     Output.standardOutput(help)
     if let error {
@@ -43,6 +49,7 @@ if let (help, error) = RunCommand.playbookHelp(arguments) {
 do {
     try checkRawArguments()
     var command = try Provision.parseAsRoot(arguments)
+    try RepeatedOptions.check(arguments)
     try command.run()
     exit(0)
 } catch let error as ProvisionError {

@@ -16,6 +16,7 @@ public enum ContractSchema {
         case plan = "PlanDocument"
         case migrate = "MigrateDocument"
         case migrationStatus = "MigrationStatusDocument"
+        case version = "VersionDocument"
         case error = "ErrorDocument"
     }
 

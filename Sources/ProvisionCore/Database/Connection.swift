@@ -16,14 +16,15 @@ public final class Connection {
 
     /// Opens `url` (a libpq URI or key=value conninfo). Throws `database_unavailable`
     /// with the password scrubbed from libpq's message.
-    public init(url: String, statementTimeoutMilliseconds: Int = 30_000, applicationName: String = "provision") throws(ProvisionError) {
+    public init(url: String, statementTimeoutMilliseconds: Int = 30_000, connectTimeoutSeconds: Int = 10,
+                applicationName: String = "provision") throws(ProvisionError) {
         let redactor = Redactor(connectionString: url)
         if let parseError = redactor.parseError {
             throw ProvisionError(.databaseUnavailable, "DATABASE_URL is not a valid libpq URI or key=value conninfo: \(parseError)")
         }
         // Earlier entries are defaults: the expanded DATABASE_URL overrides them.
         let keywords = ["connect_timeout", "application_name", "dbname"]
-        let values = ["10", applicationName, url]
+        let values = [String(connectTimeoutSeconds), applicationName, url]
         let connection: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)

@@ -74,6 +74,16 @@ public struct Fleet {
         }
     }
 
+    /// The slugs that start with `prefix`, in order (at most `limit`): what a shell
+    /// completes after `--tenantSlug`.
+    public func slugs(startingWith prefix: String, limit: Int = 200) throws(ProvisionError) -> [String] {
+        try readOnly { () throws(ProvisionError) -> [String] in
+            try connection.run("""
+                SELECT slug FROM tenants WHERE starts_with(slug, \(prefix)) ORDER BY slug LIMIT \(Int32(clamping: limit))
+                """).map { row throws(ProvisionError) in try row.decode(String.self, "slug") }
+        }
+    }
+
     /// Every tenant, by slug, read in the caller's open transaction (to check them all).
     public func tenantsInTransaction() throws(ProvisionError) -> [Tenant] {
         try connection.run("SELECT id, slug, name, time_zone, support_email, support_phone FROM tenants ORDER BY slug")

@@ -6,8 +6,9 @@ import ProvisionCore
 struct BatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batch",
-        abstract: "Provision several pilots from a CSV file, one row each.",
-        discussion: """
+        abstract: "Provision pilots from a CSV file, one row each.",
+        usage: "provision batch <FILE.csv> [--dryRun] [--json] [--stopOnError]\n  [--skipExisting] [--credentialsFile <PATH> [--recipient <R> ...]]\n  [--planFile <PATH>] [--timeout <seconds>] [--maxMemoryMB <MiB>]",
+        discussion: HelpText.paragraphs("""
             Columns are named after the tenant flags: tenantSlug, tenantName, ownerEmail
             (required), ownerName, timeZone, supportEmail, supportPhone, allowExistingUser
             (true/false/yes/no/1/0). Every row is checked before the database is touched and
@@ -17,14 +18,15 @@ struct BatchCommand: ParsableCommand {
 
             Example:
               provision batch wave-3.csv --dryRun
-              provision batch wave-3.csv --skipExisting --credentialsFile wave-3-passwords.csv
-            """
+              provision batch wave-3.csv --skipExisting \\
+                --credentialsFile wave-3-passwords.csv
+            """)
     )
 
-    @Argument(help: ArgumentHelp("The CSV file.", valueName: "FILE.csv"))
+    @Argument(help: ArgumentHelp("The CSV file.", valueName: "FILE.csv"), completion: Completions.csv)
     var file: String
 
-    @Flag(name: [.customLong("dryRun"), .customLong("dry-run")], help: "Plan the whole file without writing (READ ONLY transaction).")
+    @Flag(name: [.customLong("dryRun"), .customLong("dry-run")], help: "Plan the whole file in a READ ONLY transaction: nothing is written.")
     var dryRun = false
 
     @Flag(help: "Print one JSON document on stdout.")

@@ -6,8 +6,9 @@ import ProvisionCore
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Run the go-live checks for one tenant, or for all of them.",
-        discussion: """
+        abstract: "Run the go-live checks for one tenant or all of them.",
+        usage: "provision check --tenantSlug <slug> [--only <id,...>] [<options>]\nprovision check --all [--only <id,...>] [<options>]",
+        discussion: HelpText.paragraphs("""
             Checks come from stdlib/checks/, every --checks DIR and $PROVISION_CHECKS_PATH
             (colon-separated). Each runs read-only with a time limit of its own and ends in
             pass (✓), warn (!), fail (✗) or error (E); one broken check never stops the
@@ -20,10 +21,11 @@ struct CheckCommand: ParsableCommand {
               provision check --tenantSlug pilot-staging
               provision check --all --only owner-password,support-contact
               provision check --tenantSlug pilot --checks ./our-checks --json
-            """
+            """)
     )
 
-    @Option(name: [.customLong("tenantSlug"), .customLong("tenant-slug")], help: ArgumentHelp("The tenant to check.", valueName: "slug"))
+    @Option(name: [.customLong("tenantSlug"), .customLong("tenant-slug")], help: ArgumentHelp("The tenant to check.", valueName: "slug"),
+            completion: Completions.tenantSlug)
     var tenantSlug: String?
 
     @Flag(help: "Check every tenant.")
@@ -32,7 +34,8 @@ struct CheckCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Run only the checks with these ids (comma-separated).", valueName: "id,..."))
     var only: String?
 
-    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules (repeatable).", valueName: "DIR"))
+    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules (repeatable).", valueName: "DIR"),
+            completion: Completions.folder)
     var checkFolders: [String] = []
 
     @Option(name: [.customLong("checkTimeout"), .customLong("check-timeout")],

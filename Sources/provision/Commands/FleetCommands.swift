@@ -26,14 +26,14 @@ struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List every tenant with its Owners and where their passwords stand.",
-        discussion: """
+        discussion: HelpText.paragraphs("""
             One line per tenant, by slug: name, when it was created, and each Owner with
             their password state (one-time pending, one-time expired, changed).
 
             Example:
               provision list
               provision list --json | jq '.tenants[].tenant.slug'
-            """
+            """)
     )
 
     @Flag(help: "Print one JSON document on stdout.")
@@ -68,17 +68,19 @@ struct ListCommand: ParsableCommand {
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show one tenant: its fields, members, platform rows and latest audit events.",
-        discussion: """
+        abstract: "Show one tenant: fields, members, platform rows and recent events.",
+        usage: "provision show --tenantSlug <slug> [--events <n>] [--json]",
+        discussion: HelpText.paragraphs("""
             Exit 4 (not_found) when no tenant has the slug.
 
             Example:
               provision show --tenantSlug pilot-staging
-            """
+            """)
     )
 
     @Option(name: [.customLong("tenantSlug"), .customLong("tenant-slug")],
-            help: ArgumentHelp("(required) The tenant to show.", valueName: "slug"))
+            help: ArgumentHelp("(required) The tenant to show.", valueName: "slug"),
+            completion: Completions.tenantSlug)
     var tenantSlug: String?
 
     @Option(help: ArgumentHelp("How many of the latest audit events to show, 1 to 1000.", valueName: "n"))
@@ -135,7 +137,8 @@ struct DeleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
         abstract: "Delete a tenant provisioned by mistake, if nothing uses it yet.",
-        discussion: """
+        usage: "provision delete --tenantSlug <slug> [--dryRun] [--json]",
+        discussion: HelpText.paragraphs("""
             In one transaction: the tenant's memberships, the tenant, and each of its members
             who belongs to no other tenant and never logged in. Refused (exit 4,
             tenant_in_use) when the tenant has any platform row (centers, levels, programs,
@@ -145,11 +148,12 @@ struct DeleteCommand: ParsableCommand {
             Example:
               provision delete --tenantSlug pilot-typo --dryRun
               provision delete --tenantSlug pilot-typo
-            """
+            """)
     )
 
     @Option(name: [.customLong("tenantSlug"), .customLong("tenant-slug")],
-            help: ArgumentHelp("(required) The tenant to delete.", valueName: "slug"))
+            help: ArgumentHelp("(required) The tenant to delete.", valueName: "slug"),
+            completion: Completions.tenantSlug)
     var tenantSlug: String?
 
     @Flag(name: [.customLong("dryRun"), .customLong("dry-run")], help: "List what would be deleted, without writing.")

@@ -4,9 +4,9 @@ import ProvisionCore
 struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Apply the bundled schema migrations (the runbook's `prisma migrate deploy`).",
-        discussion: """
-            Safe to run twice or concurrently: migrations apply in one transaction under an
+        abstract: "Apply the bundled schema migrations (prisma migrate).",
+        discussion: HelpText.paragraphs("""
+            The runbook's `prisma migrate deploy`. Safe to run twice or concurrently: migrations apply in one transaction under an
             advisory lock, and an applied migration whose text changed is refused.
 
             It also sets up provision_reader, the least-privilege role that read-only
@@ -15,9 +15,10 @@ struct MigrateCommand: ParsableCommand {
             administrator runs once, then you run migrate again.
 
             Example:
-              DATABASE_URL=postgresql://provision@db.internal/platform provision migrate
+              export DATABASE_URL=postgresql://provision@db.internal/platform
+              provision migrate
               provision migrate --status
-            """
+            """)
     )
 
     @Flag(help: "List applied and pending migrations without applying anything; exit 4 if any is pending or was edited.")

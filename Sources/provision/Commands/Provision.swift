@@ -4,7 +4,7 @@ struct Provision: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "provision",
         abstract: "Provision tenants of the education platform in PostgreSQL, safely.",
-        discussion: """
+        discussion: HelpText.paragraphs("""
             DATABASE_URL (a libpq URI or key=value conninfo) names the database.
             Exit codes: 0 success, 1 runtime failure, 2 invalid input, 3 conflict,
             4 precondition (DATABASE_URL unset or unreachable, schema not migrated, the
@@ -13,10 +13,16 @@ struct Provision: ParsableCommand {
 
             Quick start (the runbook's staging pilot):
               provision migrate
-              provision tenant --tenantSlug pilot-staging --tenantName "Pilot Staging" \\
-                --ownerEmail owner@pilot-staging.example.com --timeZone America/Edmonton
+              provision tenant --tenantSlug pilot-staging \\
+                --tenantName "Pilot Staging" --timeZone America/Edmonton \\
+                --ownerEmail owner@pilot-staging.example.com
               provision check --tenantSlug pilot-staging
-            """,
+
+            scripts/install puts the manual page (man provision) and completion for bash,
+            zsh and fish under its prefix; `provision --generate-completion-script SHELL`
+            prints one. provision --version names the release and the schema version.
+            """),
+        version: VersionDocument.text,
         subcommands: [MigrateCommand.self, TenantCommand.self, RunCommand.self, BatchCommand.self, CheckCommand.self,
                       ResetPasswordCommand.self, ListCommand.self, ShowCommand.self, DeleteCommand.self, TestCommand.self,
                       ApplyCommand.self, ShowPlanCommand.self]

@@ -6,7 +6,8 @@ struct ResetPasswordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reset-password",
         abstract: "Issue a new one-time password for an existing user (lost, expired or never delivered).",
-        discussion: """
+        usage: "provision reset-password --email <email> [--dryRun] [--json]\n  [--credentialsFile <PATH> [--recipient <R> ...]]",
+        discussion: HelpText.paragraphs("""
             The new password is made, hashed and shown exactly as a new Owner's: once, after
             the commit, to be changed at first login, expiring after 72 hours. The old
             password stops working. Exit 4 (not_found) when no user has the email.
@@ -15,7 +16,7 @@ struct ResetPasswordCommand: ParsableCommand {
               provision reset-password --email owner@pilot.example.com
               provision reset-password --email owner@pilot.example.com \\
                 --credentialsFile owner.csv.age --recipient age1...
-            """
+            """)
     )
 
     @Option(name: .customLong("email"),
@@ -23,7 +24,7 @@ struct ResetPasswordCommand: ParsableCommand {
     var email: String?
 
     @Flag(name: [.customLong("dryRun"), .customLong("dry-run")],
-          help: "Look the user up and print what would happen, without writing.")
+          help: "Print what would happen, without writing.")
     var dryRun = false
 
     @Flag(help: "Print one JSON document on stdout.")

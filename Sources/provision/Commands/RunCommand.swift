@@ -7,7 +7,8 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run an operator's Lua playbook in one transaction.",
-        discussion: """
+        usage: "provision run <PLAYBOOK.lua> [--dryRun] [--json] [--var <KEY=VALUE> ...]\n  [--credentialsFile <PATH> [--recipient <R> ...]] [--planFile <PATH>]\n  [--timeout <seconds>] [--maxMemoryMB <MiB>] [-- <ARGS> ...]",
+        discussion: HelpText.paragraphs("""
             The playbook calls the `provision` module (createTenant, createOwner,
             linkMembership, transaction, dryRun, query, readCSV, …). It commits only if it
             returns normally; an uncaught error rolls everything back. With --dryRun it runs
@@ -16,10 +17,10 @@ struct RunCommand: ParsableCommand {
             Example:
               provision run scripts/playbooks/go-live.lua --var slug=pilot --dryRun
               provision run wave.lua --json -- wave-3.csv
-            """
+            """)
     )
 
-    @Argument(help: ArgumentHelp("The playbook to run.", valueName: "PLAYBOOK.lua"))
+    @Argument(help: ArgumentHelp("The playbook to run.", valueName: "PLAYBOOK.lua"), completion: Completions.playbook)
     var playbook: String
 
     @Flag(name: [.customLong("dryRun"), .customLong("dry-run")], help: "Plan without writing (READ ONLY transaction).")
@@ -37,7 +38,7 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var limits: LimitOptions
 
-    @Argument(parsing: .postTerminator, help: ArgumentHelp("Arguments for the playbook (after --), in `arg` and `...`.", valueName: "ARGS"))
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("Arguments after --: the playbook's `arg` and `...`.", valueName: "ARGS"))
     var arguments: [String] = []
 
     /// `provision run PLAYBOOK.lua --help`: the command's help, then the parameters the

@@ -5,9 +5,11 @@ import ProvisionCore
 struct TenantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant",
-        abstract: "Create a new tenant and its initial Owner user (the runbook's provision:tenant).",
-        discussion: """
-            Does not create a default center or seed catalog data. Fails (exit 3) if the slug
+        abstract: "Create a tenant and its first Owner user.",
+        usage: "provision tenant --tenantSlug <slug> --tenantName <name>\n  --ownerEmail <email> [--ownerName <name>] [--timeZone <zone>]\n  [--supportEmail <email>] [--supportPhone <phone>] [--allowExistingUser]\n  [--dryRun] [--json] [<options>]",
+        discussion: HelpText.paragraphs("""
+            The runbook's `pnpm provision:tenant`, flag for flag. Does not create a default
+            center or seed catalog data. Fails (exit 3) if the slug
             exists, or if the owner email exists without --allowExistingUser. A new Owner gets
             a one-time password, printed once after the transaction committed.
 
@@ -24,7 +26,7 @@ struct TenantCommand: ParsableCommand {
             Dry run:
               provision tenant --tenantSlug pilot --tenantName "Pilot" \\
                 --ownerEmail owner@pilot.example.com --dryRun
-            """
+            """)
     )
 
     @Option(name: [.customLong("tenantSlug"), .customLong("tenant-slug")],
@@ -44,7 +46,8 @@ struct TenantCommand: ParsableCommand {
     var ownerName: String?
 
     @Option(name: [.customLong("timeZone"), .customLong("time-zone")],
-            help: ArgumentHelp("IANA time zone stored on the tenant, e.g. America/Edmonton.", valueName: "zone"))
+            help: ArgumentHelp("The tenant's IANA time zone, e.g. America/Edmonton.", valueName: "zone"),
+            completion: Completions.timeZone)
     var timeZone: String?
 
     @Option(name: [.customLong("supportEmail"), .customLong("support-email")],

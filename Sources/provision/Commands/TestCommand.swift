@@ -7,7 +7,8 @@ struct TestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test",
         abstract: "Run Lua test files for go-live checks and playbooks.",
-        discussion: """
+        usage: "provision test [<PATH> ...] [--checks <DIR> ...]\n  [--timeout <seconds>] [--json]",
+        discussion: HelpText.paragraphs("""
             A test file returns a table of test functions by name. Each test runs in a fresh
             Lua state and a database transaction of its own that is always rolled back, with
             t: fixtures (t.tenant, t.user, t.member, t.center, t.level, t.program, t.group,
@@ -19,13 +20,15 @@ struct TestCommand: ParsableCommand {
             Example:
               provision test
               provision test scripts/checks --checks scripts/checks
-            """
+            """)
     )
 
-    @Argument(help: ArgumentHelp("Test files, or folders searched for *_test.lua (default: tests).", valueName: "PATH"))
+    @Argument(help: ArgumentHelp("Test files, or folders searched for *_test.lua (default: tests).", valueName: "PATH"),
+              completion: Completions.testPath)
     var paths: [String] = []
 
-    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules t.check can run (repeatable).", valueName: "DIR"))
+    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of checks for t.check (repeatable).", valueName: "DIR"),
+            completion: Completions.folder)
     var checkFolders: [String] = []
 
     @Option(help: ArgumentHelp("Seconds each test may run, from 0.001 to 3600.", valueName: "seconds"))

@@ -5,7 +5,8 @@ import ProvisionCore
 /// one-time password (`tenant`, `run`, `batch`, `reset-password`; CONTRACT §8).
 struct CredentialOptions: ParsableArguments {
     @Option(name: [.customLong("credentialsFile"), .customLong("credentials-file")],
-            help: ArgumentHelp("Write the one-time passwords to this new file (CSV, mode 0600) instead of stdout.", valueName: "PATH"))
+            help: ArgumentHelp("Write the one-time passwords to this new file (CSV, mode 0600) instead of stdout.", valueName: "PATH"),
+            completion: .file())
     var credentialsFile: String?
 
     @Option(name: .customLong("recipient"),

@@ -6,7 +6,8 @@ import ProvisionCore
 /// `--planFile PATH` on the dry runs of `tenant`, `run` and `batch`.
 struct PlanOptions: ParsableArguments {
     @Option(name: [.customLong("planFile"), .customLong("plan-file")],
-            help: ArgumentHelp("With --dryRun: write the plan to this new file (0600), for review and `provision apply`.", valueName: "PATH"))
+            help: ArgumentHelp("With --dryRun: write the plan to this new file (0600), for review and `provision apply`.", valueName: "PATH"),
+            completion: .file())
     var planFile: String?
 
     /// The path, checked before anything runs: only for a dry run, with a database to
@@ -48,7 +49,8 @@ struct ApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
         abstract: "Apply a plan written by a dry run's --planFile exactly, or refuse it.",
-        discussion: """
+        usage: "provision apply <PLAN> [--maxPlanAge <hours>] [--json]\n  [--credentialsFile <PATH> [--recipient <R> ...]]",
+        discussion: HelpText.paragraphs("""
             Inside one transaction: re-checks everything the plan was made against (the
             playbook and its modules, the schema version, the database, each look-up), runs
             the same playbook with the same inputs, and commits only if it took exactly the
@@ -60,10 +62,10 @@ struct ApplyCommand: ParsableCommand {
               provision tenant ... --dryRun --planFile pilot.plan
               provision show-plan pilot.plan
               provision apply pilot.plan
-            """
+            """)
     )
 
-    @Argument(help: ArgumentHelp("The plan file.", valueName: "PLAN"))
+    @Argument(help: ArgumentHelp("The plan file.", valueName: "PLAN"), completion: Completions.plan)
     var planFile: String
 
     @Option(name: [.customLong("maxPlanAge"), .customLong("max-plan-age")],
@@ -110,18 +112,18 @@ struct ApplyCommand: ParsableCommand {
 struct ShowPlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show-plan",
-        abstract: "Print a plan for a reviewer, the way a dry run prints it.",
-        discussion: """
+        abstract: "Print a plan for review, as a dry run prints it.",
+        discussion: HelpText.paragraphs("""
             What was planned, by whom, when and against what: the inputs, the playbook and
             modules with their SHA-256, what the database looked like, and the actions. With
             DATABASE_URL set, the plan's own hash is verified too.
 
             Example:
               provision show-plan pilot.plan
-            """
+            """)
     )
 
-    @Argument(help: ArgumentHelp("The plan file.", valueName: "PLAN"))
+    @Argument(help: ArgumentHelp("The plan file.", valueName: "PLAN"), completion: Completions.plan)
     var planFile: String
 
     @Flag(help: "Print one JSON document on stdout.")

@@ -1,0 +1,242 @@
+import Foundation
+import ProvisionCore
+import ProvisionTestSupport
+import Testing
+
+/// Issue 15: the CLI as operators expect it — --version, help that reads at 80 columns,
+/// completion for bash (run in bash the way bash runs it), the installed manual, and a
+/// flag given twice.
+@Suite("CLI conventions")
+struct CLIConventionTests {
+    static let commands = ["", "migrate", "tenant", "run", "batch", "check", "reset-password", "list", "show", "delete",
+                           "test", "apply", "show-plan"]
+
+    // MARK: --version
+
+    @Test func versionNamesTheReleaseAndTheSchemaVersion() throws {
+        let result = try ProvisionBinary.run(["--version"], databaseURL: nil)
+        #expect(result.status == 0, "\(result)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let migrations = try #require(BundledMigrations.all.map(\.version).max())
+        #expect(lines.first?.wholeMatch(of: /provision [0-9]+\.[0-9]+\.[0-9]+/) != nil, "\(result)")
+        #expect(lines.dropFirst().first?.hasPrefix("schema version \(migrations) ") == true, "\(result)")
+        #expect(result.stderr.isEmpty)
+    }
+
+    @Test func versionAsJSONCarriesTheFiguresAPlanRecords() throws {
+        let result = try ProvisionBinary.run(["--version", "--json"], databaseURL: nil)
+        #expect(result.status == 0, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .version)
+        let text = try ProvisionBinary.run(["--version"], databaseURL: nil).stdout
+        let release = try #require(result.json?["provisionVersion"] as? String)
+        #expect(text.hasPrefix("provision \(release)\n"))
+        #expect(result.json?["schemaVersion"] as? Int == BundledMigrations.all.map(\.version).max())
+    }
+
+    // MARK: Help at 80 columns
+
+    static func help(_ command: String) throws -> [String] {
+        let result = try ProvisionBinary.run((command.isEmpty ? [] : [command]) + ["--help"], databaseURL: nil,
+                                             environment: ["COLUMNS": "80"])
+        #expect(result.status == 0, "\(result)")
+        return result.stdout.components(separatedBy: "\n")
+    }
+
+    @Test("Help reads cleanly at 80 columns: no line over 80, no orphaned word", arguments: commands)
+    func helpReadsAt80Columns(command: String) throws {
+        for line in try Self.help(command) {
+            #expect(line.count <= 80, "provision \(command) --help: a line of \(line.count) columns: \(line)")
+            let text = line.trimmingCharacters(in: .whitespaces)
+            // A lone word is what double wrapping leaves behind; an option name, a
+            // heading and an example's own line are not.
+            let lone = !text.isEmpty && !text.contains(" ") && !text.hasPrefix("-") && !text.hasSuffix(":")
+            #expect(!lone, "provision \(command) --help has a line that is a lone word: '\(line)'")
+        }
+    }
+
+    @Test("Examples in the help fit the manual's narrower page too (72 columns)", arguments: commands)
+    func examplesFitTheManual(command: String) throws {
+        let discussion = try Self.help(command).prefix { !$0.hasPrefix("USAGE:") }
+        for line in discussion where line.hasPrefix("  ") {
+            #expect(line.count <= 72, "provision \(command) --help: an example of \(line.count) columns: \(line)")
+        }
+    }
+
+    @Test("USAGE shows required flags as required, and names only flags the command has",
+          arguments: [("tenant", ["--tenantSlug <slug>", "--tenantName <name>", "--ownerEmail <email>"]),
+                      ("show", ["--tenantSlug <slug>"]), ("delete", ["--tenantSlug <slug>"]),
+                      ("reset-password", ["--email <email>"]), ("check", ["--tenantSlug <slug>", "--all"]),
+                      ("batch", ["<FILE.csv>"]), ("run", ["<PLAYBOOK.lua>"])])
+    func usageShowsRequiredFlags(command: String, required: [String]) throws {
+        let lines = try Self.help(command)
+        let start = try #require(lines.firstIndex { $0.hasPrefix("USAGE: ") })
+        let usage = lines[start...].prefix { !$0.isEmpty }.joined(separator: " ")
+        for flag in required {
+            #expect(usage.contains(flag), "\(usage)")
+            #expect(!usage.contains("[\(flag)"), "\(flag) is shown as optional: \(usage)")
+        }
+        let options = lines[start...].joined(separator: "\n")
+        for flag in usage.matches(of: /--[A-Za-z][A-Za-z-]*/).map({ String($0.0) }) {
+            #expect(options.contains("  \(flag)") || options.contains(", \(flag)"), "USAGE names \(flag), which provision \(command) does not have")
+        }
+    }
+
+    // MARK: Completion
+
+    /// Runs the generated bash completion in bash as bash runs it: COMP_WORDS, COMP_CWORD,
+    /// COMP_LINE and COMP_POINT set, the function called with the command, the current and
+    /// the previous word; returns COMPREPLY.
+    static func complete(_ words: [String], in folder: URL, databaseURL: String? = nil) throws -> [String] {
+        let script = folder.appendingPathComponent("provision.bash")
+        if !FileManager.default.fileExists(atPath: script.path) {
+            let generated = try ProvisionBinary.run(["--generate-completion-script", "bash"], databaseURL: nil)
+            #expect(generated.status == 0, "\(generated)")
+            try generated.stdout.write(to: script, atomically: true, encoding: .utf8)
+        }
+        let quoted = words.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let program = """
+            source provision.bash
+            COMP_WORDS=(\(quoted)); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+            COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}
+            _provision provision "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+            printf '%s\\n' "${COMPREPLY[@]}"
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["--noprofile", "--norc", "-c", program]
+        process.currentDirectoryURL = folder
+        // The custom completions call `provision` back, found on PATH as a shell would.
+        let binaries = URL(fileURLWithPath: ProvisionBinary.path).deletingLastPathComponent().path
+        var environment = ["PATH": binaries + ":/usr/bin:/bin", "HOME": folder.path]
+        if let databaseURL { environment["DATABASE_URL"] = databaseURL }
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    static func folderOfFiles() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("provision-completion-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("checks"), withIntermediateDirectories: true)
+        for name in ["wave-3.csv", "notes.txt", "go-live.lua", "pilot.plan"] {
+            try Data().write(to: folder.appendingPathComponent(name))
+        }
+        return folder
+    }
+
+    @Test func bashCompletesFilesByKind() throws {
+        let folder = try Self.folderOfFiles()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(Set(try Self.complete(["provision", "batch", ""], in: folder)) == ["wave-3.csv", "checks"])
+        #expect(Set(try Self.complete(["provision", "run", ""], in: folder)) == ["go-live.lua", "checks"])
+        #expect(Set(try Self.complete(["provision", "apply", ""], in: folder)) == ["pilot.plan", "checks"])
+        #expect(try Self.complete(["provision", "check", "--checks", ""], in: folder) == ["checks"])
+        #expect(try Self.complete(["provision", "tenant", "--credentialsFile", "wa"], in: folder) == ["wave-3.csv"])
+    }
+
+    @Test func bashCompletesZoneNamesForTimeZone() throws {
+        let folder = try Self.folderOfFiles()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(try Self.complete(["provision", "tenant", "--timeZone", "America/Edm"], in: folder) == ["America/Edmonton"])
+        let europe = try Self.complete(["provision", "tenant", "--time-zone", "Europe/"], in: folder)
+        #expect(europe.contains("Europe/Berlin") && europe.allSatisfy { $0.hasPrefix("Europe/") }, "\(europe)")
+        #expect(try Self.complete(["provision", "tenant", "--timeZone", "Mars/"], in: folder).isEmpty)
+    }
+
+    @Test func bashCompletesTenantSlugsFromTheDatabase() throws {
+        let db = try TestDatabase.create()
+        for slug in ["pilot-north", "pilot-south", "staging-east"] {
+            let created = try ProvisionBinary.run(Runbook.tenant(slug, owner: "owner@\(slug).example.com"), databaseURL: db.url)
+            try #require(created.status == 0, "\(created)")
+        }
+        let folder = try Self.folderOfFiles()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(try Self.complete(["provision", "show", "--tenantSlug", "pilot-"], in: folder, databaseURL: db.url)
+                == ["pilot-north", "pilot-south"])
+        #expect(try Self.complete(["provision", "check", "--tenant-slug", ""], in: folder, databaseURL: db.url)
+                == ["pilot-north", "pilot-south", "staging-east"])
+        #expect(try Self.complete(["provision", "delete", "--tenantSlug", "st"], in: folder, databaseURL: db.url) == ["staging-east"])
+    }
+
+    @Test func slugCompletionIsQuietAndQuickWithoutADatabase() throws {
+        let folder = try Self.folderOfFiles()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // No DATABASE_URL: nothing, at once.
+        #expect(try Self.complete(["provision", "show", "--tenantSlug", ""], in: folder).isEmpty)
+        // A database that does not answer: nothing, and no error on the terminal.
+        let result = try ProvisionBinary.run(["---completion", "show", "--", "--tenantSlug", "3", "0", "provision", "show", "--tenantSlug", ""],
+                                             databaseURL: "postgresql://nobody@/none?host=/nonexistent&connect_timeout=1", timeout: 10)
+        #expect(result.status == 0 && result.stdout.trimmingCharacters(in: .newlines).isEmpty && result.stderr.isEmpty, "\(result)")
+        #expect(!result.timedOut && result.seconds < 5, "\(result.seconds) s")
+    }
+
+    // MARK: The installed manual
+
+    /// scripts/test installs into a scratch prefix and names it here.
+    static let installedPrefix = ProcessInfo.processInfo.environment["PROVISION_INSTALLED_PREFIX"]
+
+    @Test(.enabled(if: installedPrefix != nil, "scripts/test sets PROVISION_INSTALLED_PREFIX after scripts/install"))
+    func theInstalledManualRendersWithMan() throws {
+        let prefix = try #require(Self.installedPrefix)
+        let pages = prefix + "/share/man/man1"
+        for command in Self.commands {
+            let page = "\(pages)/provision\(command.isEmpty ? "" : ".\(command)").1"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/man")
+            process.arguments = ["-l", page]
+            process.environment = ["MANWIDTH": "80", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"]
+            let output = Pipe(), errors = Pipe()
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let warnings = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "man -l \(page): \(warnings)")
+            #expect(warnings.isEmpty, "man -l \(page) warned: \(warnings)")
+            let name = command.isEmpty ? "provision" : "provision \(command)"
+            #expect(text.contains("NAME") && text.contains(name) && text.contains("DESCRIPTION"), "\(page):\n\(text)")
+        }
+        for script in ["bash-completion/completions/provision", "zsh/site-functions/_provision", "fish/vendor_completions.d/provision.fish"] {
+            let text = try String(contentsOfFile: "\(prefix)/share/\(script)", encoding: .utf8)
+            #expect(text.contains("---completion"), "\(script) does not complete zones and slugs")
+        }
+    }
+
+    // MARK: A flag given twice
+
+    @Test("A flag given twice with different values is an error naming it; nothing is written",
+          arguments: [["--tenantSlug", "pilot-a", "--tenantSlug", "pilot-b"],
+                      ["--tenantSlug", "pilot-a", "--tenant-slug", "pilot-b"],
+                      ["--tenantSlug=pilot-a", "--tenantSlug", "pilot-b"]])
+    func aFlagGivenTwiceIsAnError(slugs: [String]) throws {
+        let db = try TestDatabase.create()
+        let before = try db.rowCounts()
+        let arguments = ["tenant", "--tenantName", "Pilot", "--ownerEmail", "owner@pilot.example.com"] + slugs
+        let human = try ProvisionBinary.run(arguments, databaseURL: db.url)
+        #expect(human.status == 2, "\(human)")
+        #expect(human.stderr.contains("--tenantSlug is given more than once, with different values"), "\(human)")
+        let json = try ProvisionBinary.run(arguments + ["--json"], databaseURL: db.url)
+        #expect(json.status == 2 && json.errorCode == "invalid_input" && json.errorField == "tenantSlug", "\(json)")
+        try ContractSchema.validate(json.stdout, as: .error)
+        #expect(try db.rowCounts() == before)
+    }
+
+    @Test func theSameValueTwiceAndRepeatableFlagsAreFine() throws {
+        let same = try ProvisionBinary.run(["tenant", "--tenantSlug", "pilot", "--tenantSlug", "pilot", "--tenantName", "Pilot",
+                                            "--ownerEmail", "owner@pilot.example.com", "--dryRun", "--dryRun"], databaseURL: nil)
+        #expect(same.status == 0, "\(same)")
+        let folder = try Self.folderOfFiles()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let playbook = folder.appendingPathComponent("vars.lua")
+        try #"print(provision.vars.a, provision.vars.b, arg[1], arg[2])"#.write(to: playbook, atomically: true, encoding: .utf8)
+        let vars = try ProvisionBinary.run(["run", playbook.path, "--var", "a=1", "--var", "b=2", "--dryRun", "--", "--x", "--y"],
+                                           databaseURL: nil)
+        #expect(vars.status == 0, "\(vars)")
+        #expect(vars.stdout.contains("1\t2\t--x\t--y") || vars.stderr.contains("1\t2\t--x\t--y"), "\(vars)")
+    }
+}
