@@ -76,7 +76,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProvisionCoreTests",
-            dependencies: ["ProvisionCore", "ProvisionTestSupport"]
+            dependencies: ["ProvisionCore", "ProvisionTestSupport", "CArgon2"]
         ),
         .testTarget(
             name: "LuaHostTests",

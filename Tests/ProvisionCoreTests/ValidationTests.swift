@@ -111,3 +111,44 @@ import Testing
         #expect(error?.message.contains("OWNER") == true)
     }
 }
+
+/// The byte-wise character classes (ASCIIWord) accept exactly what the regular
+/// expressions they replaced accepted: checked on every short string over an alphabet
+/// that has each class's edge characters, and on a few non-ASCII ones.
+@Suite("Character classes match the patterns they replaced") struct ASCIIWordTests {
+    static func strings(over alphabet: [Character], upTo length: Int) -> [String] {
+        var all = [""]
+        var layer = [""]
+        for _ in 0..<length {
+            layer = layer.flatMap { prefix in alphabet.map { prefix + String($0) } }
+            all += layer
+        }
+        return all + ["é", "aé", "a\u{301}", "ａ", "٣", "a\u{200B}b", "-", "--", "a--b"]
+    }
+
+    @Test func slugs() {
+        for text in Self.strings(over: ["a", "z", "0", "9", "-", "A", "_", "."], upTo: 4) {
+            #expect(Validate.isSlugShaped(text) == (text.wholeMatch(of: /[a-z0-9]+(-[a-z0-9]+)*/) != nil), "\(text.debugDescription)")
+        }
+    }
+
+    @Test func emailLocalParts() {
+        for text in Self.strings(over: ["a", "Z", "0", ".", "+", "~", "@", " ", "\""], upTo: 4) {
+            let pattern = text.wholeMatch(of: /[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*/) != nil
+            #expect(ASCIIWord.isDotAtom(text.utf8) == pattern, "\(text.debugDescription)")
+        }
+    }
+
+    @Test func hostLabels() {
+        for text in Self.strings(over: ["a", "Z", "0", "-", ".", "_"], upTo: 4) {
+            let pattern = text.wholeMatch(of: /[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?/) != nil
+            #expect(ASCIIWord.isHostLabel(text.utf8) == pattern, "\(text.debugDescription)")
+        }
+    }
+
+    @Test func phones() {
+        for text in Self.strings(over: ["+", "1", " ", "(", ")", ".", "-", "x"], upTo: 4) {
+            #expect(ASCIIWord.isPhoneShaped(text.utf8) == (text.wholeMatch(of: /\+?[0-9 ().\-]+/) != nil), "\(text.debugDescription)")
+        }
+    }
+}

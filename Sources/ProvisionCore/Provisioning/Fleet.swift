@@ -75,7 +75,7 @@ public struct Fleet {
     }
 
     /// The slugs that start with `prefix`, in order (at most `limit`): what a shell
-    /// completes after `--tenantSlug`.
+    /// completes for a tenant slug.
     public func slugs(startingWith prefix: String, limit: Int = 200) throws(ProvisionError) -> [String] {
         try readOnly { () throws(ProvisionError) -> [String] in
             try connection.run("""

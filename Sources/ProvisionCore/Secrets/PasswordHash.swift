@@ -12,35 +12,115 @@ public enum PasswordHash {
 
     public static func argon2id(_ password: OneTimePassword) throws(ProvisionError) -> String {
         var generator = SystemRandomNumberGenerator()
-        let salt = (0..<saltLength).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        let plain = Array(password.reveal().utf8)
-        let encodedLength = argon2_encodedlen(iterations, memoryKiB, parallelism, UInt32(saltLength), UInt32(hashLength), Argon2_id)
-        var encoded = [CChar](repeating: 0, count: encodedLength)
-        let status = argon2id_hash_encoded(iterations, memoryKiB, parallelism,
-                                           plain, plain.count, salt, salt.count,
-                                           hashLength, &encoded, encodedLength)
+        var salt = (0..<saltLength).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        var plain = Array(password.reveal().utf8)
+        var digest = [UInt8](repeating: 0, count: hashLength)
+        let status = digest.withUnsafeMutableBufferPointer { out in
+            plain.withUnsafeMutableBufferPointer { pwd in
+                salt.withUnsafeMutableBufferPointer { salt in
+                    var context = argon2_context(
+                        out: out.baseAddress, outlen: UInt32(out.count),
+                        pwd: pwd.baseAddress, pwdlen: UInt32(pwd.count),
+                        salt: salt.baseAddress, saltlen: UInt32(salt.count),
+                        secret: nil, secretlen: 0, ad: nil, adlen: 0,
+                        t_cost: iterations, m_cost: memoryKiB, lanes: parallelism, threads: parallelism,
+                        version: UInt32(ARGON2_VERSION_13.rawValue),
+                        allocate_cbk: Argon2Block.allocateBlock, free_cbk: Argon2Block.freeBlock,
+                        flags: 0)  // ARGON2_DEFAULT_FLAGS
+                    return argon2_ctx(&context, Argon2_id)
+                }
+            }
+        }
         // The parameters are constants that libargon2 accepts, so it fails only when the
         // machine cannot give it what it needs: 19 MiB for each hash, or a thread.
         guard status == ARGON2_OK.rawValue else {
             throw ProvisionError(.limitExceeded, "could not hash a one-time password: argon2id needs \(memoryKiB / 1024) MiB of memory for each hash, and libargon2 said: \(String(cString: argon2_error_message(status)))")
         }
-        return String(decoding: encoded.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return phc(salt: salt, digest: digest)
+    }
+
+    /// The PHC string libargon2's own encoder writes: unpadded standard base64.
+    static func phc(salt: [UInt8], digest: [UInt8]) -> String {
+        func base64(_ bytes: [UInt8]) -> String {
+            Data(bytes).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        }
+        return "$argon2id$v=19$m=\(memoryKiB),t=\(iterations),p=\(parallelism)$\(base64(salt))$\(base64(digest))"
     }
 
     /// A well-formed argon2id PHC string of random salt and random digest: no password
     /// is known to match it, so it takes the place of a revoked one-time password's hash.
     public static func unusable() -> String {
         var generator = SystemRandomNumberGenerator()
-        func random(_ count: Int) -> String {
-            let bytes = (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-            return Data(bytes).base64EncodedString().replacingOccurrences(of: "=", with: "")
-        }
-        return "$argon2id$v=19$m=\(memoryKiB),t=\(iterations),p=\(parallelism)$\(random(saltLength))$\(random(hashLength))"
+        func random(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) } }
+        return phc(salt: random(saltLength), digest: random(hashLength))
     }
 
     /// Whether `password` matches `encoded` (for tests and for the operator's own checks).
     public static func verify(_ password: String, against encoded: String) -> Bool {
         let plain = Array(password.utf8)
         return argon2id_verify(encoded, plain, plain.count) == ARGON2_OK.rawValue
+    }
+}
+
+/// The 19 MiB block argon2 works in, kept by a hashing thread from one hash to the next.
+/// Without it each hash mallocs and frees a block of its own, and glibc, having raised
+/// its mmap threshold after the first free, keeps the freed blocks in the hashing
+/// threads' heaps: a long batch's memory grew by a block's worth again and again. A
+/// thread that calls `keep()` gets one block, mapped once, reused by every hash it makes
+/// (libargon2 wipes it after each) and unmapped by `release()`; any other thread hashes
+/// as libargon2 would on its own.
+public enum Argon2Block {
+    private struct Slot {
+        var block: UnsafeMutableRawPointer?
+        var size = 0
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    private static var slot: UnsafeMutablePointer<Slot>? {
+        pthread_getspecific(key)?.assumingMemoryBound(to: Slot.self)
+    }
+
+    /// From now on the calling thread's hashes share one block.
+    public static func keep() {
+        guard slot == nil else { return }
+        let slot = UnsafeMutablePointer<Slot>.allocate(capacity: 1)
+        slot.initialize(to: Slot())
+        pthread_setspecific(key, slot)
+    }
+
+    /// Unmaps the calling thread's block; its hashes allocate as usual again.
+    public static func release() {
+        guard let slot else { return }
+        if let block = slot.pointee.block { munmap(block, slot.pointee.size) }
+        slot.deinitialize(count: 1)
+        slot.deallocate()
+        pthread_setspecific(key, nil)
+    }
+
+    static let allocateBlock: allocate_fptr = { memory, bytes in
+        guard let memory else { return ARGON2_MEMORY_ALLOCATION_ERROR.rawValue }
+        guard let slot = Argon2Block.slot else {
+            memory.pointee = malloc(bytes)?.assumingMemoryBound(to: UInt8.self)
+            return memory.pointee == nil ? ARGON2_MEMORY_ALLOCATION_ERROR.rawValue : ARGON2_OK.rawValue
+        }
+        if slot.pointee.block == nil || slot.pointee.size != bytes {
+            if let old = slot.pointee.block { munmap(old, slot.pointee.size) }
+            let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            slot.pointee = mapped == MAP_FAILED ? Slot() : Slot(block: mapped, size: bytes)
+        }
+        memory.pointee = slot.pointee.block?.assumingMemoryBound(to: UInt8.self)
+        return memory.pointee == nil ? ARGON2_MEMORY_ALLOCATION_ERROR.rawValue : ARGON2_OK.rawValue
+    }
+
+    static let freeBlock: deallocate_fptr = { memory, _ in
+        guard let memory else { return }
+        // The kept block stays mapped (libargon2 has wiped it) for the next hash.
+        if let slot = Argon2Block.slot, UnsafeMutableRawPointer(memory) == slot.pointee.block { return }
+        free(memory)
     }
 }

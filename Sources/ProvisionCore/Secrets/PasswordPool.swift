@@ -5,8 +5,9 @@ import Foundation
 /// would spend almost all its time there; with the pool, hashing runs on all cores
 /// while the main thread does the database work, and `take()` rarely waits.
 ///
-/// It hashes exactly as many as it was asked for, so no work is thrown away and memory
-/// stays at one argon2 block per worker.
+/// It hashes exactly as many as it was asked for, so no work is thrown away, and each
+/// worker keeps one argon2 block for all its hashes, so memory stays at one block per
+/// worker however long the batch.
 public final class PasswordPool: @unchecked Sendable {
     public struct Hashed: Sendable {
         public let password: OneTimePassword
@@ -57,6 +58,9 @@ public final class PasswordPool: @unchecked Sendable {
     private var activeWorkers = 0
 
     private func work() {
+        // One argon2 block for all this worker's hashes (see Argon2Block).
+        Argon2Block.keep()
+        defer { Argon2Block.release() }
         condition.lock()
         activeWorkers += 1
         while !stopped && remaining > 0 {

@@ -48,16 +48,16 @@ public enum Validate {
     }
 
     /// Turns raw bytes into a value, refusing invalid UTF-8 instead of repairing it.
-    public static func rawValue(_ bytes: some Collection<UInt8>, _ field: Field) throws(ProvisionError) -> String {
+    public static func rawValue(_ bytes: some BidirectionalCollection<UInt8>, _ field: Field) throws(ProvisionError) -> String {
         try rawValue(bytes, .field(field))
     }
 
     /// `rawValue` for an argument the caller names itself (a script's `path`).
-    public static func rawValue(_ bytes: some Collection<UInt8>, named name: String) throws(ProvisionError) -> String {
+    public static func rawValue(_ bytes: some BidirectionalCollection<UInt8>, named name: String) throws(ProvisionError) -> String {
         try rawValue(bytes, .named(name))
     }
 
-    static func rawValue(_ bytes: some Collection<UInt8>, _ subject: Subject) throws(ProvisionError) -> String {
+    static func rawValue(_ bytes: some BidirectionalCollection<UInt8>, _ subject: Subject) throws(ProvisionError) -> String {
         guard let value = String(validating: bytes, as: UTF8.self) else {
             throw invalid("\(.field) is not valid UTF-8", subject)
         }
@@ -88,8 +88,9 @@ public enum Validate {
         return slug
     }
 
+    /// `[a-z0-9]+(-[a-z0-9]+)*`.
     static func isSlugShaped(_ slug: String) -> Bool {
-        slug.wholeMatch(of: /[a-z0-9]+(-[a-z0-9]+)*/) != nil
+        ASCIIWord.isHyphenated(slug.utf8, letters: ASCIIWord.lowercaseOrDigit)
     }
 
     /// Display names (`tenantName`, `ownerName`): trimmed, 1–200 characters, no controls
@@ -149,11 +150,11 @@ public enum Validate {
         let local = email[..<at]
         let domain = email[email.index(after: at)...]
         guard local.count >= 1, local.count <= 64,
-              local.wholeMatch(of: /[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*/) != nil
+              ASCIIWord.isDotAtom(local.utf8)
         else { throw malformed }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2,
-              labels.allSatisfy({ $0.count <= 63 && $0.wholeMatch(of: /[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?/) != nil }),
+              labels.allSatisfy({ $0.count <= 63 && ASCIIWord.isHostLabel($0.utf8) }),
               let tld = labels.last, tld.allSatisfy(\.isLetter) || tld.hasPrefix("xn--")
         else { throw malformed }
         return email
@@ -167,7 +168,7 @@ public enum Validate {
         if phone.isEmpty {
             throw invalid("\(.field) must not be empty", field)
         }
-        guard phone.wholeMatch(of: /\+?[0-9 ().\-]+/) != nil else {
+        guard ASCIIWord.isPhoneShaped(phone.utf8) else {
             throw invalid("\(.field) '\(phone)' may contain only digits, a leading +, spaces, dashes, dots and parentheses (e.g. +1 555 123 4567)", field)
         }
         let digits = phone.filter(\.isASCIIDigit).count
@@ -230,5 +231,60 @@ extension Character {
 extension String {
     func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+/// The character classes validation needs, tested byte by byte. (Swift Regex literals
+/// are compiled again each time they are evaluated: for a dry run that was more time
+/// than all the rest of its validation.) Anything outside ASCII fails every class.
+enum ASCIIWord {
+    static func lowercaseOrDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+    }
+
+    static func letterOrDigit(_ byte: UInt8) -> Bool {
+        lowercaseOrDigit(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+    }
+
+    /// RFC 5322 atext: letters, digits and !#$%&'*+/=?^_`{|}~-
+    static func atext(_ byte: UInt8) -> Bool {
+        letterOrDigit(byte) || "!#$%&'*+/=?^_`{|}~-".utf8.contains(byte)
+    }
+
+    /// Runs of `letters` joined by single hyphens: `x(-x)*`.
+    static func isHyphenated(_ bytes: some BidirectionalCollection<UInt8>, letters: (UInt8) -> Bool) -> Bool {
+        isJoined(bytes, by: UInt8(ascii: "-"), letters: letters)
+    }
+
+    /// Runs of atext joined by single dots: an email's local part (`x(.x)*`).
+    static func isDotAtom(_ bytes: some BidirectionalCollection<UInt8>) -> Bool {
+        isJoined(bytes, by: UInt8(ascii: "."), letters: atext)
+    }
+
+    /// `[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?`: a DNS label.
+    static func isHostLabel(_ bytes: some BidirectionalCollection<UInt8>) -> Bool {
+        guard let first = bytes.first, let last = bytes.last, letterOrDigit(first), letterOrDigit(last) else { return false }
+        return bytes.allSatisfy { letterOrDigit($0) || $0 == UInt8(ascii: "-") }
+    }
+
+    /// `\+?[0-9 ().-]+`.
+    static func isPhoneShaped(_ bytes: some BidirectionalCollection<UInt8>) -> Bool {
+        let body = bytes.first == UInt8(ascii: "+") ? bytes.dropFirst() : bytes[...]
+        return !body.isEmpty && body.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || " ().-".utf8.contains($0) }
+    }
+
+    private static func isJoined(_ bytes: some BidirectionalCollection<UInt8>, by separator: UInt8, letters: (UInt8) -> Bool) -> Bool {
+        var previousWasLetter = false
+        for byte in bytes {
+            if byte == separator {
+                guard previousWasLetter else { return false }
+                previousWasLetter = false
+            } else if letters(byte) {
+                previousWasLetter = true
+            } else {
+                return false
+            }
+        }
+        return previousWasLetter
     }
 }
