@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ProvisionCore
 
@@ -150,5 +151,29 @@ import Testing
         for text in Self.strings(over: ["+", "1", " ", "(", ")", ".", "-", "x"], upTo: 4) {
             #expect(ASCIIWord.isPhoneShaped(text.utf8) == (text.wholeMatch(of: /\+?[0-9 ().\-]+/) != nil), "\(text.debugDescription)")
         }
+    }
+}
+
+/// TimeZones reads tzdata.zi byte by byte, skipping what it does not need: it must find
+/// exactly the zones, links and abbreviations a plain reading of every line finds.
+@Suite("The tz database, read fast") struct TimeZoneDatabaseTests {
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: TimeZones.systemFile)))
+    func theFastReadingFindsWhatAPlainOneFinds() throws {
+        let text = try String(contentsOfFile: TimeZones.systemFile, encoding: .utf8)
+        var canonical: Set<String> = ["UTC"], abbreviations: Set<String> = [], aliases: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ").map(String.init)
+            if fields.count >= 2, fields[0] == "Z" {
+                if fields[1].contains("/") { canonical.insert(fields[1]) } else { abbreviations.insert(fields[1]) }
+            } else if fields.count >= 3, fields[0] == "L" {
+                aliases[fields[2]] = fields[1]
+            }
+        }
+        aliases["UTC"] = nil
+        let database = TimeZones.database
+        #expect(database.canonical == canonical)
+        #expect(database.abbreviations == abbreviations)
+        #expect(database.aliases == aliases)
+        #expect(canonical.count > 300 && canonical.contains("America/Edmonton"))
     }
 }

@@ -20,14 +20,24 @@ public enum TimeZones {
 
     static let database: Database = {
         var database = Database()
-        if let text = try? String(contentsOfFile: systemFile, encoding: .utf8) {
-            for line in text.split(separator: "\n") {
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                if fields.count >= 2, fields[0] == "Z" {
-                    let name = String(fields[1])
-                    if name.contains("/") { database.canonical.insert(name) } else { database.abbreviations.insert(name) }
-                } else if fields.count >= 3, fields[0] == "L" {
-                    database.aliases[String(fields[2])] = String(fields[1])
+        if let file = FileManager.default.contents(atPath: systemFile) {
+            // Only zone (`Z name …`) and link (`L target alias`) lines matter; the rules and
+            // continuation lines, most of the file, are skipped on their first byte.
+            let space = UInt8(ascii: " "), newline = UInt8(ascii: "\n")
+            file.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                var rest = raw[...]
+                while !rest.isEmpty {
+                    let end = rest.firstIndex(of: newline) ?? rest.endIndex
+                    let line = rest[rest.startIndex..<end]
+                    rest = end < rest.endIndex ? rest[(end + 1)...] : rest[end...]
+                    guard let kind = line.first, kind == UInt8(ascii: "Z") || kind == UInt8(ascii: "L") else { continue }
+                    let fields = line.split(separator: space).map { String(decoding: $0, as: UTF8.self) }
+                    if kind == UInt8(ascii: "Z"), fields.count >= 2, fields[0] == "Z" {
+                        let name = fields[1]
+                        if name.contains("/") { database.canonical.insert(name) } else { database.abbreviations.insert(name) }
+                    } else if fields.count >= 3, fields[0] == "L" {
+                        database.aliases[fields[2]] = fields[1]
+                    }
                 }
             }
         } else {
