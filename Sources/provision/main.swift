@@ -60,7 +60,9 @@ do {
 } catch {
     let code = Provision.exitCode(for: error)
     if code == .success {
-        Output.standardOutput(Provision.fullMessage(for: error))
+        // Help, completions, or `provision COMMAND --version` (as a document with --json).
+        let message = Provision.fullMessage(for: error)
+        if json && message == VersionDocument.text { output.document(VersionDocument()) } else { Output.standardOutput(message) }
         exit(0)
     }
     let message = Provision.message(for: error)

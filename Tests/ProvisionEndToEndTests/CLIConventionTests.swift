@@ -31,6 +31,9 @@ struct CLIConventionTests {
         let release = try #require(result.json?["provisionVersion"] as? String)
         #expect(text.hasPrefix("provision \(release)\n"))
         #expect(result.json?["schemaVersion"] as? Int == BundledMigrations.all.map(\.version).max())
+        // Every command takes --version, and answers in the form asked for.
+        let command = try ProvisionBinary.run(["tenant", "--version", "--json"], databaseURL: nil)
+        #expect(command.status == 0 && command.stdout == result.stdout, "\(command)")
     }
 
     // MARK: Help at 80 columns
@@ -200,6 +203,12 @@ struct CLIConventionTests {
             #expect(warnings.isEmpty, "man -l \(page) warned: \(warnings)")
             let name = command.isEmpty ? "provision" : "provision \(command)"
             #expect(text.contains("NAME") && text.contains(name) && text.contains("DESCRIPTION"), "\(page):\n\(text)")
+            // SYNOPSIS shows the required flags as required, as the help's USAGE does.
+            let required = ["tenant": ["--tenantSlug slug", "--tenantName name", "--ownerEmail email"],
+                            "show": ["--tenantSlug slug"], "delete": ["--tenantSlug slug"], "reset-password": ["--email email"]]
+            for flag in required[command] ?? [] {
+                #expect(text.contains(flag) && !text.contains("[\(flag)"), "\(page): \(flag) is not shown as required:\n\(text)")
+            }
         }
         for script in ["bash-completion/completions/provision", "zsh/site-functions/_provision", "fish/vendor_completions.d/provision.fish"] {
             let text = try String(contentsOfFile: "\(prefix)/share/\(script)", encoding: .utf8)
