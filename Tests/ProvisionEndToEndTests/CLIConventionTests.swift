@@ -141,6 +141,50 @@ struct CLIConventionTests {
         #expect(try Self.complete(["provision", "tenant", "--credentialsFile", "wa"], in: folder) == ["wave-3.csv"])
     }
 
+    /// zsh's script must load; fish's completes files by kind (its custom completions
+    /// read the command line of an interactive fish, which a test cannot give it).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh")
+                   && FileManager.default.isExecutableFile(atPath: "/usr/bin/fish"), "scripts/install-deps installs zsh and fish"))
+    func zshAndFishCompletionsLoadAndComplete() throws {
+        let folder = try Self.folderOfFiles()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func shell(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = arguments
+            process.currentDirectoryURL = folder
+            process.environment = ["PATH": "/usr/bin:/bin", "HOME": folder.path]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        for name in ["zsh", "fish"] {
+            let generated = try ProvisionBinary.run(["--generate-completion-script", name], databaseURL: nil)
+            #expect(generated.status == 0, "\(generated)")
+            try generated.stdout.write(to: folder.appendingPathComponent("provision.\(name)"), atomically: true, encoding: .utf8)
+        }
+        let zsh = try shell("/usr/bin/zsh", ["-n", "provision.zsh"])
+        #expect(zsh.status == 0, "\(zsh.output)")
+        let fish = try shell("/usr/bin/fish", ["--no-config", "-c", """
+            source provision.fish
+            complete -C 'provision batch '; echo ---
+            complete -C 'provision run '; echo ---
+            complete -C 'provision check --checks '
+            """])
+        #expect(fish.status == 0, "\(fish.output)")
+        let parts = fish.output.components(separatedBy: "---\n").map { Set($0.split(separator: "\n").map { String($0.split(separator: "\t")[0]) }) }
+        #expect(parts.count == 3, "\(fish.output)")
+        if parts.count == 3 {
+            #expect(parts[0] == ["wave-3.csv", "checks/"], "\(fish.output)")
+            #expect(parts[1] == ["go-live.lua", "checks/"], "\(fish.output)")
+            #expect(parts[2] == ["checks/"], "\(fish.output)")
+        }
+    }
+
     @Test func bashCompletesZoneNamesForTimeZone() throws {
         let folder = try Self.folderOfFiles()
         defer { try? FileManager.default.removeItem(at: folder) }
