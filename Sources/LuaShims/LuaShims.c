@@ -305,11 +305,14 @@ static Mode enter_script(lua_State *L, ProvisionLimits *limits, double deadline)
 
 static void leave_script(lua_State *L, ProvisionLimits *limits, Mode saved) {
     settle_refusal(limits);
-    if (saved.gc_held && !limits->script_stopped_gc) {
+    // Back in host code, the collector is held whatever it was before the script ran: a
+    // script that found it stopped (by itself) may have restarted it, and a finalizer
+    // must never run inside host code. Only a collector the script left stopped stays as
+    // the script set it.
+    if (!saved.in_script && !limits->script_stopped_gc) {
         lua_gc(L, LUA_GCSTOP);
         limits->gc_held = 1;
     } else {
-        // The script stopped the collector itself: leave it as the script set it.
         limits->gc_held = 0;
     }
     limits->in_script = saved.in_script;
@@ -433,6 +436,12 @@ int provision_safe_tostring(lua_State *L, int index) {
 int provision_load_text(lua_State *L, const char *buffer, size_t length, const char *chunkname) {
     return luaL_loadbufferx(L, buffer, length, chunkname, "t");
 }
+
+// Inside a finalizer, Lua 5.4.4 and later ignore lua_gc (it returns -1), which the
+// switches into host code and collectgarbage's tracking rely on.
+#if LUA_VERSION_RELEASE_NUM < 50404
+#error "provision needs Lua 5.4.4 or later"
+#endif
 
 // collectgarbage as the script sees it: Lua's, and afterwards whether the script has left
 // the collector stopped (the host's switch into host code relies on knowing it).

@@ -15,7 +15,7 @@ enum Completions {
 
     /// The canonical zone names that start with what was typed.
     static let timeZone = CompletionKind.custom { _, _, prefix in
-        TimeZones.canonical.filter { $0.hasPrefix(prefix) }.sorted()
+        TimeZones.canonical.filter { $0.hasPrefix(prefix) && isInert($0) }.sorted()
     }
 
     /// Existing tenants' slugs that start with what was typed.
@@ -23,12 +23,27 @@ enum Completions {
         existingSlugs(startingWith: prefix)
     }
 
-    /// At most 2 seconds to connect and 2 to answer: a completion never hangs a shell.
+    /// The slugs the database names, only those of a slug's shape: bash's completion
+    /// expands what a custom completion prints (`compgen -W`), so a value from outside
+    /// (a tampered table, a server that lies) must never reach it as shell text.
+    ///
+    /// The whole look-up gets 3 seconds of wall time, whatever DATABASE_URL says about
+    /// timeouts and however long a name takes to resolve: then the process ends having
+    /// completed nothing, and the shell goes on.
     static func existingSlugs(startingWith prefix: String) -> [String] {
-        guard let url = DatabaseURL.fromEnvironment,
-              let connection = try? Connection(url: url, statementTimeoutMilliseconds: 2_000, connectTimeoutSeconds: 2,
+        guard let url = DatabaseURL.fromEnvironment else { return [] }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 3) { exit(0) }
+        guard let connection = try? Connection(url: url, statementTimeoutMilliseconds: 2_000, connectTimeoutSeconds: 2,
                                                applicationName: "provision-completion"),
               let slugs = try? Fleet(connection: connection).slugs(startingWith: prefix) else { return [] }
-        return slugs
+        return slugs.filter { (try? Validate.tenantSlug($0)) == $0 }
+    }
+
+    /// Letters, digits and `/_+-`: nothing a shell would expand.
+    private static func isInert(_ name: String) -> Bool {
+        name.utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || "/_+-".utf8.contains(byte)
+        }
     }
 }

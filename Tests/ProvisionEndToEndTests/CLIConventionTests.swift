@@ -207,6 +207,16 @@ struct CLIConventionTests {
         #expect(try Self.complete(["provision", "check", "--tenant-slug", ""], in: folder, databaseURL: db.url)
                 == ["pilot-north", "pilot-south", "staging-east"])
         #expect(try Self.complete(["provision", "delete", "--tenantSlug", "st"], in: folder, databaseURL: db.url) == ["staging-east"])
+
+        // bash expands what a custom completion prints: a slug that is not slug-shaped (a
+        // tampered table, a lying server) is never offered, so it never runs.
+        try db.connect().run(fixture: """
+            ALTER TABLE tenants DROP CONSTRAINT tenants_slug_format;
+            INSERT INTO tenants (slug, name) VALUES ('pilot-$(touch pwned)', 'Evil'), ('pilot-`touch pwned`', 'Evil');
+            """)
+        #expect(try Self.complete(["provision", "show", "--tenantSlug", "pilot-"], in: folder, databaseURL: db.url)
+                == ["pilot-north", "pilot-south"])
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("pwned").path))
     }
 
     @Test func slugCompletionIsQuietAndQuickWithoutADatabase() throws {

@@ -26,7 +26,7 @@ public enum PasswordHash {
                         t_cost: iterations, m_cost: memoryKiB, lanes: parallelism, threads: parallelism,
                         version: UInt32(ARGON2_VERSION_13.rawValue),
                         allocate_cbk: Argon2Block.allocateBlock, free_cbk: Argon2Block.freeBlock,
-                        flags: 0)  // ARGON2_DEFAULT_FLAGS
+                        flags: 1)  // ARGON2_FLAG_CLEAR_PASSWORD: libargon2 wipes its copy of the password
                     return argon2_ctx(&context, Argon2_id)
                 }
             }
@@ -73,38 +73,50 @@ public enum Argon2Block {
     private struct Slot {
         var block: UnsafeMutableRawPointer?
         var size = 0
+        /// The block is lent to a hash now (a second request in the same hash gets memory
+        /// of its own).
+        var lent = false
     }
 
-    private static let key: pthread_key_t = {
+    /// nil if the key could not be made: every thread then hashes as libargon2 would.
+    private static let key: pthread_key_t? = {
         var key = pthread_key_t()
-        pthread_key_create(&key, nil)
-        return key
+        // A thread that ends without release() still gives its block back.
+        return pthread_key_create(&key, { slot in
+            guard let slot = slot?.assumingMemoryBound(to: Slot.self) else { return }
+            Argon2Block.dispose(slot)
+        }) == 0 ? key : nil
     }()
 
     private static var slot: UnsafeMutablePointer<Slot>? {
-        pthread_getspecific(key)?.assumingMemoryBound(to: Slot.self)
+        guard let key else { return nil }
+        return pthread_getspecific(key)?.assumingMemoryBound(to: Slot.self)
     }
 
     /// From now on the calling thread's hashes share one block.
     public static func keep() {
-        guard slot == nil else { return }
+        guard let key, slot == nil else { return }
         let slot = UnsafeMutablePointer<Slot>.allocate(capacity: 1)
         slot.initialize(to: Slot())
-        pthread_setspecific(key, slot)
+        if pthread_setspecific(key, slot) != 0 { dispose(slot) }
     }
 
     /// Unmaps the calling thread's block; its hashes allocate as usual again.
     public static func release() {
-        guard let slot else { return }
+        guard let key, let slot else { return }
+        pthread_setspecific(key, nil)
+        dispose(slot)
+    }
+
+    private static func dispose(_ slot: UnsafeMutablePointer<Slot>) {
         if let block = slot.pointee.block { munmap(block, slot.pointee.size) }
         slot.deinitialize(count: 1)
         slot.deallocate()
-        pthread_setspecific(key, nil)
     }
 
     static let allocateBlock: allocate_fptr = { memory, bytes in
         guard let memory else { return ARGON2_MEMORY_ALLOCATION_ERROR.rawValue }
-        guard let slot = Argon2Block.slot else {
+        guard let slot = Argon2Block.slot, !slot.pointee.lent else {
             memory.pointee = malloc(bytes)?.assumingMemoryBound(to: UInt8.self)
             return memory.pointee == nil ? ARGON2_MEMORY_ALLOCATION_ERROR.rawValue : ARGON2_OK.rawValue
         }
@@ -113,6 +125,7 @@ public enum Argon2Block {
             let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             slot.pointee = mapped == MAP_FAILED ? Slot() : Slot(block: mapped, size: bytes)
         }
+        slot.pointee.lent = slot.pointee.block != nil
         memory.pointee = slot.pointee.block?.assumingMemoryBound(to: UInt8.self)
         return memory.pointee == nil ? ARGON2_MEMORY_ALLOCATION_ERROR.rawValue : ARGON2_OK.rawValue
     }
@@ -120,7 +133,10 @@ public enum Argon2Block {
     static let freeBlock: deallocate_fptr = { memory, _ in
         guard let memory else { return }
         // The kept block stays mapped (libargon2 has wiped it) for the next hash.
-        if let slot = Argon2Block.slot, UnsafeMutableRawPointer(memory) == slot.pointee.block { return }
+        if let slot = Argon2Block.slot, UnsafeMutableRawPointer(memory) == slot.pointee.block {
+            slot.pointee.lent = false
+            return
+        }
         free(memory)
     }
 }
