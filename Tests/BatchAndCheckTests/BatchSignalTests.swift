@@ -45,9 +45,7 @@ struct BatchSignalTests {
     /// row go. Returns how the process ended and what it printed.
     static func interruptedBatch(_ file: String, _ extra: [String], in db: TestDatabase,
                                  by interruption: Interruption) throws -> (ended: Spawned.Ending, stdout: String, stderr: String) {
-        let blocker = try db.connect()
-        try blocker.begin()
-        try blocker.run("INSERT INTO tenants (slug, name) VALUES (\(slug(heldRow)), 'held by the test')")
+        let blocker = try db.holdSlugUncommitted(slug(heldRow))
 
         let child = try Spawned(["batch", file] + extra, databaseURL: db.url)
         // Progress goes to stderr before each row: "[29/300] wave-030 …" means rows 1-29

@@ -90,9 +90,7 @@ struct BatchTests {
         // Row 2 fails at the database: the test holds its slug uncommitted, and the
         // batch's sessions give up waiting for that lock at once (lock_timeout).
         try db.giveUpOnLocksQuickly()
-        let blocker = try db.connect()
-        try blocker.begin()
-        try blocker.run(fixture: "INSERT INTO tenants (slug, name) VALUES ('held-row', 'held by the test')")
+        let blocker = try db.holdSlugUncommitted("held-row")
         defer { blocker.rollback() }
         let file = try scratch.csv([requiredHeader, "before-row,Before,before@example.com", "held-row,Held,held@example.com",
                                     "after-row,After,after@example.com"])
@@ -476,9 +474,7 @@ struct BatchTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         try db.giveUpOnLocksQuickly()
-        let blocker = try db.connect()
-        try blocker.begin()
-        try blocker.run(fixture: "INSERT INTO tenants (slug, name) VALUES ('held-row', 'held by the test')")
+        let blocker = try db.holdSlugUncommitted("held-row")
         let file = try scratch.csv([requiredHeader, "first-row,First,first@example.com", "held-row,Held,held@example.com"])
 
         let result = try ProvisionBinary.batch(file, ["--stopOnError", "--json"], in: db)

@@ -349,20 +349,6 @@ struct UndeliveredPasswordTests {
 
 @Suite("Interrupts once COMMIT was sent are reported as what they are")
 struct CommitInterruptTests {
-    /// Makes every COMMIT that inserted a tenant wait for advisory lock 4242 (a deferred
-    /// constraint trigger runs inside COMMIT), which `holder` takes first.
-    static func holdCommits(in db: TestDatabase) throws -> Connection {
-        try db.connect().run(fixture: """
-            CREATE FUNCTION test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$;
-            CREATE CONSTRAINT TRIGGER test_hold_commit AFTER INSERT ON tenants
-              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_hold_commit();
-            """)
-        let holder = try db.connect()
-        try holder.run(fixture: "SELECT pg_advisory_lock(4242)")
-        return holder
-    }
-
     /// Waits until some session waits for the advisory lock in COMMIT.
     static func waitForCommit(in db: TestDatabase) throws {
         for _ in 0..<600 {
@@ -385,7 +371,7 @@ struct CommitInterruptTests {
     @Test("SIGTERM while COMMIT waits, then COMMIT completes: committed and shown, with a note; never 'rolled back'")
     func signalThenCommit() throws {
         let db = try TestDatabase.create()
-        let holder = try Self.holdCommits(in: db)
+        let holder = try db.holdCommits(after: "INSERT", lock: 4242)
         let child = try Spawned(["tenant", "--tenantSlug", "slow-commit", "--tenantName", "Slow", "--ownerEmail", "owner@slow.example"],
                                 databaseURL: db.url)
         try Self.waitForCommit(in: db)
@@ -409,7 +395,7 @@ struct CommitInterruptTests {
           arguments: [false, true])
     func secondSignalUnknown(json: Bool) throws {
         let db = try TestDatabase.create()
-        let holder = try Self.holdCommits(in: db)
+        let holder = try db.holdCommits(after: "INSERT", lock: 4242)
         let child = try Spawned(["tenant", "--tenantSlug", "lost-commit", "--tenantName", "Lost", "--ownerEmail", "owner@lost.example"]
                                 + (json ? ["--json"] : []), databaseURL: db.url)
         try Self.waitForCommit(in: db)

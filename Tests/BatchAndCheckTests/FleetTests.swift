@@ -321,14 +321,7 @@ struct DeleteTests {
             #expect(try db.tenantExists("racing") && db.count("SELECT 1 FROM centers") == 1)
         } else {
             // The delete holds the tenant's row; the platform's insert waits for it, then fails.
-            try db.connect().run(fixture: """
-                CREATE FUNCTION test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN PERFORM pg_advisory_xact_lock(4343); RETURN NULL; END $$;
-                CREATE CONSTRAINT TRIGGER test_hold_commit AFTER DELETE ON tenants
-                  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_hold_commit();
-                """)
-            let holder = try db.connect()
-            try holder.run(fixture: "SELECT pg_advisory_lock(4343)")
+            let holder = try db.holdCommits(after: "DELETE", lock: 4343)
             let child = try Spawned(["delete", "--tenantSlug", "racing", "--json"], databaseURL: db.url)
             try CommitInterruptTests.waitForCommit(in: db)
             let tenantId = try #require(try db.scalar("SELECT id FROM tenants WHERE slug = 'racing'"))

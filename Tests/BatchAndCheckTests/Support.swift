@@ -153,6 +153,31 @@ extension TestDatabase {
         try connect().run(fixture: "ALTER DATABASE \(name) SET lock_timeout = '200ms'")
     }
 
+    /// A session of the test's own that inserted a tenant with `slug` and has not
+    /// committed: a run's insert of that slug waits on it (or, after
+    /// `giveUpOnLocksQuickly`, fails at the database). Roll it back to let go.
+    func holdSlugUncommitted(_ slug: String) throws -> Connection {
+        let blocker = try connect()
+        try blocker.begin()
+        try blocker.run(fixture: "INSERT INTO tenants (slug, name) VALUES (\(literal(slug)), 'held by the test')")
+        return blocker
+    }
+
+    /// Makes every COMMIT that ran `event` (INSERT or DELETE) on tenants wait for advisory
+    /// lock `lock` (a deferred constraint trigger runs inside COMMIT), which the returned
+    /// session holds until it unlocks or closes.
+    func holdCommits(after event: String, lock: Int) throws -> Connection {
+        try connect().run(fixture: """
+            CREATE FUNCTION test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_advisory_xact_lock(\(lock)); RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER test_hold_commit AFTER \(event) ON tenants
+              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_hold_commit();
+            """)
+        let holder = try connect()
+        try holder.run(fixture: "SELECT pg_advisory_lock(\(lock))")
+        return holder
+    }
+
     func tenantExists(_ slug: String) throws -> Bool {
         try count("SELECT 1 FROM tenants WHERE slug = \(literal(slug))") == 1
     }

@@ -104,22 +104,34 @@ struct CLIConventionTests {
             _provision provision "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
             printf '%s\\n' "${COMPREPLY[@]}"
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["--noprofile", "--norc", "-c", program]
-        process.currentDirectoryURL = folder
         // The custom completions call `provision` back, found on PATH as a shell would.
         let binaries = URL(fileURLWithPath: ProvisionBinary.path).deletingLastPathComponent().path
         var environment = ["PATH": binaries + ":/usr/bin:/bin", "HOME": folder.path]
         if let databaseURL { environment["DATABASE_URL"] = databaseURL }
+        let bash = try Self.tool("/bin/bash", ["--noprofile", "--norc", "-c", program], in: folder, environment: environment)
+        #expect(bash.status == 0, "\(bash.stderr)")
+        return bash.stdout.split(separator: "\n").map(String.init)
+    }
+
+    /// Runs a program of the machine (bash, zsh, fish, man) with exactly `environment`.
+    /// Its stderr goes to a file, so neither stream can fill up and block it.
+    static func tool(_ path: String, _ arguments: [String], in folder: URL? = nil,
+                     environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("provision-tool-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: errorFile.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+        defer { try? FileManager.default.removeItem(at: errorFile) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = folder
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
+        process.standardError = try FileHandle(forWritingTo: errorFile)
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        return (process.terminationStatus, stdout, try String(contentsOf: errorFile, encoding: .utf8))
     }
 
     static func folderOfFiles() throws -> URL {
@@ -148,40 +160,27 @@ struct CLIConventionTests {
     func zshAndFishCompletionsLoadAndComplete() throws {
         let folder = try Self.folderOfFiles()
         defer { try? FileManager.default.removeItem(at: folder) }
-        func shell(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-            process.currentDirectoryURL = folder
-            process.environment = ["PATH": "/usr/bin:/bin", "HOME": folder.path]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, text)
-        }
+        let environment = ["PATH": "/usr/bin:/bin", "HOME": folder.path]
         for name in ["zsh", "fish"] {
             let generated = try ProvisionBinary.run(["--generate-completion-script", name], databaseURL: nil)
             #expect(generated.status == 0, "\(generated)")
             try generated.stdout.write(to: folder.appendingPathComponent("provision.\(name)"), atomically: true, encoding: .utf8)
         }
-        let zsh = try shell("/usr/bin/zsh", ["-n", "provision.zsh"])
-        #expect(zsh.status == 0, "\(zsh.output)")
-        let fish = try shell("/usr/bin/fish", ["--no-config", "-c", """
+        let zsh = try Self.tool("/usr/bin/zsh", ["-n", "provision.zsh"], in: folder, environment: environment)
+        #expect(zsh.status == 0 && zsh.stderr.isEmpty, "\(zsh.stderr)")
+        let fish = try Self.tool("/usr/bin/fish", ["--no-config", "-c", """
             source provision.fish
             complete -C 'provision batch '; echo ---
             complete -C 'provision run '; echo ---
             complete -C 'provision check --checks '
-            """])
-        #expect(fish.status == 0, "\(fish.output)")
-        let parts = fish.output.components(separatedBy: "---\n").map { Set($0.split(separator: "\n").map { String($0.split(separator: "\t")[0]) }) }
-        #expect(parts.count == 3, "\(fish.output)")
+            """], in: folder, environment: environment)
+        #expect(fish.status == 0 && fish.stderr.isEmpty, "\(fish.stderr)")
+        let parts = fish.stdout.components(separatedBy: "---\n").map { Set($0.split(separator: "\n").map { String($0.split(separator: "\t")[0]) }) }
+        #expect(parts.count == 3, "\(fish.stdout)")
         if parts.count == 3 {
-            #expect(parts[0] == ["wave-3.csv", "checks/"], "\(fish.output)")
-            #expect(parts[1] == ["go-live.lua", "checks/"], "\(fish.output)")
-            #expect(parts[2] == ["checks/"], "\(fish.output)")
+            #expect(parts[0] == ["wave-3.csv", "checks/"], "\(fish.stdout)")
+            #expect(parts[1] == ["go-live.lua", "checks/"], "\(fish.stdout)")
+            #expect(parts[2] == ["checks/"], "\(fish.stdout)")
         }
     }
 
@@ -242,18 +241,9 @@ struct CLIConventionTests {
         let pages = prefix + "/share/man/man1"
         for command in Self.commands {
             let page = "\(pages)/provision\(command.isEmpty ? "" : ".\(command)").1"
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/man")
-            process.arguments = ["-l", page]
-            process.environment = ["MANWIDTH": "80", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"]
-            let output = Pipe(), errors = Pipe()
-            process.standardOutput = output
-            process.standardError = errors
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            let warnings = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "man -l \(page): \(warnings)")
+            let (status, text, warnings) = try Self.tool("/usr/bin/man", ["-l", page],
+                                                         environment: ["MANWIDTH": "80", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"])
+            #expect(status == 0, "man -l \(page): \(warnings)")
             #expect(warnings.isEmpty, "man -l \(page) warned: \(warnings)")
             let name = command.isEmpty ? "provision" : "provision \(command)"
             #expect(text.contains("NAME") && text.contains(name) && text.contains("DESCRIPTION"), "\(page):\n\(text)")
