@@ -41,9 +41,6 @@ enum Completions {
 
     /// Letters, digits and `/_+-`: nothing a shell would expand.
     private static func isInert(_ name: String) -> Bool {
-        name.utf8.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || "/_+-".utf8.contains(byte)
-        }
+        name.utf8.allSatisfy { ASCIIWord.letterOrDigit($0) || "/_+-".utf8.contains($0) }
     }
 }

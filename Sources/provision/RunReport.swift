@@ -109,6 +109,23 @@ struct RunReport {
         output.result(lines.joined(separator: "\n"))
     }
 
+    /// How `tenant` and `reset-password` end: each password in `shown` under the user it
+    /// is for, shown once, or where the credentials file took them.
+    func oneTimePasswordLines(_ shown: [IssuedCredential]) -> [String] {
+        var lines: [String] = []
+        for credential in shown {
+            lines.append("")
+            lines.append("One-time password for \(credential.email.terminalEscaped) (shown once; it must be changed at first login and expires \(UTCTimestamp(credential.expiresAt))):")
+            lines.append("")
+            lines.append("    \(credential.password.reveal())")
+        }
+        if let credentialsFile {
+            lines.append("")
+            lines.append("The one-time password\(filedCount == 1 ? " was" : "s were") written to \(credentialsFile.terminalEscaped) (mode 0600): hand \(filedCount == 1 ? "it" : "them") over, then delete the file.")
+        }
+        return lines
+    }
+
     /// `name: 'Pilot' in the database, 'Pilot Again' in the input`.
     static func describe(_ difference: RunDocument.DifferenceRecord) -> String {
         func shown(_ value: String?) -> String { value.map { "'\($0.terminalEscaped)'" } ?? "none" }

@@ -31,12 +31,6 @@ func checkRawArguments() throws(ProvisionError) {
     }
 }
 
-// `provision --version [--json]`: the release and the schema version it migrates to.
-if arguments.contains("--version"), arguments.allSatisfy({ $0 == "--version" || $0 == "--json" }) {
-    if json { output.document(VersionDocument()) } else { Output.standardOutput(VersionDocument.text) }
-    exit(0)
-}
-
 if let (help, error) = RunCommand.playbookHelp(arguments) {
     Output.standardOutput(help)
     if let error {

@@ -237,12 +237,12 @@ extension String {
 /// The character classes validation needs, tested byte by byte. (Swift Regex literals
 /// are compiled again each time they are evaluated: for a dry run that was more time
 /// than all the rest of its validation.) Anything outside ASCII fails every class.
-enum ASCIIWord {
+public enum ASCIIWord {
     static func lowercaseOrDigit(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
 
-    static func letterOrDigit(_ byte: UInt8) -> Bool {
+    public static func letterOrDigit(_ byte: UInt8) -> Bool {
         lowercaseOrDigit(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
     }
 

@@ -76,16 +76,7 @@ struct ResetReport {
             lines.append("")
             lines.append("Run again without --dryRun to issue the new password.")
         }
-        for credential in report.credentials {
-            lines.append("")
-            lines.append("One-time password for \(credential.email.terminalEscaped) (shown once; it must be changed at first login and expires \(UTCTimestamp(credential.expiresAt))):")
-            lines.append("")
-            lines.append("    \(credential.password.reveal())")
-        }
-        if let file = report.credentialsFile {
-            lines.append("")
-            lines.append("The one-time password was written to \(file.terminalEscaped) (mode 0600): hand it over, then delete the file.")
-        }
+        lines += report.oneTimePasswordLines(report.credentials)
         output.result(lines.joined(separator: "\n"))
     }
 }

@@ -176,16 +176,7 @@ struct TenantReport {
         }
         // The Owner's first, then any other the run issued: every password is shown once.
         let ordered = credentials.filter { $0.userId == owner.id } + credentials.filter { $0.userId != owner.id }
-        for credential in ordered {
-            lines.append("")
-            lines.append("One-time password for \(credential.email.terminalEscaped) (shown once; it must be changed at first login and expires \(UTCTimestamp(credential.expiresAt))):")
-            lines.append("")
-            lines.append("    \(credential.password.reveal())")
-        }
-        if let file = report.credentialsFile {
-            lines.append("")
-            lines.append("The one-time password\(report.filedCount == 1 ? " was" : "s were") written to \(file.terminalEscaped) (mode 0600): hand \(report.filedCount == 1 ? "it" : "them") over, then delete the file.")
-        }
+        lines += report.oneTimePasswordLines(ordered)
         if !ordered.isEmpty || report.credentialsFile != nil {
             lines.append("")
             lines.append("Next: log in as the Owner with it, then create centers, levels, programs and groups in the Admin UI.")
