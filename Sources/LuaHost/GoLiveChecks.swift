@@ -35,9 +35,9 @@ public final class GoLiveChecks {
         }
 
         /// stdlib/checks/, then every `--checks DIR`, then `$PROVISION_CHECKS_PATH`.
-        public static func folders(stdlib: URL = Stdlib.location(), extra: [String] = [],
+        public static func folders(stdlib: Stdlib, extra: [String] = [],
                                    environment: [String: String] = ProcessInfo.processInfo.environment) -> [URL] {
-            var folders = [stdlib.appendingPathComponent("checks")]
+            var folders = [stdlib.checks]
             folders += extra.map { URL(fileURLWithPath: $0) }
             folders += (environment["PROVISION_CHECKS_PATH"] ?? "").split(separator: ":").map { URL(fileURLWithPath: String($0)) }
             return folders
@@ -82,14 +82,14 @@ public final class GoLiveChecks {
     }
 
     private let options: Options
-    private let stdlib: URL
+    private let stdlib: Stdlib
     private var checks: [LoadedCheck] = []
     /// Modules that did not load: reported as `error`, the others still run.
     private var broken: [CheckResult] = []
 
     /// Loads every module; refuses (invalid_input) an unreadable folder, a module that
     /// does not return a check, or two checks with one id, naming both files.
-    public init(options: Options, stdlib: URL = Stdlib.location()) throws(ProvisionError) {
+    public init(options: Options, stdlib: Stdlib) throws(ProvisionError) {
         self.options = options
         self.stdlib = stdlib
         var seen: [String: String] = [:]
@@ -116,6 +116,11 @@ public final class GoLiveChecks {
                 seen[check.id] = file
                 checks.append(check)
             }
+        }
+        // A check run never passes for want of checks.
+        guard !checks.isEmpty || !broken.isEmpty else {
+            throw ProvisionError(.invalidInput, "no go-live check modules (*.lua) in \(options.folders.map(\.path).joined(separator: ", ")): nothing to check",
+                                 field: "checks")
         }
     }
 
@@ -154,7 +159,7 @@ public final class GoLiveChecks {
     private func load(file: String, folder: URL) throws(ProvisionError) -> LoadedCheck {
         let data = try RegularFile.read(file, field: "checks", maxBytes: options.maxMemoryMB * 1_048_576)
         let state = try LuaState(limits: LuaLimits(maxMemoryMB: options.maxMemoryMB, timeoutSeconds: options.timeoutSeconds))
-        try state.installSandbox(.check, searchRoots: [folder, stdlib])
+        try state.installSandbox(.check, searchRoots: [folder, stdlib.root])
         let stack = state.stack
         try state.load(data, chunkName: "@" + file, code: .playbookError)
         Watchdog.setActivity("the check module \(file)")

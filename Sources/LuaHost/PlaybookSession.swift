@@ -14,15 +14,16 @@ public struct PlaybookOptions: Sendable {
     /// operator's playbook; the front end's own terms when it runs a stdlib playbook on
     /// its inputs (the CLI's flags, a batch's CSV columns).
     public var wording: any Wording
-    public var stdlib: URL
+    /// The stdlib `require` searches after the playbook's folder, and whose checks
+    /// `runChecks` runs.
+    public var stdlib: Stdlib
     /// Whether errors name the playbook's file:line and carry a traceback: yes for an
     /// operator's playbook, no for the stdlib playbooks behind `tenant` and `batch`,
     /// whose errors speak of the operator's flags and rows instead.
     public var showsLocation: Bool
 
-    public init(dryRun: Bool = false, vars: [String: String] = [:], arguments: [String] = [],
-                limits: LuaLimits = LuaLimits(), wording: any Wording = LuaWording(), stdlib: URL = Stdlib.location(),
-                showsLocation: Bool = true) {
+    public init(stdlib: Stdlib, dryRun: Bool = false, vars: [String: String] = [:], arguments: [String] = [],
+                limits: LuaLimits = LuaLimits(), wording: any Wording = LuaWording(), showsLocation: Bool = true) {
         self.showsLocation = showsLocation
         self.dryRun = dryRun
         self.vars = vars
@@ -56,17 +57,12 @@ public final class PlaybookSession {
     }
 
     /// Loads and runs the playbook at `path` (as the operator named it, for messages).
-    /// Throws the contract error of an uncaught Lua error, with file:line and traceback;
-    /// the run is rolled back then.
+    /// The file is read once, through the same gate as every file a script loads; those
+    /// bytes run, and `sources` hands the same bytes to a plan. Throws the contract error
+    /// of an uncaught Lua error, with file:line and traceback; the run is rolled back then.
     public func execute(path: String) throws(ProvisionError) {
-        let url = URL(fileURLWithPath: path)
-        let source: [UInt8]
-        do {
-            source = Array(try Data(contentsOf: url))
-        } catch {
-            throw ProvisionError(.invalidInput, "cannot read playbook \(path): \((error as NSError).localizedDescription)", field: "playbook")
-        }
-        try execute(source: source, chunkName: path, folder: url.deletingLastPathComponent())
+        let source = try RegularFile.read(path, field: "playbook", maxBytes: options.limits.maxMemoryBytes)
+        try execute(source: source, chunkName: path, folder: URL(fileURLWithPath: path).deletingLastPathComponent())
     }
 
     public func execute(source: [UInt8], chunkName: String, folder: URL) throws(ProvisionError) {
@@ -174,7 +170,7 @@ public final class PlaybookSession {
     public func rollback() { run.rollback() }
 
     /// The playbook's own text and every module it required, each with the bytes that
-    /// ran (a plan hashes them, so `apply` can tell when one changed).
+    /// ran (a plan hashes them, so `apply` can tell when one changed), in load order.
     public var sources: [(path: String, bytes: [UInt8])] {
         (chunkName.map { [($0, source ?? [])] } ?? []) + state.requiredFiles
     }
@@ -188,7 +184,7 @@ public final class PlaybookSession {
 
     private func prepare(folder: URL) throws(ProvisionError) {
         let stack = state.stack
-        try state.installSandbox(.playbook, searchRoots: [folder, options.stdlib, options.stdlib.appendingPathComponent("playbooks")])
+        try state.installSandbox(.playbook, searchRoots: [folder] + options.stdlib.searchRoots)
 
         let module = ProvisionModule(session: self)
         self.module = module
@@ -286,30 +282,4 @@ public final class PlaybookSession {
     /// The main chunk's name and text, for excerpts of the lines errors point at.
     private var chunkName: String?
     private var source: [UInt8]?
-
-
-}
-
-/// Where stdlib/ is: `$PROVISION_STDLIB`, else beside an installed binary
-/// (`../share/provision/stdlib`), else the source tree the binary was built in.
-public enum Stdlib {
-    public static func location(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let path = environment["PROVISION_STDLIB"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-        var folder = executable.deletingLastPathComponent()
-        let installed = folder.deletingLastPathComponent().appendingPathComponent("share/provision/stdlib")
-        if FileManager.default.fileExists(atPath: installed.appendingPathComponent("playbooks").path) { return installed }
-        for _ in 0..<6 {
-            let candidate = folder.appendingPathComponent("stdlib")
-            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("playbooks").path) { return candidate }
-            folder = folder.deletingLastPathComponent()
-        }
-        // The source tree this file was compiled from, for tests run from anywhere.
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("stdlib")
-    }
-
-    public static func playbook(_ name: String, in stdlib: URL = location()) -> URL {
-        stdlib.appendingPathComponent("playbooks/\(name).lua")
-    }
 }

@@ -369,8 +369,8 @@ final class ProvisionModule {
         let slug = try stack.requiredString(at: 1, field: field, expectation: "runChecks expects a tenant slug")
         let tenant = try resolveTenant(slug: slug, field: field)
         if checks == nil {
-            checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(stdlib: session.options.stdlib)),
-                                      stdlib: session.options.stdlib)
+            let stdlib = session.options.stdlib
+            checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(stdlib: stdlib)), stdlib: stdlib)
         }
         let results = try checks!.run(for: tenant, in: run)
         stack.newTable(array: Int32(results.count))

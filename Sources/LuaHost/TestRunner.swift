@@ -34,9 +34,9 @@ public final class TestRunner {
         public var checkFolders: [URL]
         public var timeoutSeconds: Double
         public var maxMemoryMB: Int
-        public var stdlib: URL
+        public var stdlib: Stdlib
 
-        public init(checkFolders: [URL], timeoutSeconds: Double = 30, maxMemoryMB: Int = 256, stdlib: URL = Stdlib.location()) {
+        public init(checkFolders: [URL], stdlib: Stdlib, timeoutSeconds: Double = 30, maxMemoryMB: Int = 256) {
             self.checkFolders = checkFolders
             self.timeoutSeconds = timeoutSeconds
             self.maxMemoryMB = maxMemoryMB
@@ -143,7 +143,7 @@ public final class TestRunner {
         let source = try RegularFile.read(path, field: "test", maxBytes: options.maxMemoryMB * 1_048_576)
         let state = try LuaState(limits: LuaLimits(maxMemoryMB: options.maxMemoryMB, timeoutSeconds: options.timeoutSeconds))
         do {
-            try state.installSandbox(.playbook, searchRoots: [url.deletingLastPathComponent(), options.stdlib])
+            try state.installSandbox(.playbook, searchRoots: [url.deletingLastPathComponent(), options.stdlib.root])
             try state.load(source, chunkName: "@" + path, code: .invalidInput)
         } catch {
             state.close()
@@ -185,7 +185,7 @@ public final class TestRunner {
             stack.setRawField(-2, name)
         }
         // The assertions, in Lua, around the host's `fail`.
-        let assertions = try RegularFile.read(options.stdlib.appendingPathComponent("testing/assertions.lua").path, field: "test", maxBytes: nil)
+        let assertions = try RegularFile.read(options.stdlib.root.appendingPathComponent("testing/assertions.lua").path, field: "test", maxBytes: nil)
         try state.load(assertions, chunkName: "@stdlib/testing/assertions.lua", code: .playbookError)
         state.startScripts(timeoutSeconds: options.timeoutSeconds)
         guard state.call(arguments: 0, results: 1) == LUA_OK, stack.isFunction(-1) else {
@@ -404,8 +404,8 @@ private final class TestContext {
         let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
         let path = given.hasPrefix("/") ? given : folder.appendingPathComponent(given).path
         let dryRun = vars.removeValue(forKey: "dryRun") == "true"
-        let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: LuaLimits(maxMemoryMB: runner.options.maxMemoryMB, timeoutSeconds: runner.options.timeoutSeconds),
-                                      stdlib: runner.options.stdlib)
+        let options = PlaybookOptions(stdlib: runner.options.stdlib, dryRun: dryRun, vars: vars,
+                                      limits: LuaLimits(maxMemoryMB: runner.options.maxMemoryMB, timeoutSeconds: runner.options.timeoutSeconds))
         let session = try PlaybookSession(connection: connection, options: options, nested: true)
         session.logSink = { _ in }
         var failure: ProvisionError?

@@ -519,6 +519,16 @@ int provision_open_regular_file(const char *path) {
     case 0x74726163:  // tracefs
     case 0xcafe4a11:  // bpf
     case 0x6e736673:  // nsfs
+    case 0x27e0eb:    // cgroup
+    case 0x63677270:  // cgroup2
+    case 0x62656570:  // configfs
+    case 0x65735543:  // fusectl
+    case 0x6165676c:  // pstore
+    case 0xde5e81e4:  // efivarfs
+    case 0x42494e4d:  // binfmt_misc
+    case 0xf97cff8c:  // selinuxfs
+    case 0x67596969:  // rpc_pipefs
+    case 0x1cd1:      // devpts
         close(fd);
         return PROVISION_OPEN_KERNEL_FS;
     default:

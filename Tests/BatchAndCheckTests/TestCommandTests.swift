@@ -130,4 +130,38 @@ struct TestCommandTests {
         let typo = try Self.runTests([try scratch.write("typo_test.lua", #"return { ["x"] = function(t) t.check("catalgo", "x") end }"#)], in: db)
         #expect(typo.status == 1 && typo.stdout.contains("did you mean 'catalog'?"), "\(typo)")
     }
+
+    @Test("t.run goes through the file gate: /proc/self/maps, /proc/self/environ, a FIFO and a folder are refused, no fragment of them shown",
+          arguments: ["/proc/self/maps", "/proc/self/environ", "/dev/stdin", "FIFO", "FOLDER"])
+    func tRunReadsRegularFilesOnly(_ target: String) throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        var path = target
+        if target == "FIFO" {
+            path = scratch.path("pipe.lua")
+            #expect(mkfifo(path, 0o600) == 0)
+        } else if target == "FOLDER" {
+            path = scratch.path("folder.lua")
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        let test = try scratch.write("gate_test.lua", """
+            return { ["run a file that is not a playbook"] = function(t)
+              local result = t.run("\(path)")
+              t.ok(not result.ok, "refused")
+              t.eq(result.error.code, "forbidden")
+              error(result.error.message)
+            end }
+            """)
+        let before = try db.rowCounts()
+        let result = try Self.runTests([test, "--json", "--timeout", "10"], in: db)
+        #expect(result.status == 1, "\(result)")
+        let message = (((result.json?["files"] as? [[String: Any]])?.first?["tests"] as? [[String: Any]])?.first?["message"] as? String) ?? ""
+        #expect(message.contains("the test raised an error") && (message.contains("kernel file system") || message.contains("not a regular file")),
+                "refused by the gate, and only that reported: \(result)")
+        for fragment in ["r-xp", "PATH=", "DATABASE_URL", "[heap]", "syntax error", "unexpected symbol"] {
+            #expect(!result.stdout.contains(fragment) && !result.stderr.contains(fragment), "\(fragment) shown: \(result)")
+        }
+        #expect(try db.rowCounts() == before)
+    }
 }

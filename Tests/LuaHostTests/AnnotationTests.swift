@@ -5,9 +5,9 @@ import Testing
 /// stdlib/meta/provision.lua must list exactly the functions the host registers.
 @Suite("LuaLS annotations match the host") struct AnnotationTests {
     @Test func everyRegisteredFunctionIsAnnotatedAndNothingElse() throws {
-        let meta = try String(contentsOf: Stdlib.location().appendingPathComponent("meta/provision.lua"), encoding: .utf8)
+        let meta = try String(contentsOf: Stdlib.checkout.root.appendingPathComponent("meta/provision.lua"), encoding: .utf8)
         let annotated = Set(meta.matches(of: /\nfunction provision\.(\w+)\(/).map { String($0.1) })
-        let session = try PlaybookSession(connection: nil, options: PlaybookOptions(dryRun: true))
+        let session = try PlaybookSession(connection: nil, options: PlaybookOptions(stdlib: .checkout, dryRun: true))
         try session.execute(source: Array("return".utf8), chunkName: "empty.lua", folder: URL(fileURLWithPath: "/tmp"))
         let registered = Set(session.registeredFunctions.filter { $0.hasPrefix("provision.") }.map { String($0.dropFirst("provision.".count)) })
         #expect(!registered.isEmpty)

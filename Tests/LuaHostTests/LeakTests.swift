@@ -77,7 +77,7 @@ import Testing
         weak var releasedConnection: Connection?
         do {
             let connection = try database.connect()
-            let session = try PlaybookSession(connection: connection, options: PlaybookOptions())
+            let session = try PlaybookSession(connection: connection, options: PlaybookOptions(stdlib: .checkout))
             session.logSink = { _ in }
             try session.execute(source: Array(#"provision.createTenant{slug = "pilot", name = "Pilot"}"#.utf8),
                                 chunkName: "test.lua", folder: FileManager.default.temporaryDirectory)

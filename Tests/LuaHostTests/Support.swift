@@ -7,6 +7,13 @@ import Testing
 // Shared vocabulary of the Lua host suites: a playbook session on a database of its own,
 // what the playbook printed, and look-ups of what landed in the database.
 
+extension Stdlib {
+    /// The repository's stdlib/: what the in-process suites run (the binary finds its own).
+    static let checkout: Stdlib = {
+        do { return try Stdlib(root: URL(fileURLWithPath: Repository.path("stdlib"))) } catch { fatalError("\(error)") }
+    }()
+}
+
 /// One in-process playbook run (CONTRACT §5): a `PlaybookSession` whose `print` and
 /// `provision.log` lines are kept in `log` instead of going to stderr.
 final class Playbook {
@@ -26,7 +33,7 @@ final class Playbook {
         self.database = database
         let connection = try database?.connect()
         backend = try connection?.execute("SELECT pg_backend_pid()").values.first?.first ?? nil
-        let options = PlaybookOptions(dryRun: dryRun, vars: vars, arguments: arguments, limits: limits)
+        let options = PlaybookOptions(stdlib: .checkout, dryRun: dryRun, vars: vars, arguments: arguments, limits: limits)
         session = try PlaybookSession(connection: connection, options: options)
         session.logSink = { [unowned self] line in
             self.log.append(line)

@@ -9,12 +9,7 @@ extension ProvisionBinary {
     /// Same environment as `run`; stdin is /dev/null.
     public static func run(rawArguments: [[UInt8]], databaseURL: String?,
                            environment: [String: String] = [:]) throws -> Result {
-        var env = ProcessInfo.processInfo.environment.filter { key, _ in
-            ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"].contains(key)
-        }
-        env["PROVISION_ACTOR"] = "e2e-test"
-        if let databaseURL { env["DATABASE_URL"] = databaseURL }
-        for (key, value) in environment { env[key] = value }
+        let env = childEnvironment(databaseURL: databaseURL, environment)
 
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("provision-raw-\(UUID().uuidString)")

@@ -32,13 +32,40 @@ public struct ProvisionBinary: Sendable {
         return root.appendingPathComponent(".build/debug/provision").path
     }
 
+    /// What the child sees: a minimal environment, DATABASE_URL (unset if nil), the
+    /// checkout's stdlib/ (the development build has no installed one beside it; an
+    /// empty PROVISION_STDLIB counts as unset), then `environment`.
+    public static func childEnvironment(databaseURL: String?, _ environment: [String: String]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment.filter { key, _ in
+            ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "ASAN_OPTIONS", "LSAN_OPTIONS"].contains(key)
+        }
+        env["PROVISION_ACTOR"] = "e2e-test"
+        env["PROVISION_STDLIB"] = Repository.path("stdlib")
+        if let databaseURL { env["DATABASE_URL"] = databaseURL }
+        for (key, value) in environment { env[key] = value }
+        return env
+    }
+
     /// Runs `provision ARGUMENTS` with DATABASE_URL set to `databaseURL` (unset if nil).
     /// The child sees a minimal environment plus `environment`. With `timeout`, a run
     /// still going after that many seconds is killed and reported with `timedOut`.
     @discardableResult
+    ///
+    /// With `fromPATH`, it runs the way an installed binary is run: `provision` by name,
+    /// looked up in that PATH (nothing else on it but /usr/bin and /bin), with no
+    /// PROVISION_STDLIB unless `environment` sets one.
     public static func run(_ arguments: [String], databaseURL: String?, environment: [String: String] = [:],
                            stdin: String? = nil, workingDirectory: String? = nil, timeout: Double? = nil,
-                           measurePeakMemory: Bool = false) throws -> Result {
+                           measurePeakMemory: Bool = false, fromPATH: String? = nil) throws -> Result {
+        var environment = environment
+        var path = Self.path
+        var arguments = arguments
+        if let fromPATH {
+            environment["PATH"] = "\(fromPATH):/usr/bin:/bin"
+            environment["PROVISION_STDLIB"] = environment["PROVISION_STDLIB"] ?? ""
+            path = "/usr/bin/env"
+            arguments = ["provision"] + arguments
+        }
         let process = Process()
         // GNU time (Debian's `time`, installed by scripts/install-deps) reports the child's
         // peak RSS from wait4's rusage and passes its exit status through.
@@ -50,13 +77,7 @@ public struct ProvisionBinary: Sendable {
             process.executableURL = URL(fileURLWithPath: path)
             process.arguments = arguments
         }
-        var env = ProcessInfo.processInfo.environment.filter { key, _ in
-            ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "ASAN_OPTIONS", "LSAN_OPTIONS"].contains(key)
-        }
-        env["PROVISION_ACTOR"] = "e2e-test"
-        if let databaseURL { env["DATABASE_URL"] = databaseURL }
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
+        process.environment = childEnvironment(databaseURL: databaseURL, environment)
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
@@ -101,11 +122,7 @@ public struct ProvisionBinary: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment.filter { key, _ in ["PATH", "HOME", "LANG"].contains(key) }
-        env["PROVISION_ACTOR"] = "e2e-test"
-        if let databaseURL { env["DATABASE_URL"] = databaseURL }
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
+        process.environment = childEnvironment(databaseURL: databaseURL, environment)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

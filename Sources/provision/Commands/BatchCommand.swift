@@ -53,13 +53,14 @@ struct BatchCommand: ParsableCommand {
             throw ProvisionError(.invalidInput, "cannot read \(file): no such file", field: "file")
         }
         let vars = ["file": file, "stopOnError": String(stopOnError), "skipExisting": String(skipExisting)]
-        let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.csvColumns, showsLocation: false)
+        let options = PlaybookOptions(stdlib: try Stdlib.located(), dryRun: dryRun, vars: vars, limits: try limits.limits(),
+                                      wording: ErrorWording.csvColumns, showsLocation: false)
         let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
         let csv = file
         let hooks = PlanOptions.writer(to: planPath, command: "batch", inputs: { Plan.Inputs(vars: vars, arguments: [], file: absolute) },
                                        extraSources: { () throws(ProvisionError) in [(absolute, try RegularFile.read(csv, field: "file", maxBytes: 256 << 20))] })
         var failure: Int32?
-        try PlaybookRunner.run(playbook: Stdlib.playbook("batch", in: options.stdlib).path, options: options, output: output,
+        try PlaybookRunner.run(playbook: options.stdlib.playbook("batch").path, options: options, output: output,
                                credentials: target, hooks: hooks) { session, delivery in
             let report = RunReport(command: "batch", delivery: delivery)
             report.print(to: output, title: "Batch \(self.file)")

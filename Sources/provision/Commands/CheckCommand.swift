@@ -58,7 +58,9 @@ struct CheckCommand: ParsableCommand {
             throw ProvisionError(.invalidInput, "give either --tenantSlug SLUG or --all, not both", field: "all")
         }
         let slug: String? = all ? nil : try requiredSlug(tenantSlug)
-        let checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(extra: checkFolders), timeoutSeconds: checkTimeout))
+        let stdlib = try Stdlib.located()
+        let checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(stdlib: stdlib, extra: checkFolders), timeoutSeconds: checkTimeout),
+                                      stdlib: stdlib)
         let selected = try selection(among: checks.ids + checks.brokenIds)
         let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
         var checked: [(tenant: Tenant, results: [CheckResult])] = []

@@ -166,8 +166,9 @@ struct DeleteCommand: ParsableCommand {
         let output = Output(json: json)
         let slug = try requiredSlug(tenantSlug)
         if dryRun && DatabaseURL.fromEnvironment == nil { throw DatabaseURL.unsetError }
-        let options = PlaybookOptions(dryRun: dryRun, vars: ["tenantSlug": slug], wording: ErrorWording.flags, showsLocation: false)
-        try PlaybookRunner.run(playbook: Stdlib.playbook("delete", in: options.stdlib).path, options: options, output: output) { session, delivery in
+        let options = PlaybookOptions(stdlib: try Stdlib.located(), dryRun: dryRun, vars: ["tenantSlug": slug],
+                                      wording: ErrorWording.flags, showsLocation: false)
+        try PlaybookRunner.run(playbook: options.stdlib.playbook("delete").path, options: options, output: output) { session, delivery in
             RunReport(command: "delete", delivery: delivery).print(to: output, title: "provision delete")
         }
     }

@@ -9,7 +9,8 @@ struct Provision: ParsableCommand {
             Exit codes: 0 success, 1 runtime failure, 2 invalid input, 3 conflict,
             4 precondition (DATABASE_URL unset or unreachable, schema not migrated, the
             named tenant does not exist). With --json, stdout holds one JSON document,
-            errors included; schema/provision.schema.json describes each one.
+            errors included; share/provision/provision.schema.json where provision is
+            installed (/usr/share/provision/ from the .deb) describes each one.
 
             Quick start (the runbook's staging pilot):
               provision migrate

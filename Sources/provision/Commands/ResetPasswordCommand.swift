@@ -42,8 +42,9 @@ struct ResetPasswordCommand: ParsableCommand {
             return try Validate.email(given, .email)
         }
         let target = try credentialOptions.target()
-        let options = PlaybookOptions(dryRun: dryRun, vars: ["email": address], wording: ErrorWording.flags, showsLocation: false)
-        try PlaybookRunner.run(playbook: Stdlib.playbook("reset-password", in: options.stdlib).path, options: options, output: output,
+        let options = PlaybookOptions(stdlib: try Stdlib.located(), dryRun: dryRun, vars: ["email": address],
+                                      wording: ErrorWording.flags, showsLocation: false)
+        try PlaybookRunner.run(playbook: options.stdlib.playbook("reset-password").path, options: options, output: output,
                                credentials: target) { session, delivery in
             ResetReport(report: RunReport(command: "reset-password", delivery: delivery)).print(to: output)
         }

@@ -49,7 +49,8 @@ struct RunCommand: ParsableCommand {
               let playbook = options.dropFirst().first(where: { $0.hasSuffix(".lua") }) else { return nil }
         let usage = Provision.helpMessage(for: RunCommand.self)
         do {
-            let declared = try PlaybookSession.declaredParameters(path: playbook, options: PlaybookOptions(limits: LuaLimits(timeoutSeconds: 5)))
+            let options = PlaybookOptions(stdlib: try Stdlib.located(), limits: LuaLimits(timeoutSeconds: 5))
+            let declared = try PlaybookSession.declaredParameters(path: playbook, options: options)
             let parameters = declared?.helpText ?? "\(playbook) declares no parameters: it reads provision.vars (--var KEY=VALUE) and arg as it likes."
             return (usage + "\n" + parameters, nil)
         } catch {
@@ -76,7 +77,8 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let output = Output(json: json)
-        let options = PlaybookOptions(dryRun: dryRun, vars: try parsedVars(), arguments: arguments, limits: try limits.limits())
+        let options = PlaybookOptions(stdlib: try Stdlib.located(), dryRun: dryRun, vars: try parsedVars(), arguments: arguments,
+                                      limits: try limits.limits())
         guard FileManager.default.isReadableFile(atPath: playbook) else {
             throw ProvisionError(.invalidInput, "cannot read playbook \(playbook): no such file", field: "playbook")
         }

@@ -108,12 +108,13 @@ struct TenantCommand: ParsableCommand {
         vars["timeZone"] = tenantSpec.timeZone
         vars["supportEmail"] = tenantSpec.supportEmail
         vars["supportPhone"] = tenantSpec.supportPhone
-        let options = PlaybookOptions(dryRun: dryRun, vars: vars, limits: try limits.limits(), wording: ErrorWording.flags, showsLocation: false)
+        let options = PlaybookOptions(stdlib: try Stdlib.located(), dryRun: dryRun, vars: vars, limits: try limits.limits(),
+                                      wording: ErrorWording.flags, showsLocation: false)
         var incomplete = false
         var keptStatus: Int32?
         let plannedVars = vars
         let hooks = PlanOptions.writer(to: planPath, command: "tenant", inputs: { Plan.Inputs(vars: plannedVars, arguments: []) })
-        try PlaybookRunner.run(playbook: Stdlib.playbook("tenant", in: options.stdlib).path, options: options, output: output,
+        try PlaybookRunner.run(playbook: options.stdlib.playbook("tenant").path, options: options, output: output,
                                credentials: target, hooks: hooks) { session, delivery in
             let run = session.run
             if skipExisting, run.tenants.isEmpty, let outcome = run.outcomes.first {

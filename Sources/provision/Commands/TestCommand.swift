@@ -43,6 +43,7 @@ struct TestCommand: ParsableCommand {
             throw ProvisionError(.invalidInput, "--timeout must be a number of seconds from 0.001 to 3600, got \(timeout)", field: "timeout")
         }
         let files = try Self.testFiles(in: paths.isEmpty ? ["tests"] : paths, defaulted: paths.isEmpty)
+        let stdlib = try Stdlib.located()
         for folder in checkFolders {
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
@@ -51,7 +52,8 @@ struct TestCommand: ParsableCommand {
         }
         let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
         let runner = TestRunner(connection: connection,
-                                options: .init(checkFolders: GoLiveChecks.Options.folders(extra: checkFolders), timeoutSeconds: timeout))
+                                options: .init(checkFolders: GoLiveChecks.Options.folders(stdlib: stdlib, extra: checkFolders), stdlib: stdlib,
+                                               timeoutSeconds: timeout))
         var results: [TestResult] = []
         for file in files {
             let fileResults = runner.run(file: file)

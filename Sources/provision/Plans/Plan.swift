@@ -26,10 +26,24 @@ struct Plan: Codable {
     }
 
     /// A file whose content the plan depends on: the playbook, each module it required,
-    /// a batch's CSV file.
+    /// a batch's CSV file. `path` is absolute for the operator's files, and
+    /// `stdlib:NAME` (`stdlib:playbooks/tenant.lua`) for a file of the stdlib, which
+    /// `apply` finds in the stdlib it runs, wherever that is installed.
     struct Source: Codable, Equatable {
         var path: String
         var sha256: String
+
+        static let stdlibScheme = "stdlib:"
+
+        /// How a plan names the file at `path`: by its stdlib name when it is one.
+        static func name(of path: String, in stdlib: Stdlib) -> String {
+            stdlib.relativeName(of: path).map { stdlibScheme + $0 } ?? URL(fileURLWithPath: path).standardizedFileURL.path
+        }
+
+        /// Where the file is now: a stdlib name in `stdlib`, else the path itself.
+        func location(in stdlib: Stdlib) -> String {
+            path.hasPrefix(Self.stdlibScheme) ? stdlib.root.appendingPathComponent(String(path.dropFirst(Self.stdlibScheme.count))).path : path
+        }
     }
 
     var format: String
@@ -73,7 +87,7 @@ struct Plan: Codable {
         let run = session.run
         var sources: [Source] = []
         for (path, bytes) in session.sources + extraSources {
-            sources.append(Source(path: URL(fileURLWithPath: path).standardizedFileURL.path, sha256: try run.sha256(bytes)))
+            sources.append(Source(path: Source.name(of: path, in: session.options.stdlib), sha256: try run.sha256(bytes)))
         }
         var plan = Plan(format: format, createdAt: IssuedCredential.iso8601(Date()), createdBy: run.audit.actor,
                         provisionVersion: ProvisionVersion.current, schemaVersion: BundledMigrations.latestVersion,

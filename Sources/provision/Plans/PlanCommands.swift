@@ -93,8 +93,8 @@ struct ApplyCommand: ParsableCommand {
             if !differences.isEmpty { throw PlanReplay.stale(differences, planFile: planFile) }
         }
         hooks.after = { (session: PlaybookSession) throws(ProvisionError) in
-            let actions = PlanReplay.actionDifferences(planned: plan.actions, taken: session.run.actions)
-            if !actions.isEmpty { throw PlanReplay.stale(actions, planFile: planFile) }
+            let found = try replay.ranDifferences(session) + PlanReplay.actionDifferences(planned: plan.actions, taken: session.run.actions)
+            if !found.isEmpty { throw PlanReplay.stale(found, planFile: planFile) }
         }
         do {
             try PlaybookRunner.run(playbook: replay.playbook, options: replay.options, output: output, credentials: target, hooks: hooks) { session, delivery in

@@ -13,22 +13,22 @@ struct PlanReplay {
     init(plan: Plan, file: String) throws(ProvisionError) {
         self.plan = plan
         self.file = file
-        let stdlib = Stdlib.location()
+        let stdlib = try Stdlib.located()
         switch plan.command {
         case "tenant":
-            playbook = Stdlib.playbook("tenant", in: stdlib).path
-            options = PlaybookOptions(vars: plan.inputs.vars, wording: ErrorWording.flags, stdlib: stdlib, showsLocation: false)
+            playbook = stdlib.playbook("tenant").path
+            options = PlaybookOptions(stdlib: stdlib, vars: plan.inputs.vars, wording: ErrorWording.flags, showsLocation: false)
         case "batch":
-            playbook = Stdlib.playbook("batch", in: stdlib).path
+            playbook = stdlib.playbook("batch").path
             var vars = plan.inputs.vars
             vars["file"] = plan.inputs.file ?? vars["file"]  // absolute: apply may run from another folder
-            options = PlaybookOptions(vars: vars, wording: ErrorWording.csvColumns, stdlib: stdlib, showsLocation: false)
+            options = PlaybookOptions(stdlib: stdlib, vars: vars, wording: ErrorWording.csvColumns, showsLocation: false)
         case "run":
             guard let path = plan.inputs.playbook else {
                 throw ProvisionError(.invalidInput, "\(file) is a plan of `provision run` without its playbook", field: "plan")
             }
             playbook = path
-            options = PlaybookOptions(vars: plan.inputs.vars, arguments: plan.inputs.arguments, stdlib: stdlib)
+            options = PlaybookOptions(stdlib: stdlib, vars: plan.inputs.vars, arguments: plan.inputs.arguments)
         default:
             throw ProvisionError(.invalidInput, "\(file) is a plan of an unknown command '\(plan.command)'", field: "plan")
         }
@@ -64,26 +64,53 @@ struct PlanReplay {
         if let database = run.databaseTarget, database != plan.database {
             differences.append("plan made against \(plan.database), this is \(database)")
         }
+        // Early word of a changed file; what decides is `ranDifferences`, over the bytes
+        // that actually run.
         for source in plan.sources {
-            let name = describe(source.path)
-            guard let bytes = try? RegularFile.read(source.path, field: "plan", maxBytes: 64 << 20) else {
-                differences.append("\(name) no longer exists")
+            guard let bytes = try? RegularFile.read(source.location(in: options.stdlib), field: "plan", maxBytes: 64 << 20) else {
+                differences.append("\(describe(source.path)) no longer exists")
                 continue
             }
-            let digest = try run.sha256(bytes)
-            if digest != source.sha256 {
-                differences.append("\(name) changed since the plan (sha256 \(source.sha256.prefix(12))… then, \(digest.prefix(12))… now)")
-            }
+            differences += changed(source, digest: try run.sha256(bytes))
         }
         return differences
     }
 
-    /// `playbook go-live.lua`, `module helpers.lua`, `file wave-3.csv`.
-    private func describe(_ path: String) -> String {
-        let name = URL(fileURLWithPath: path).lastPathComponent
-        if path == plan.inputs.file { return "file \(name)" }
-        if path == plan.inputs.playbook || path == URL(fileURLWithPath: playbook).standardizedFileURL.path { return "playbook \(name)" }
-        return "module \(name)"
+    /// What the playbook and its modules were when the plan was made against the bytes
+    /// that ran now (read once, hashed and run): a file whose bytes differ, one loaded now
+    /// that was not then (another stdlib or folder offering another module), one planned
+    /// that did not load. Checked before the commit, so a plan never applies other code.
+    func ranDifferences(_ session: PlaybookSession) throws(ProvisionError) -> [String] {
+        let planned = plan.sources.filter { $0.path != plan.inputs.file }
+        var differences: [String] = []
+        var ran: Set<String> = []
+        for (path, bytes) in session.sources {
+            let name = Plan.Source.name(of: path, in: session.options.stdlib)
+            ran.insert(name)
+            guard let source = planned.first(where: { $0.path == name }) else {
+                differences.append("\(describe(name)) (\(path)) runs now but was not part of the plan")
+                continue
+            }
+            differences += changed(source, digest: try session.run.sha256(bytes))
+        }
+        differences += planned.filter { !ran.contains($0.path) }.map { "\(describe($0.path)) was part of the plan but did not run now" }
+        return differences
+    }
+
+    private func changed(_ source: Plan.Source, digest: String) -> [String] {
+        guard digest != source.sha256 else { return [] }
+        return ["\(describe(source.path)) changed since the plan (sha256 \(source.sha256.prefix(12))… then, \(digest.prefix(12))… now)"]
+    }
+
+    /// `playbook go-live.lua`, `module helpers.lua`, `file wave-3.csv`, `stdlib playbook
+    /// playbooks/tenant.lua`.
+    private func describe(_ name: String) -> String {
+        if name == plan.inputs.file { return "file \(URL(fileURLWithPath: name).lastPathComponent)" }
+        let isPlaybook = name == plan.inputs.playbook || name == Plan.Source.name(of: playbook, in: options.stdlib)
+        if name.hasPrefix(Plan.Source.stdlibScheme) {
+            return "stdlib \(isPlaybook ? "playbook" : "module") \(name.dropFirst(Plan.Source.stdlibScheme.count))"
+        }
+        return "\(isPlaybook ? "playbook" : "module") \(URL(fileURLWithPath: name).lastPathComponent)"
     }
 
     /// Each action planned but not taken now, and each taken now but not planned, in
