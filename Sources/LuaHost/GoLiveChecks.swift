@@ -201,7 +201,13 @@ public final class GoLiveChecks {
         outcome.timedOutQuery = nil
         outcome.oversizedQuery = nil
         let unit = try run.beginUnit()
+        let limit = String(format: "the check's %g s limit", options.timeoutSeconds)
+        let own = Connection.Deadline(seconds: options.timeoutSeconds, limit: limit)
+        let enclosing = run.setDeadline(own)
+        // A check run from a playbook (runChecks) stays within the playbook's deadline too.
+        if let enclosing, enclosing.instant < own.instant { run.setDeadline(enclosing) }
         defer {
+            run.setDeadline(enclosing)
             _ = try? run.rollback(unit)
             outcome.run = nil
         }

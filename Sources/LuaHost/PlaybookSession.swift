@@ -84,6 +84,11 @@ public final class PlaybookSession {
             for argument in options.arguments { state.stack.push(argument) }
             try run.begin()
             Watchdog.setActivity(options.showsLocation ? "the playbook \(chunkName)" : "the playbook")
+            // The database's work counts against --timeout too: a statement still running
+            // at the deadline is cancelled on the server.
+            if let seconds = options.limits.timeoutSeconds {
+                enclosingDeadline = run.setDeadline(Connection.Deadline(seconds: seconds, limit: String(format: "--timeout (%g s)", seconds)))
+            }
             state.startScripts(timeoutSeconds: options.limits.timeoutSeconds)
             var status = state.call(arguments: Int32(options.arguments.count), results: 1)
             if status == LUA_OK, let declared = try declaredPlaybook() {
@@ -160,7 +165,17 @@ public final class PlaybookSession {
     private func finishScripts() {
         module?.finish()
         state.close()
+        // No script runs any more: what follows (the commit) is never cancelled for a
+        // deadline that was the script's.
+        if let enclosingDeadline {
+            run.setDeadline(enclosingDeadline)
+        } else if options.limits.timeoutSeconds != nil {
+            run.setDeadline(nil)
+        }
     }
+
+    /// The deadline that was in force before this playbook's (a test's, around `t.run`).
+    private var enclosingDeadline: Connection.Deadline?
 
     /// Commits (a dry run rolls back) and hands over the one-time passwords.
     public func commit() throws(ProvisionError) -> [IssuedCredential] {

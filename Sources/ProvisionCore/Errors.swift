@@ -9,6 +9,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case tenantInUse = "tenant_in_use"
     case planStale = "plan_stale"
     case notMigrated = "not_migrated"
+    case readOnlyDatabase = "read_only_database"
     case databaseUnavailable = "database_unavailable"
     case databaseError = "database_error"
     case playbookError = "playbook_error"
@@ -22,7 +23,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         switch self {
         case .invalidInput: return 2
         case .slugExists, .emailExists, .membershipExists, .duplicateInBatch: return 3
-        case .notMigrated, .databaseUnavailable, .notFound, .tenantInUse, .planStale: return 4
+        case .notMigrated, .readOnlyDatabase, .databaseUnavailable, .notFound, .tenantInUse, .planStale: return 4
         case .interrupted: return 130
         case .databaseError, .playbookError, .checkFailed, .limitExceeded, .forbidden:
             return 1
@@ -50,6 +51,9 @@ public struct ProvisionError: Error, Sendable, Equatable, CustomStringConvertibl
     }
     /// More for a human on stderr (a playbook's traceback); never in JSON.
     public var detail: String?
+    /// The message's line breaks are libpq's (a connection failure's lines): a front end
+    /// shows them as lines. Any other line break in a message came from data.
+    public var keepsLines = false
     /// For `limit_exceeded`: which limit, so a host can hold the script to it.
     public var exceeded: Limit?
     /// Every problem when there are several (a batch's bad rows), each with its place.

@@ -9,9 +9,11 @@ import Glibc
 /// (CONTRACT §2, §8). The handler consults where the run is, in atomics every thread
 /// sees (a signal may land on any thread, a password-hashing worker's included):
 ///
-/// - **Before COMMIT was sent**: the process ends at once with 130/143. Nothing is
-///   committed (the server rolls back an open transaction when its client goes away), and
-///   no credential was shown; a credentials file made for the run is removed.
+/// - **Before COMMIT was sent**: the process ends with 130/143. Nothing is committed, and
+///   no credential was shown; a credentials file made for the run is removed. A statement
+///   the server is running is cancelled there first (PQcancel), and the process ends once
+///   the server confirmed and the transaction rolled back; with none running it ends at
+///   once (the server rolls back an open transaction when its client goes away).
 /// - **While COMMIT is in flight**: the database alone knows the outcome, so the first
 ///   signal only says the process is waiting for its answer; a second one ends the
 ///   process with a message saying the outcome is unknown and how to find it out.
@@ -28,6 +30,9 @@ enum Interrupts {
 
     static func install(json: Bool) {
         state.json.store(json, ordering: .releasing)
+        // A signal that lands while the server runs a statement cancels it there; the
+        // waiting thread ends the run here once the server confirmed, and not before.
+        StatementCancellation.install { signal in Interrupts.end(signal) }
         var action = sigaction()
         action.__sigaction_handler.sa_handler = handler
         sigemptyset(&action.sa_mask)
@@ -136,10 +141,15 @@ enum Interrupts {
             _ = state.pending.compareExchange(expected: 0, desired: signal, ordering: .acquiringAndReleasing)
             return
         }
+        if StatementCancellation.cancelFromSignalHandler(signal) {
+            let cancelling: StaticString = "\ninterrupt received: cancelling the running statement on the server…\n"
+            _ = write(2, cancelling.utf8Start, cancelling.utf8CodeUnitCount)
+            return
+        }
         Interrupts.end(signal)
     }
 
-    private static func end(_ signal: Int32) -> Never {
+    static func end(_ signal: Int32) -> Never {
         let state = SignalState.shared
         if state.committed.load(ordering: .acquiring) {
             let message: StaticString = "\ninterrupted after the run committed: nothing was rolled back; what is reported above was committed\n"

@@ -76,7 +76,7 @@ struct Output {
         if json {
             document(ErrorDocument(error))
         } else {
-            Output.standardError("error: \(TerminalText.message(error.message))")
+            Output.standardError("error: \(TerminalText.message(error.message, keepingLines: error.keepsLines))")
         }
         if let detail = error.detail { Output.standardError(detail) }
     }

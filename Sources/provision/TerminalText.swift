@@ -61,9 +61,15 @@ enum TerminalText {
 extension TerminalText {
     /// An error message for stderr, on one line. A message that lists problems one per
     /// line, each as `FILE:LINE: …` (a CSV file's malformed rows), keeps one line per
-    /// problem; any other line break in a message came from data and is escaped.
-    static func message(_ text: String) -> String {
+    /// problem, and libpq's lines (`keepingLines`) stay lines; any other line break in a
+    /// message came from data and is escaped.
+    static func message(_ text: String, keepingLines: Bool = false) -> String {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if keepingLines {
+            // libpq's own lines (a connection failure's): shown as lines, indented under
+            // the first, each escaped.
+            return lines.map { escaped(String($0), keeping: .tabs) }.joined(separator: "\n  ")
+        }
         guard lines.count > 1, let file = problemFile(lines[0]),
               lines.dropFirst().allSatisfy({ problemFile($0) == file })
         else { return escaped(text, keeping: .tabs) }

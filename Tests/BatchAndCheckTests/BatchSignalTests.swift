@@ -164,10 +164,7 @@ struct Spawned {
     /// SIGTERM and SIGPIPE at their defaults whatever the test process does with them.
     init(_ arguments: [String], databaseURL: String, executable: String = ProvisionBinary.path,
          environment: [String: String] = [:]) throws {
-        var env = ProcessInfo.processInfo.environment.filter { key, _ in ["PATH", "HOME", "LANG"].contains(key) }
-        env["PROVISION_ACTOR"] = "e2e-test"
-        env["DATABASE_URL"] = databaseURL
-        for (key, value) in environment { env[key] = value }
+        let env = ProvisionBinary.childEnvironment(databaseURL: databaseURL, environment)
 
         func makePipe() throws -> (read: Int32, write: Int32) {
             var fds: [Int32] = [0, 0]

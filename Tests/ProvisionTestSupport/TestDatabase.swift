@@ -93,3 +93,18 @@ extension Connection {
         try executeScript(StaticScript(text: sql))
     }
 }
+
+/// The servers operators put between provision and PostgreSQL, which scripts/test starts
+/// beside the test server: PgBouncer in transaction pooling (one server connection per
+/// database and user) and a hot standby that follows the test server.
+public enum TestServers {
+    public static var pgbouncer: String? { ProcessInfo.processInfo.environment["PROVISION_TEST_PGBOUNCER_URL"].flatMap { $0.isEmpty ? nil : $0 } }
+    public static var standby: String? { ProcessInfo.processInfo.environment["PROVISION_TEST_STANDBY_URL"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// `base` (a URI) naming `database` instead.
+    public static func url(_ base: String, database: String) -> String {
+        var components = URLComponents(string: base)!
+        components.path = "/" + database
+        return components.string!
+    }
+}

@@ -1,21 +1,59 @@
 import CLibPQ
 import Foundation
 
-/// One synchronous libpq connection. Every value goes to the server as a bound parameter
-/// with its type (`PQsendQueryParams`); every failure comes back as a redacted
-/// `DatabaseFailure`.
+/// One libpq connection. Every value goes to the server as a bound parameter with its
+/// type (`PQsendQueryParams`); every failure comes back as a redacted `DatabaseFailure`.
+/// Each wait for the server watches the limits (CONTRACT §10): a statement that outlasts
+/// the statement limit or the run's deadline, or one running when Ctrl-C arrives, is
+/// cancelled on the server, never left running.
 public final class Connection {
     private let handle: OpaquePointer
     private let redactor: Redactor
+    /// Kept only to open a short side connection that asks who holds a lock this
+    /// connection waits for; never shown.
+    private let connectionString: String
+    /// What a signal handler (and a deadline) uses to cancel the statement in flight.
+    private let cancelHandle: OpaquePointer?
     private var savepointCounter = 0
     public private(set) var inTransaction = false
+    /// The open transaction was begun READ ONLY (a dry run, a check).
+    private var transactionReadOnly = false
+
+    /// provision's own limit on one statement, in milliseconds (CONTRACT §10): the server
+    /// runs each transaction under the smaller of it and the database's or role's own
+    /// `statement_timeout`, and this side cancels a statement that outlasts it.
+    public let statementLimitMilliseconds: Int
+    /// The limit in force in the open transaction (the smaller one), for this side's watch.
+    private var statementLimitInForce: Int
+    /// The server process of the open transaction (`pg_backend_pid()`: behind a pooler,
+    /// the one that really runs it), for asking who blocks it.
+    private var serverProcess: Int32?
+    /// A wall-clock deadline over every statement (a run's `--timeout`, a check's limit):
+    /// a statement still running then is cancelled on the server.
+    public var deadline: Deadline?
+
+    /// When a statement must end, and the limit's name for the message.
+    public struct Deadline: Sendable {
+        public let instant: ContinuousClock.Instant
+        /// `--timeout (2 s)`, `its 5 s limit`.
+        public let limit: String
+        public init(seconds: Double, limit: String) {
+            instant = .now + .milliseconds(Int64((min(seconds, 604_800) * 1000).rounded(.up)))
+            self.limit = limit
+        }
+    }
+
+    /// Why this side cancelled the statement in flight.
+    private var cancellation: DatabaseFailure.Cancellation?
 
     /// The open transaction failed (an error that PostgreSQL does not survive without a
     /// savepoint): only a rollback is possible now.
     public var transactionAborted: Bool { PQtransactionStatus(handle) == PQTRANS_INERROR }
 
     /// Opens `url` (a libpq URI or key=value conninfo). Throws `database_unavailable`
-    /// with the password scrubbed from libpq's message.
+    /// with the password scrubbed from libpq's message. Sets nothing on the session: what
+    /// provision needs is set inside each transaction (`begin`), so that through a pooler
+    /// nothing leaks into other clients' server connections.
     public init(url: String, statementTimeoutMilliseconds: Int = 30_000, connectTimeoutSeconds: Int = 10,
                 applicationName: String = "provision") throws(ProvisionError) {
         let redactor = Redactor(connectionString: url)
@@ -36,43 +74,45 @@ public final class Connection {
         guard PQstatus(connection) == CONNECTION_OK else {
             let raw = String(cString: PQerrorMessage(connection))
             PQfinish(connection)
-            let reason = redactor.redact(raw).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw ProvisionError(.databaseUnavailable, "cannot connect to the database named by DATABASE_URL (\(redactor.safeTarget)): \(reason)")
+            var error = ProvisionError(.databaseUnavailable, "cannot connect to the database named by DATABASE_URL (\(redactor.safeTarget)): \(Self.lines(of: redactor.redact(raw)))")
+            error.keepsLines = true
+            throw error
         }
         self.handle = connection
         self.redactor = redactor
-        do {
-            try execute("SELECT set_config('statement_timeout', \(String(statementTimeoutMilliseconds)), false)")
-            try execute("SET client_min_messages = warning")
-        } catch {
-            throw ProvisionError(error)
-        }
+        self.connectionString = url
+        self.cancelHandle = PQgetCancel(connection)
+        self.statementLimitMilliseconds = statementTimeoutMilliseconds
+        self.statementLimitInForce = statementTimeoutMilliseconds
+        // NOTICEs (a migration's "already exists, skipping") are not for the operator.
+        PQsetNoticeReceiver(connection, { _, _ in }, nil)
     }
 
-    deinit { PQfinish(handle) }
+    deinit {
+        if let cancelHandle { PQfreeCancel(cancelHandle) }
+        PQfinish(handle)
+    }
 
-    /// Where the connection points, without the password: for messages.
-    public var safeTarget: String { redactor.safeTarget }
+    /// Where the connection points, as libpq reports it after connecting (host or socket
+    /// folder, port, database, user; also for `service=` and `PG*` variables), without the
+    /// password: for messages and plans.
+    public var safeTarget: String {
+        let user = PQuser(handle).map { String(cString: $0) } ?? ""
+        let host = PQhost(handle).map { String(cString: $0) } ?? ""
+        let port = PQport(handle).map { String(cString: $0) } ?? ""
+        let database = PQdb(handle).map { String(cString: $0) } ?? ""
+        return redactor.redact("\(user.isEmpty ? "" : user + "@")\(host)\(port.isEmpty ? "" : ":" + port)/\(database)")
+    }
+
+    /// libpq's multi-line messages, trimmed, one line each (a front end shows them as lines).
+    static func lines(of message: String) -> String {
+        message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "\n")
+    }
 
     @discardableResult
     public func execute(_ sql: SQL) throws(DatabaseFailure) -> Rows {
         try send(sql)
-        // The statement's result is the last one, as PQexecParams keeps it.
-        var last: OpaquePointer?
-        while let result = PQgetResult(handle) {
-            if let last { PQclear(last) }
-            last = result
-            let status = PQresultStatus(result)
-            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH || PQstatus(handle) == CONNECTION_BAD { break }
-        }
-        guard let last else { throw failure(nil, parameters: sql.parameters) }
-        defer { PQclear(last) }
-        switch PQresultStatus(last) {
-        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return rows(of: last)
-        default:
-            throw failure(last, parameters: sql.parameters)
-        }
+        return try lastResult(parameters: sql.parameters)
     }
 
     /// Runs a statement whose rows arrive one at a time (libpq's single-row mode), so
@@ -81,10 +121,11 @@ public final class Connection {
     /// one by one.
     public func forEachRow(_ sql: SQL, _ row: ([String?]) -> Bool) throws(DatabaseFailure) {
         try send(sql)
+        defer { StatementCancellation.end() }
         var failed: DatabaseFailure?
         var wanted = PQsetSingleRowMode(handle) == 1
         if !wanted { failed = failure(nil, parameters: sql.parameters) }
-        while let result = PQgetResult(handle) {
+        while let result = nextResult() {
             defer { PQclear(result) }
             switch PQresultStatus(result) {
             case PGRES_SINGLE_TUPLE:
@@ -96,25 +137,28 @@ public final class Connection {
             }
             if PQstatus(handle) == CONNECTION_BAD { break }
         }
+        try endStatement()
         if let failed { throw failed }
     }
 
     /// The columns (names and types) of an open cursor, without fetching a row.
     func describeCursor(_ cursor: Identifier) throws(DatabaseFailure) -> [Rows.Column] {
-        guard let result = PQdescribePortal(handle, cursor.name) else { throw failure(nil, parameters: []) }
-        defer { PQclear(result) }
-        guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw failure(result, parameters: []) }
-        return rows(of: result).columns
+        startStatement()
+        guard PQsendDescribePortal(handle, cursor.name) == 1 else {
+            StatementCancellation.end()
+            throw failure(nil, parameters: [])
+        }
+        return try lastResult(parameters: []).columns
     }
 
     /// The simple-query protocol: several statements, no parameters; the rows of the last.
     fileprivate func executeSimple(_ text: String) throws(DatabaseFailure) -> Rows {
-        guard let result = PQexec(handle, text) else { throw failure(nil, parameters: []) }
-        defer { PQclear(result) }
-        switch PQresultStatus(result) {
-        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: return rows(of: result)
-        default: throw failure(result, parameters: [])
+        startStatement()
+        guard PQsendQuery(handle, text) == 1 else {
+            StatementCancellation.end()
+            throw failure(nil, parameters: [])
         }
+        return try lastResult(parameters: [])
     }
 
     /// Like `execute`, but failures arrive as contract errors.
@@ -125,14 +169,56 @@ public final class Connection {
 
     // MARK: Transactions
 
+    /// Opens a transaction with provision's settings in it, and only in it (`SET LOCAL`):
+    /// the statement limit (the smaller of provision's and the database's or role's own
+    /// `statement_timeout`; the server's is a second later than this side's, so that this
+    /// side can tell a lock wait from a slow statement). A transaction that may write
+    /// refuses a read-only server (a hot standby, `default_transaction_read_only`) with
+    /// `read_only_database` before anything runs.
     public func begin(readOnly: Bool = false) throws(ProvisionError) {
+        nextIsBegin = true
         try run(readOnly ? "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED")
         inTransaction = true
+        transactionReadOnly = readOnly
         savepointCounter = 0
+        let ours = Int64(statementLimitMilliseconds)
+        do throws(ProvisionError) {
+            let row = try Self.only(try run("""
+                WITH ceiling AS (SELECT coalesce((SELECT nullif(reset_val, '0')::bigint FROM pg_settings WHERE name = 'statement_timeout'), 0) AS ms)
+                SELECT set_config('statement_timeout', (CASE WHEN ms > 0 AND ms <= \(ours) THEN ms ELSE \(ours) + 1000 END)::text, true) AS server_limit,
+                       CASE WHEN ms > 0 AND ms < \(ours) THEN ms ELSE \(ours) END AS limit_in_force,
+                       pg_backend_pid() AS server_process,
+                       -- PostgreSQL 14+: a statement whose client went away (kill -9) ends.
+                       CASE WHEN current_setting('server_version_num')::int >= 140000
+                            THEN set_config('client_connection_check_interval', '1000', true) END AS client_check,
+                       pg_is_in_recovery() AS standby,
+                       current_setting('transaction_read_only') = 'on' AS read_only
+                FROM ceiling
+                """))
+            statementLimitInForce = try row.decode(Int.self, "limit_in_force")
+            serverProcess = Int32(try row.decode(Int.self, "server_process"))
+            if !readOnly {
+                if try row.decode(Bool.self, "standby") {
+                    throw ProvisionError(.readOnlyDatabase, "the database at \(safeTarget) is a hot standby (read-only, in recovery) and cannot take writes: connect to the primary, e.g. list every host in DATABASE_URL and add target_session_attrs=read-write")
+                }
+                if try row.decode(Bool.self, "read_only") {
+                    throw ProvisionError(.readOnlyDatabase, "the database at \(safeTarget) starts every transaction read-only (default_transaction_read_only is on for the database or role): connect to the primary with a role that may write, e.g. add target_session_attrs=read-write to DATABASE_URL, or have an administrator turn the setting off")
+                }
+            }
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    private static func only(_ rows: Rows) throws(ProvisionError) -> Row {
+        guard let row = rows.first else { throw ProvisionError(.databaseError, "the database did not answer the transaction's settings") }
+        return row
     }
 
     public func commit() throws(ProvisionError) {
         inTransaction = false
+        statementLimitInForce = statementLimitMilliseconds
         try run("COMMIT")
     }
 
@@ -140,6 +226,7 @@ public final class Connection {
     /// gone) leaves the server to abort the transaction when the session ends.
     public func rollback() {
         inTransaction = false
+        statementLimitInForce = statementLimitMilliseconds
         _ = try? execute("ROLLBACK")
     }
 
@@ -163,14 +250,173 @@ public final class Connection {
     // MARK: Private
 
     /// The one place that sends a statement with bound values: the caller then reads its
-    /// results with PQgetResult.
+    /// results with `nextResult`.
     private func send(_ sql: SQL) throws(DatabaseFailure) {
         let parameters = sql.parameters
         let types: [Oid] = sql.binds.map { Oid($0.type.oid) }
+        // In flight from before it is sent: a signal that lands in between still cancels it.
+        startStatement()
         let sent = withOptionalCStringArray(parameters) { valuePointers in
             PQsendQueryParams(handle, sql.text, Int32(parameters.count), types, valuePointers, nil, nil, 0)
         }
-        guard sent == 1 else { throw failure(nil, parameters: parameters) }
+        guard sent == 1 else {
+            StatementCancellation.end()
+            throw failure(nil, parameters: parameters)
+        }
+    }
+
+    private var statementStarted = ContinuousClock.now
+    /// Whether this side holds the statement in flight to the statement limit: every one
+    /// but BEGIN, which behind a pooler may wait for a free server connection, time no
+    /// server spends on it (the run's deadline still holds).
+    private var statementLimited = true
+    private var nextIsBegin = false
+
+    private func startStatement() {
+        statementStarted = .now
+        statementLimited = !nextIsBegin
+        nextIsBegin = false
+        cancellation = nil
+        StatementCancellation.begin(cancelHandle)
+    }
+
+    /// The statement's results are all in: an interrupt that arrived meanwhile ends the
+    /// run now that the server has confirmed (its transaction rolled back first).
+    private func endStatement() throws(DatabaseFailure) {
+        StatementCancellation.end()
+        guard let signal = StatementCancellation.pendingSignal else { return }
+        if inTransaction {
+            inTransaction = false
+            if let result = PQexec(handle, "ROLLBACK") { PQclear(result) }
+        }
+        StatementCancellation.finish(signal)
+        throw DatabaseFailure(sqlState: .queryCanceled, constraint: nil, message: "canceling statement due to user request", hint: nil,
+                              cancellation: .interrupt)
+    }
+
+    /// Reads every result of the statement sent last; the last one is its answer, as
+    /// PQexecParams keeps it.
+    private func lastResult(parameters: [String?]) throws(DatabaseFailure) -> Rows {
+        var last: OpaquePointer?
+        while let result = nextResult() {
+            if let last { PQclear(last) }
+            last = result
+            let status = PQresultStatus(result)
+            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH || PQstatus(handle) == CONNECTION_BAD { break }
+        }
+        do throws(DatabaseFailure) {
+            try endStatement()
+        } catch {
+            if let last { PQclear(last) }
+            throw error
+        }
+        guard let last else { throw failure(nil, parameters: parameters) }
+        defer { PQclear(last) }
+        switch PQresultStatus(last) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return rows(of: last)
+        default:
+            throw failure(last, parameters: parameters)
+        }
+    }
+
+    /// The next result of the statement in flight, waiting for it with an eye on the
+    /// limits: when the run's deadline or the statement limit passes, this side asks who
+    /// blocks the statement (a lock wait is reported as such) and cancels it on the
+    /// server, then waits for the server to confirm. A signal's cancel was sent by the
+    /// handler already.
+    private func nextResult() -> OpaquePointer? {
+        let socket = PQsocket(handle)
+        var cancelledAt: ContinuousClock.Instant?
+        while PQisBusy(handle) == 1 {
+            let now = ContinuousClock.now
+            let statementEnd = statementStarted + .milliseconds(Int64(statementLimitInForce))
+            if cancellation == nil {
+                if StatementCancellation.pendingSignal != nil {
+                    cancellation = .interrupt
+                } else if let deadline, now >= deadline.instant {
+                    cancellation = .deadline(limit: deadline.limit, blocker: blocker())
+                } else if statementLimited, now >= statementEnd {
+                    cancellation = .statementLimit(milliseconds: statementLimitInForce, blocker: blocker())
+                }
+                if cancellation != nil {
+                    sendCancel()
+                    cancelledAt = .now
+                }
+            } else if let cancelledAt, ContinuousClock.now - cancelledAt > .seconds(10) {
+                // The server does not answer its cancel: give the connection up.
+                return nil
+            }
+            var next = cancellation == nil ? min(statementEnd, deadline?.instant ?? statementEnd) - now : .milliseconds(100)
+            next = min(max(next, .milliseconds(1)), .milliseconds(100))
+            let milliseconds = Int32(next.components.seconds * 1000 + next.components.attoseconds / 1_000_000_000_000_000)
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, max(1, milliseconds)) < 0 && errno != EINTR { return PQgetResult(handle) }
+            if PQconsumeInput(handle) == 0 { break }
+        }
+        return PQgetResult(handle)
+    }
+
+    private func sendCancel() {
+        guard let cancelHandle else { return }
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(cancelHandle, &buffer, 256)
+    }
+
+    /// Who holds the lock the open transaction's statement waits for, asked on a side
+    /// connection within `budget` all told (connecting included; behind a pooler with no
+    /// free server connection it gives up): "backend 4711 (postgres, psql) running
+    /// `ALTER TABLE tenants …`" (or "…, idle in transaction, whose last statement was
+    /// `LOCK …`"), or nil when it waits for no one or nothing answered.
+    private func blocker(budget: Duration = .milliseconds(400)) -> String? {
+        guard let serverProcess else { return nil }
+        let started = ContinuousClock.now
+        func wait(_ side: OpaquePointer, forWriting: Bool) -> Bool {
+            let left = budget - (ContinuousClock.now - started)
+            guard left > .zero else { return false }
+            var descriptor = pollfd(fd: PQsocket(side), events: Int16(forWriting ? POLLOUT : POLLIN), revents: 0)
+            let milliseconds = Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+            return poll(&descriptor, 1, max(1, milliseconds)) > 0
+        }
+        let keywords = ["application_name", "dbname"]
+        let values = ["provision-lock-probe", connectionString]
+        guard let side = withCStringArray(keywords, { k in withCStringArray(values) { v in PQconnectStartParams(k, v, 1) } }) else { return nil }
+        defer { PQfinish(side) }
+        var state = PGRES_POLLING_WRITING
+        while state != PGRES_POLLING_OK {
+            guard state != PGRES_POLLING_FAILED, PQstatus(side) != CONNECTION_BAD,
+                  wait(side, forWriting: state == PGRES_POLLING_WRITING) else { return nil }
+            state = PQconnectPoll(side)
+        }
+        let query = """
+            SELECT a.pid::text || ' (' || coalesce(a.usename, '?') || coalesce(', ' || nullif(a.application_name, ''), '') || ')'
+                   || CASE WHEN a.state = 'active' THEN ' running `' ELSE ', ' || coalesce(a.state, 'idle') || ', whose last statement was `' END
+                   || left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 200) || '`'
+            FROM pg_stat_activity a WHERE a.pid = ANY (pg_blocking_pids($1::int)) ORDER BY a.pid
+            """
+        let sent = String(serverProcess).withCString { pointer -> Int32 in
+            var values: [UnsafePointer<CChar>?] = [pointer]
+            return PQsendQueryParams(side, query, 1, nil, &values, nil, nil, 0)
+        }
+        guard sent == 1 else { return nil }
+        while PQisBusy(side) == 1 {
+            guard wait(side, forWriting: false), PQconsumeInput(side) == 1 else {
+                if let cancel = PQgetCancel(side) {
+                    var buffer = [CChar](repeating: 0, count: 256)
+                    _ = PQcancel(cancel, &buffer, 256)
+                    PQfreeCancel(cancel)
+                }
+                return nil
+            }
+        }
+        var found: [String] = []
+        while let result = PQgetResult(side) {
+            if PQresultStatus(result) == PGRES_TUPLES_OK {
+                for row in 0..<PQntuples(result) { found.append(String(cString: PQgetvalue(result, row, 0))) }
+            }
+            PQclear(result)
+        }
+        return found.isEmpty ? nil : redactor.redact("backend " + found.joined(separator: "; backend "))
     }
 
     private func rows(of result: OpaquePointer) -> Rows {
@@ -212,12 +458,15 @@ public final class Connection {
         let primary = field(provision_pg_diag_message_primary)
             ?? String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines)
         let redact = { (text: String) in self.redactor.redact(text, boundValues: parameters) }
-        return DatabaseFailure(
+        var failure = DatabaseFailure(
             sqlState: sqlState,
             constraint: field(provision_pg_diag_constraint_name),
-            message: redact(primary.isEmpty ? "no response from the server" : primary),
-            hint: field(provision_pg_diag_message_hint).map(redact)
+            message: redact(Self.lines(of: primary.isEmpty ? "no response from the server" : primary)),
+            hint: field(provision_pg_diag_message_hint).map(redact),
+            cancellation: sqlState == .queryCanceled ? cancellation : nil
         )
+        failure.serverReadOnly = sqlState == .readOnlySQLTransaction && inTransaction && !transactionReadOnly
+        return failure
     }
 }
 

@@ -20,6 +20,7 @@ public struct SQLState: Sendable, Hashable, CustomStringConvertible {
     public static let serializationFailure = SQLState("40001")
     public static let deadlockDetected = SQLState("40P01")
     public static let adminShutdown = SQLState("57P01")
+    public static let lockNotAvailable = SQLState("55P03")
     public static let invalidParameterValue = SQLState("22023")
     public static let syntaxError = SQLState("42601")
     public static let undefinedFunction = SQLState("42883")
@@ -40,6 +41,29 @@ public struct DatabaseFailure: Error, Sendable, CustomStringConvertible {
     public let constraint: String?
     public let message: String
     public let hint: String?
+    /// Why provision itself cancelled the statement (a `queryCanceled` of its own making).
+    public let cancellation: Cancellation?
+    /// A write refused in a transaction provision opened to write: the server is
+    /// read-only, not the transaction (a dry run's or a check's).
+    public var serverReadOnly = false
+
+    public enum Cancellation: Sendable, Equatable {
+        /// The run's or check's wall-clock deadline passed; `blocker` names who held the
+        /// lock the statement waited for, if it waited for one.
+        case deadline(limit: String, blocker: String?)
+        /// The statement outlasted the statement limit in force.
+        case statementLimit(milliseconds: Int, blocker: String?)
+        /// Ctrl-C or SIGTERM.
+        case interrupt
+    }
+
+    public init(sqlState: SQLState?, constraint: String?, message: String, hint: String?, cancellation: Cancellation? = nil) {
+        self.sqlState = sqlState
+        self.constraint = constraint
+        self.message = message
+        self.hint = hint
+        self.cancellation = cancellation
+    }
 
     public var description: String {
         if let sqlState { return "\(message) (SQLSTATE \(sqlState))" }

@@ -52,7 +52,7 @@ public struct Migrator {
     public func apply(audit: AuditContext) throws(ProvisionError) -> Outcome {
         try connection.begin()
         do throws(ProvisionError) {
-            try connection.run("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))")
+            try takeMigrationLock()
             try connection.executeScript(StaticScript(text: """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version    integer     PRIMARY KEY,
@@ -110,6 +110,27 @@ public struct Migrator {
     }
 
     // MARK: Private
+
+    /// The migration lock: at once when it is free; else it waits (another migrate is
+    /// applying the same migrations, which this one then finds applied), and a wait past
+    /// the statement limit names the migrate that holds it.
+    private func takeMigrationLock() throws(ProvisionError) {
+        let key = Self.advisoryLockKey
+        if try connection.run("SELECT pg_try_advisory_xact_lock(\(key)) AS taken").first?.decode(Bool.self, "taken") == true { return }
+        let holder = try connection.run("""
+            SELECT l.pid, coalesce(a.application_name, '') AS application
+            FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND l.classid::bigint = (\(key) >> 32) AND l.objid::bigint = (\(key) & 4294967295)
+            """).first
+        do {
+            try connection.run("SELECT pg_advisory_xact_lock(\(key))")
+        } catch where error.exceeded == .time {
+            let pid = (try? holder?.decode(Int.self, "pid")).map { " (backend \($0))" } ?? ""
+            throw ProvisionError(.limitExceeded, "another provision migrate\(pid) holds the migration lock and did not finish in time: \(error.message); run provision migrate again once it is done",
+                                 exceeded: .time)
+        }
+    }
 
     private struct AppliedMigration {
         let version: Int

@@ -369,10 +369,21 @@ public final class ProvisioningRun {
         return try query.run(on: connection, as: identity)
     }
 
-    /// Bounds every statement until the current unit ends (a go-live check's own limit).
+    /// Bounds every statement until the current unit ends (a go-live check's own limit):
+    /// on the server a second later than `deadline`, which cancels first and says why.
     public func limitStatements(toMilliseconds milliseconds: Int) throws(ProvisionError) {
         guard let connection else { return }
-        try connection.run("SELECT set_config('statement_timeout', \(String(max(1, milliseconds))), true)")
+        try connection.run("SELECT set_config('statement_timeout', \(String(max(1, milliseconds) + 1000)), true)")
+    }
+
+    /// The wall-clock deadline over the run's statements (a playbook's `--timeout`, a
+    /// check's limit; nil for none): a statement still running then is cancelled on the
+    /// server. Returns the one it replaces.
+    @discardableResult
+    public func setDeadline(_ deadline: Connection.Deadline?) -> Connection.Deadline? {
+        let previous = connection?.deadline
+        connection?.deadline = deadline
+        return previous
     }
 
     // MARK: Primitives

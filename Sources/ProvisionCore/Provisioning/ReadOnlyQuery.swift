@@ -116,22 +116,39 @@ struct ReadOnlyQuery {
         }
     }
 
+    /// The limits in force when the query starts, which it may not change: its own rows
+    /// can call `set_config` (a row of `SELECT set_config('statement_timeout', '0', true)`),
+    /// so they are set again before every chunk after the first.
+    static let guardedSettings = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "search_path"]
+
     private func fetch(on connection: Connection, as identity: Identity) throws(ProvisionError) -> Rows {
+        let settings: Rows
         switch identity {
         case .reader:
             // Names resolve as the connecting role sees them: under the reader, "$user"
             // in search_path would name another schema.
-            try connection.executeScript(StaticScript(text: """
+            settings = try connection.executeScript(StaticScript(text: """
                 SET LOCAL transaction_read_only = on;
                 SELECT set_config('search_path', coalesce((SELECT string_agg(quote_ident(name), ', ' ORDER BY position)
                                                            FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (name, position)), ''), true);
                 SET LOCAL ROLE provision_reader;
+                SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'search_path');
                 """))
         case .connectingRole:
-            try connection.run("SET LOCAL transaction_read_only = on")
+            settings = try connection.executeScript(StaticScript(text: """
+                SET LOCAL transaction_read_only = on;
+                SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'search_path');
+                """))
+        }
+        var limits: [String] = []
+        for name in Self.guardedSettings {
+            guard let row = settings.first(where: { (try? $0.decode(String.self, "name")) == name }) else {
+                throw ProvisionError(.databaseError, "the database did not report \(name)")
+            }
+            limits.append(try row.decode(String.self, "setting"))
         }
         do {
-            return try fetchRows(on: connection)
+            return try fetchRows(on: connection, limits: limits)
         } catch {
             throw failure(error)
         }
@@ -139,13 +156,23 @@ struct ReadOnlyQuery {
 
     private enum Stop { case tooLarge, malformed }
 
-    private func fetchRows(on connection: Connection) throws(DatabaseFailure) -> Rows {
+    private func fetchRows(on connection: Connection, limits: [String]) throws(DatabaseFailure) -> Rows {
         try connection.execute(SQL(declaring: Self.cursor, over: statement, binds: parameters))
         let columns = try connection.describeCursor(Self.cursor)
         let overhead = Self.rowOverhead(columns: columns.count)
         var values: [[String?]] = []
         var used = 0
+        var first = true
         while true {
+            if !first {
+                // What the rows so far may have changed, set back (as the units do, in
+                // milliseconds: pg_settings' own unit).
+                try connection.execute("""
+                    SELECT set_config('statement_timeout', \(limits[0]), true), set_config('lock_timeout', \(limits[1]), true),
+                           set_config('idle_in_transaction_session_timeout', \(limits[2]), true), set_config('search_path', \(limits[3]), true)
+                    """)
+            }
+            first = false
             var received = 0
             var stop: Stop?
             let remaining = maxBytes.map { Int64(max(0, $0 - used)) }
@@ -201,6 +228,8 @@ struct ReadOnlyQuery {
         switch failure.sqlState {
         case .undefinedTable?, .undefinedColumn?, .syntaxError?, .undefinedFunction?:
             return ProvisionError(.databaseError, "query failed: \(failure.message)", subject: .sql)
+        case .readOnlySQLTransaction?:
+            return ProvisionError(.forbidden, "\(.field) must be a read-only query: \(failure.message)", subject: .sql)
         case .featureNotSupported? where failure.message.contains("data-modifying"):
             return ProvisionError(.forbidden, "\(.field) must be a read-only query: \(failure.message)", subject: .sql)
         case .queryRowsTooLarge?:
