@@ -172,7 +172,8 @@ public final class Connection {
     /// Opens a transaction with provision's settings in it, and only in it (`SET LOCAL`):
     /// the statement limit (the smaller of provision's and the database's or role's own
     /// `statement_timeout`; the server's is a second later than this side's, so that this
-    /// side can tell a lock wait from a slow statement). A transaction that may write
+    /// side can tell a lock wait from a slow statement), and `search_path` pinned to the
+    /// schema of provision's tables. A transaction that may write
     /// refuses a read-only server (a hot standby, `default_transaction_read_only`) with
     /// `read_only_database` before anything runs.
     public func begin(readOnly: Bool = false) throws(ProvisionError) {
@@ -187,6 +188,17 @@ public final class Connection {
                 WITH ceiling AS (SELECT coalesce((SELECT nullif(reset_val, '0')::bigint FROM pg_settings WHERE name = 'statement_timeout'), 0) AS ms)
                 SELECT set_config('statement_timeout', (CASE WHEN ms > 0 AND ms <= \(ours) THEN ms ELSE \(ours) + 1000 END)::text, true) AS server_limit,
                        CASE WHEN ms > 0 AND ms < \(ours) THEN ms ELSE \(ours) END AS limit_in_force,
+                       -- Names resolve in provision's schema only (the first on the search
+                       -- path that holds its tables and records, else where migrate creates
+                       -- them), with pg_catalog first and pg_temp last: a DBA's or role's
+                       -- search_path cannot redirect a read or write to another schema's table.
+                       set_config('search_path', 'pg_catalog, ' || coalesce(
+                           (SELECT quote_ident(path.name) FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (name, position)
+                            WHERE to_regclass(quote_ident(path.name) || '.tenants') IS NOT NULL
+                              AND (to_regclass(quote_ident(path.name) || '.schema_migrations') IS NOT NULL
+                                   OR to_regclass(quote_ident(path.name) || '.provision_schema_migrations') IS NOT NULL)
+                            ORDER BY path.position LIMIT 1),
+                           quote_ident(current_schema()), 'public') || ', pg_temp', true) AS search_path,
                        pg_backend_pid() AS server_process,
                        -- PostgreSQL 14+: a statement whose client went away (kill -9) ends.
                        CASE WHEN current_setting('server_version_num')::int >= 140000

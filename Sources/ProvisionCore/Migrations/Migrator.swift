@@ -30,8 +30,16 @@ public struct Migrator {
     }
 
     public func status() throws(ProvisionError) -> [Entry] {
-        let applied = try appliedMigrations()
-        return try entries(applied: applied)
+        try pinned { () throws(ProvisionError) in try entries(applied: try appliedMigrations()) }
+    }
+
+    /// In a read-only transaction of its own unless one is open: names resolve in
+    /// provision's schema only (`Connection.begin` pins the search path).
+    private func pinned<T>(_ body: () throws(ProvisionError) -> T) throws(ProvisionError) -> T {
+        guard !connection.inTransaction else { return try body() }
+        try connection.begin(readOnly: true)
+        defer { connection.rollback() }
+        return try body()
     }
 
     /// What `provision migrate` did: the migrations it applied (none when up to date) and
@@ -53,15 +61,36 @@ public struct Migrator {
         try connection.begin()
         do throws(ProvisionError) {
             try takeMigrationLock()
+            // Tables are created in provision's schema: first on the pinned search path
+            // for this transaction (pg_catalog, first everywhere else, cannot take them).
+            try connection.run("""
+                SELECT set_config('search_path', concat_ws(', ', (SELECT string_agg(quote_ident(name), ', ' ORDER BY position)
+                                                                  FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (name, position)
+                                                                  WHERE name <> 'pg_catalog'), 'pg_catalog', 'pg_temp'), true)
+                """)
+            // provision's own bookkeeping: schema_migrations (CONTRACT §7), unless another
+            // tool (Rails, golang-migrate) has a schema_migrations of its own here, which
+            // is left alone: then provision_schema_migrations.
             try connection.executeScript(StaticScript(text: """
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version    integer     PRIMARY KEY,
-                    name       text        NOT NULL,
-                    checksum   text        NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                )
+                DO $bookkeeping$
+                BEGIN
+                    IF to_regclass('provision_schema_migrations') IS NULL
+                       AND (to_regclass('schema_migrations') IS NULL
+                            OR NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations')
+                                                                        AND attname = 'checksum' AND NOT attisdropped)) THEN
+                        EXECUTE format('CREATE TABLE %I (
+                            version    integer     PRIMARY KEY,
+                            name       text        NOT NULL,
+                            checksum   text        NOT NULL,
+                            applied_at timestamptz NOT NULL DEFAULT now())',
+                            CASE WHEN to_regclass('schema_migrations') IS NULL THEN 'schema_migrations' ELSE 'provision_schema_migrations' END);
+                    END IF;
+                END
+                $bookkeeping$
                 """))
-            let entries = try entries(applied: try appliedMigrations())
+            let recorded = try appliedMigrations()
+            try refuseForeignTables(applied: recorded)
+            let entries = try entries(applied: recorded)
             if let modified = entries.first(where: { if case .modified = $0.state { true } else { false } }) {
                 throw ProvisionError(.notMigrated, "migration \(modified.version) (\(modified.name)) was edited after it was applied: its checksum no longer matches the database's record. Applied migrations must never change; restore it and add a new migration instead")
             }
@@ -69,7 +98,7 @@ public struct Migrator {
             for migration in migrations where entries.contains(where: { $0.version == migration.version && $0.state == .pending }) {
                 try connection.executeScript(StaticScript(text: migration.sql))
                 try connection.run("""
-                    INSERT INTO schema_migrations (version, name, checksum)
+                    INSERT INTO \(try bookkeeping()) (version, name, checksum)
                     VALUES (\(migration.version), \(migration.name), \(try checksum(of: migration)))
                     """)
                 applied.append(migration)
@@ -90,6 +119,10 @@ public struct Migrator {
     /// What every command but `migrate` calls first: exit 4 with the remedy of applying
     /// the migrations, unless every bundled migration is applied.
     public func requireMigrated() throws(ProvisionError) {
+        try pinned { () throws(ProvisionError) in try checkMigrated() }
+    }
+
+    private func checkMigrated() throws(ProvisionError) {
         guard let applied = try recordedMigrations() else {
             throw ProvisionError(.notMigrated, "the database at \(connection.safeTarget) has no provision schema: \(.remedy) first",
                                  subject: nil, remedy: .runMigrate)
@@ -143,13 +176,56 @@ public struct Migrator {
         try recordedMigrations() ?? []
     }
 
-    /// nil when there is no schema_migrations table at all.
+    /// The table provision records its migrations in, in the schema its tables are in:
+    /// `schema_migrations`, or `provision_schema_migrations` where another tool has a
+    /// `schema_migrations` of its own. nil when there is neither.
+    private func bookkeepingTable() throws(ProvisionError) -> String? {
+        let row = try connection.run("""
+            SELECT CASE WHEN to_regclass('provision_schema_migrations') IS NOT NULL THEN 'provision_schema_migrations'
+                        WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations')
+                                                                AND attname = 'checksum' AND NOT attisdropped) THEN 'schema_migrations'
+                   END AS bookkeeping
+            """).first
+        return try row?.decode(String?.self, "bookkeeping")
+    }
+
+    private func bookkeeping() throws(ProvisionError) -> Identifier {
+        guard let name = try bookkeepingTable(), let identifier = Identifier(name) else {
+            throw ProvisionError(.notMigrated, "provision's migration records are missing")
+        }
+        return identifier
+    }
+
+    /// The tables each migration creates: a table of that name that is already there, and
+    /// not provision's (its migration is not recorded), belongs to someone else.
+    static let createdTables: [Int: [String]] = [
+        1: ["tenants", "users", "memberships", "audit_events"],
+        2: ["centers", "levels", "programs", "groups", "students", "parents", "student_parents"],
+    ]
+
+    /// Stops (4 not_migrated) before creating a table whose name another tool's table
+    /// already has in the schema provision installs into, naming it and how to coexist.
+    private func refuseForeignTables(applied: [AppliedMigration]) throws(ProvisionError) {
+        let pending = Self.createdTables.filter { version, _ in !applied.contains { $0.version == version } }.values.flatMap { $0 }
+        guard !pending.isEmpty else { return }
+        let row = try connection.run("""
+            SELECT current_schema() AS schema,
+                   array_to_string(ARRAY(SELECT c.relname FROM pg_class c
+                                         WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY (\(Bind.textArray(pending)))
+                                         ORDER BY c.relname), ', ') AS taken
+            """).first
+        let taken = try row?.decode(String.self, "taken") ?? ""
+        guard !taken.isEmpty else { return }
+        let schema = try row?.decode(String.self, "schema") ?? "public"
+        throw ProvisionError(.notMigrated, "provision cannot install its tables into schema \(schema): \(taken) already \(taken.contains(",") ? "exist" : "exists") there and \(taken.contains(",") ? "were" : "was") not created by provision. Install provision's tables into a schema of their own: CREATE SCHEMA provision; then put it first on the search path, e.g. add options=-csearch_path%3Dprovision to DATABASE_URL (or ALTER ROLE … SET search_path = provision), and run provision migrate again; nothing was changed")
+    }
+
+    /// nil when provision has no migration records here at all.
     private func recordedMigrations() throws(ProvisionError) -> [AppliedMigration]? {
-        let exists = try connection.run("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
-        guard try exists.first?.decode(Bool.self, "present") == true else { return nil }
+        guard let table = try bookkeepingTable(), let identifier = Identifier(table) else { return nil }
         let rows = try connection.run("""
             SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') AS applied_at
-            FROM schema_migrations ORDER BY version
+            FROM \(identifier) ORDER BY version
             """)
         var applied: [AppliedMigration] = []
         for row in rows {

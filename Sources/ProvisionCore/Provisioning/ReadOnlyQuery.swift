@@ -129,8 +129,8 @@ struct ReadOnlyQuery {
             // in search_path would name another schema.
             settings = try connection.executeScript(StaticScript(text: """
                 SET LOCAL transaction_read_only = on;
-                SELECT set_config('search_path', coalesce((SELECT string_agg(quote_ident(name), ', ' ORDER BY position)
-                                                           FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (name, position)), ''), true);
+                SELECT set_config('search_path', concat_ws(', ', (SELECT string_agg(quote_ident(name), ', ' ORDER BY position)
+                                                                  FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (name, position)), 'pg_temp'), true);
                 SET LOCAL ROLE provision_reader;
                 SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'search_path');
                 """))
