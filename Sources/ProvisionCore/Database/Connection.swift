@@ -153,6 +153,7 @@ public final class Connection {
 
     /// The simple-query protocol: several statements, no parameters; the rows of the last.
     fileprivate func executeSimple(_ text: String) throws(DatabaseFailure) -> Rows {
+        try refuseIfPastDeadline()
         startStatement()
         guard PQsendQuery(handle, text) == 1 else {
             StatementCancellation.end()
@@ -239,7 +240,7 @@ public final class Connection {
     public func rollback() {
         inTransaction = false
         statementLimitInForce = statementLimitMilliseconds
-        _ = try? execute("ROLLBACK")
+        _ = try? withoutDeadline { () throws(ProvisionError) in try run("ROLLBACK") }
     }
 
     /// A savepoint named by the tool (`provision_sp_<n>`), never by input.
@@ -255,8 +256,10 @@ public final class Connection {
     }
 
     public func rollback(to savepoint: Savepoint) throws(ProvisionError) {
-        try run("ROLLBACK TO SAVEPOINT \(savepoint.identifier)")
-        try run("RELEASE SAVEPOINT \(savepoint.identifier)")
+        try withoutDeadline { () throws(ProvisionError) in
+            try run("ROLLBACK TO SAVEPOINT \(savepoint.identifier)")
+            try run("RELEASE SAVEPOINT \(savepoint.identifier)")
+        }
     }
 
     // MARK: Private
@@ -266,6 +269,7 @@ public final class Connection {
     private func send(_ sql: SQL) throws(DatabaseFailure) {
         let parameters = sql.parameters
         let types: [Oid] = sql.binds.map { Oid($0.type.oid) }
+        try refuseIfPastDeadline()
         // In flight from before it is sent: a signal that lands in between still cancels it.
         startStatement()
         let sent = withOptionalCStringArray(parameters) { valuePointers in
@@ -283,6 +287,22 @@ public final class Connection {
     /// server spends on it (the run's deadline still holds).
     private var statementLimited = true
     private var nextIsBegin = false
+
+    /// A statement that would start after the run's deadline is not sent at all.
+    private func refuseIfPastDeadline() throws(DatabaseFailure) {
+        guard let deadline, ContinuousClock.now >= deadline.instant else { return }
+        throw DatabaseFailure(sqlState: .queryCanceled, constraint: nil, message: "canceling statement: the deadline passed", hint: nil,
+                              cancellation: .deadline(limit: deadline.limit, blocker: nil))
+    }
+
+    /// Runs `body` without the deadline: undoing (ROLLBACK, ROLLBACK TO SAVEPOINT) must
+    /// work after a deadline passed, or the run could not end cleanly.
+    private func withoutDeadline<T>(_ body: () throws(ProvisionError) -> T) throws(ProvisionError) -> T {
+        let saved = deadline
+        deadline = nil
+        defer { deadline = saved }
+        return try body()
+    }
 
     private func startStatement() {
         statementStarted = .now
@@ -347,7 +367,8 @@ public final class Connection {
                 if StatementCancellation.pendingSignal != nil {
                     cancellation = .interrupt
                 } else if let deadline, now >= deadline.instant {
-                    cancellation = .deadline(limit: deadline.limit, blocker: blocker())
+                    // A statement that had hardly begun is not waiting for anyone's lock.
+                    cancellation = .deadline(limit: deadline.limit, blocker: now - statementStarted > .milliseconds(200) ? blocker() : nil)
                 } else if statementLimited, now >= statementEnd {
                     cancellation = .statementLimit(milliseconds: statementLimitInForce, blocker: blocker())
                 }

@@ -51,9 +51,6 @@ extension ProvisionError {
             self.init(.readOnlyDatabase, "the database refused a write because it is read-only (a hot standby, or default_transaction_read_only): \(failure.message); connect to the primary, e.g. add target_session_attrs=read-write to DATABASE_URL")
         case (.queryCanceled?, _):
             self = Self.cancelled(failure)
-        case (.lockNotAvailable?, _):
-            self.init(.limitExceeded, "a database statement waited for a lock longer than the database's lock_timeout allows and was cancelled: \(failure.message)",
-                      exceeded: .time)
         case (.undefinedTable?, _):
             self.init(.notMigrated, "the database schema is missing a table (\(failure.message)): \(.remedy)", subject: nil, remedy: .runMigrate)
         case (.insufficientPrivilege?, _):

@@ -20,7 +20,6 @@ public struct SQLState: Sendable, Hashable, CustomStringConvertible {
     public static let serializationFailure = SQLState("40001")
     public static let deadlockDetected = SQLState("40P01")
     public static let adminShutdown = SQLState("57P01")
-    public static let lockNotAvailable = SQLState("55P03")
     public static let invalidParameterValue = SQLState("22023")
     public static let syntaxError = SQLState("42601")
     public static let undefinedFunction = SQLState("42883")
