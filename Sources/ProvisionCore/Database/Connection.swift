@@ -28,14 +28,14 @@ public final class Connection {
     /// The server process of the open transaction (`pg_backend_pid()`: behind a pooler,
     /// the one that really runs it), for asking who blocks it.
     private var serverProcess: Int32?
-    /// A wall-clock deadline over every statement (a run's `--timeout`, a check's limit):
+    /// A wall-clock deadline over every statement (a run's time limit, a check's limit):
     /// a statement still running then is cancelled on the server.
     public var deadline: Deadline?
 
     /// When a statement must end, and the limit's name for the message.
     public struct Deadline: Sendable {
         public let instant: ContinuousClock.Instant
-        /// `--timeout (2 s)`, `its 5 s limit`.
+        /// The limit's name as the front end words it ("its 5 s limit").
         public let limit: String
         public init(seconds: Double, limit: String) {
             instant = .now + .milliseconds(Int64((min(seconds, 604_800) * 1000).rounded(.up)))

@@ -376,7 +376,7 @@ public final class ProvisioningRun {
         try connection.run("SELECT set_config('statement_timeout', \(String(max(1, milliseconds) + 1000)), true)")
     }
 
-    /// The wall-clock deadline over the run's statements (a playbook's `--timeout`, a
+    /// The wall-clock deadline over the run's statements (a playbook's time limit, a
     /// check's limit; nil for none): a statement still running then is cancelled on the
     /// server. Returns the one it replaces.
     @discardableResult
