@@ -22,9 +22,11 @@ enum DatabaseURL {
     }
 
     /// A connection whose schema is fully migrated (exit 4 naming `provision migrate` if not).
-    static func connectMigrated(runTimeout: Double? = nil) throws(ProvisionError) -> Connection {
+    /// With `group`, the connecting role must hold every privilege that group of
+    /// commands needs (forbidden, naming each GRANT, before anything runs).
+    static func connectMigrated(runTimeout: Double? = nil, grantsFor group: GrantGroup? = nil) throws(ProvisionError) -> Connection {
         let connection = try connect(runTimeout: runTimeout)
-        try Migrator(connection: connection).requireMigrated()
+        try Migrator(connection: connection).requireMigrated(grantsFor: group)
         return connection
     }
 

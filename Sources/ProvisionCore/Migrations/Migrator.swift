@@ -118,8 +118,11 @@ public struct Migrator {
 
     /// What every command but `migrate` calls first: exit 4 with the remedy of applying
     /// the migrations, unless every bundled migration is applied.
-    public func requireMigrated() throws(ProvisionError) {
-        try pinned { () throws(ProvisionError) in try checkMigrated() }
+    public func requireMigrated(grantsFor group: GrantGroup? = nil) throws(ProvisionError) {
+        try pinned { () throws(ProvisionError) in
+            if let group { try Grants.requireGranted(group, on: connection) }
+            try checkMigrated()
+        }
     }
 
     private func checkMigrated() throws(ProvisionError) {

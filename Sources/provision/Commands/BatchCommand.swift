@@ -61,7 +61,7 @@ struct BatchCommand: ParsableCommand {
                                        extraSources: { () throws(ProvisionError) in [(absolute, try RegularFile.read(csv, field: "file", maxBytes: 256 << 20))] })
         var failure: Int32?
         try PlaybookRunner.run(playbook: options.stdlib.playbook("batch").path, options: options, output: output,
-                               credentials: target, hooks: hooks) { session, delivery in
+                               credentials: target, hooks: hooks, grantsFor: .provisioning) { session, delivery in
             let report = RunReport(command: "batch", delivery: delivery)
             report.print(to: output, title: "Batch \(self.file)")
             failure = report.failureStatus

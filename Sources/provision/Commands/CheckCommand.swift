@@ -62,7 +62,7 @@ struct CheckCommand: ParsableCommand {
         let checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(stdlib: stdlib, extra: checkFolders), timeoutSeconds: checkTimeout),
                                       stdlib: stdlib)
         let selected = try selection(among: checks.ids + checks.brokenIds)
-        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
+        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(grantsFor: .reads) }
         var checked: [(tenant: Tenant, results: [CheckResult])] = []
         // One read-only transaction, rolled back whatever the checks do; each check runs
         // in a unit of its own in it, so one that fails at the database stops no other.

@@ -41,7 +41,7 @@ struct ListCommand: ParsableCommand {
 
     func run() throws {
         let output = Output(json: json)
-        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
+        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(grantsFor: .reads) }
         let listings = try Fleet(connection: connection).tenants()
         if json {
             output.document(ListDocument(listings))
@@ -95,7 +95,7 @@ struct ShowCommand: ParsableCommand {
         guard (1...1000).contains(events) else {
             throw ProvisionError(.invalidInput, "--events must be between 1 and 1000, got \(events)", field: "events")
         }
-        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
+        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(grantsFor: .reads) }
         guard let detail = try Fleet(connection: connection).tenant(slug: slug, events: events) else {
             throw ProvisionError(.notFound, "tenant '\(slug)' does not exist (see provision list)", field: "tenantSlug")
         }
@@ -168,7 +168,7 @@ struct DeleteCommand: ParsableCommand {
         if dryRun && DatabaseURL.fromEnvironment == nil { throw DatabaseURL.unsetError }
         let options = PlaybookOptions(stdlib: try Stdlib.located(), dryRun: dryRun, vars: ["tenantSlug": slug],
                                       wording: ErrorWording.flags, showsLocation: false)
-        try PlaybookRunner.run(playbook: options.stdlib.playbook("delete").path, options: options, output: output) { session, delivery in
+        try PlaybookRunner.run(playbook: options.stdlib.playbook("delete").path, options: options, output: output, grantsFor: .delete) { session, delivery in
             RunReport(command: "delete", delivery: delivery).print(to: output, title: "provision delete")
         }
     }

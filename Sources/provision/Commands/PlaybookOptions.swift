@@ -50,11 +50,14 @@ enum PlaybookRunner {
         var after: (PlaybookSession) throws(ProvisionError) -> Void = { _ in }
     }
 
+    /// `grantsFor`: the group of commands whose privileges a run that writes needs.
     static func run(playbook path: String, options: PlaybookOptions, output: Output,
-                    credentials target: CredentialsTarget? = nil, hooks: Hooks = Hooks(),
+                    credentials target: CredentialsTarget? = nil, hooks: Hooks = Hooks(), grantsFor group: GrantGroup? = nil,
                     report: (PlaybookSession, CredentialDelivery) -> Void) throws {
         let connection: Connection? = options.dryRun && DatabaseURL.fromEnvironment == nil
-            ? nil : try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(runTimeout: options.limits.timeoutSeconds) }
+            ? nil : try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in
+                try DatabaseURL.connectMigrated(runTimeout: options.limits.timeoutSeconds, grantsFor: options.dryRun ? nil : group)
+            }
         let session = try PlaybookSession(connection: connection, options: options)
         // A playbook's log lines and progress labels are data too: one line each, escaped.
         session.logSink = { Output.standardError(TerminalText.escaped($0, keeping: .tabs)) }

@@ -45,7 +45,7 @@ struct ResetPasswordCommand: ParsableCommand {
         let options = PlaybookOptions(stdlib: try Stdlib.located(), dryRun: dryRun, vars: ["email": address],
                                       wording: ErrorWording.flags, showsLocation: false)
         try PlaybookRunner.run(playbook: options.stdlib.playbook("reset-password").path, options: options, output: output,
-                               credentials: target) { session, delivery in
+                               credentials: target, grantsFor: .resetPassword) { session, delivery in
             ResetReport(report: RunReport(command: "reset-password", delivery: delivery)).print(to: output)
         }
     }

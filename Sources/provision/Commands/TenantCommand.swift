@@ -115,7 +115,7 @@ struct TenantCommand: ParsableCommand {
         let plannedVars = vars
         let hooks = PlanOptions.writer(to: planPath, command: "tenant", inputs: { Plan.Inputs(vars: plannedVars, arguments: []) })
         try PlaybookRunner.run(playbook: options.stdlib.playbook("tenant").path, options: options, output: output,
-                               credentials: target, hooks: hooks) { session, delivery in
+                               credentials: target, hooks: hooks, grantsFor: .provisioning) { session, delivery in
             let run = session.run
             if skipExisting, run.tenants.isEmpty, let outcome = run.outcomes.first {
                 // Already provisioned (--skipExisting): unchanged, or differs (exit 3).

@@ -50,7 +50,7 @@ struct TestCommand: ParsableCommand {
                 throw ProvisionError(.invalidInput, "--checks \(folder) is not a folder", field: "checks")
             }
         }
-        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
+        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(grantsFor: .test) }
         let runner = TestRunner(connection: connection,
                                 options: .init(checkFolders: GoLiveChecks.Options.folders(stdlib: stdlib, extra: checkFolders), stdlib: stdlib,
                                                timeoutSeconds: timeout))

@@ -97,7 +97,8 @@ struct ApplyCommand: ParsableCommand {
             if !found.isEmpty { throw PlanReplay.stale(found, planFile: planFile) }
         }
         do {
-            try PlaybookRunner.run(playbook: replay.playbook, options: replay.options, output: output, credentials: target, hooks: hooks) { session, delivery in
+            try PlaybookRunner.run(playbook: replay.playbook, options: replay.options, output: output, credentials: target, hooks: hooks,
+                                   grantsFor: plan.command == "run" ? nil : .provisioning) { session, delivery in
                 let report = RunReport(command: "apply", delivery: delivery)
                 report.print(to: output, title: "provision apply \(planFile)")
                 failure = report.failureStatus
