@@ -248,15 +248,22 @@ struct DatabaseLimitTests {
         #expect(try ProvisionBinary.run(["migrate"], databaseURL: db.url).status == 0)
     }
 
-    @Test("SIGINT or SIGTERM while the server works: the statement is cancelled, then rolled back, then the process ends; no backend is left",
-          arguments: [SIGINT, SIGTERM])
-    func interruptsCancelTheStatement(_ signal: Int32) throws {
+    @Test("SIGINT or SIGTERM while the server works (a long query, a wait for another session's lock): the statement is cancelled, then rolled back, then the process ends; no backend is left",
+          arguments: [SIGINT, SIGTERM], ["query", "lock"])
+    func interruptsCancelTheStatement(_ signal: Int32, _ work: String) throws {
         let db = try TestDatabase.create()
-        let path = try playbook(#"local p = require "provision"; p.createTenant{slug = "interrupted", name = "I"}; p.query("SELECT pg_sleep(3600)")"#)
+        var holder: Connection? = try db.connect()
+        if work == "lock" { try holder?.run(fixture: "BEGIN; LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE") }
+        let path = try playbook(work == "lock"
+            ? #"local p = require "provision"; p.createTenant{slug = "interrupted", name = "I"}"#
+            : #"local p = require "provision"; p.createTenant{slug = "interrupted", name = "I"}; p.query("SELECT pg_sleep(3600)")"#)
         let child = try ProvisionBinary.start(["run", path, "--json"], databaseURL: db.url)
         var running = false
         for _ in 0..<200 {
-            if try activeBackends(in: db).contains(where: { $0.contains("pg_sleep(3600)") || $0.contains("fetch_rows") }) { running = true; break }
+            if try activeBackends(in: db).contains(where: { $0.contains("pg_sleep(3600)") || $0.contains("fetch_rows") || $0.contains("INSERT INTO tenants") }) {
+                running = true
+                break
+            }
             usleep(50_000)
         }
         #expect(running, "the statement never started")
@@ -265,6 +272,8 @@ struct DatabaseLimitTests {
         #expect(result.status == (signal == SIGINT ? 130 : 143), "\(result)")
         #expect(result.errorCode == "interrupted", "\(result)")
         #expect(result.stderr.contains("cancelling the running statement"), "\(result)")
+        _ = try holder?.run(fixture: "ROLLBACK")
+        holder = nil
         #expect(try backendsGone(in: db).isEmpty, "a backend of the interrupted run is still there")
         #expect(try db.count("SELECT 1 FROM tenants WHERE slug = 'interrupted'") == 0)
     }

@@ -43,8 +43,9 @@ public final class Connection {
         }
     }
 
-    /// Why this side cancelled the statement in flight.
+    /// Why this side cancelled the statement in flight, and when.
     private var cancellation: DatabaseFailure.Cancellation?
+    private var cancelledAt: ContinuousClock.Instant?
 
     /// The open transaction failed (an error that PostgreSQL does not survive without a
     /// savepoint): only a rollback is possible now.
@@ -309,6 +310,7 @@ public final class Connection {
         statementLimited = !nextIsBegin
         nextIsBegin = false
         cancellation = nil
+        cancelledAt = nil
         StatementCancellation.begin(cancelHandle)
     }
 
@@ -359,7 +361,6 @@ public final class Connection {
     /// handler already.
     private func nextResult() -> OpaquePointer? {
         let socket = PQsocket(handle)
-        var cancelledAt: ContinuousClock.Instant?
         while PQisBusy(handle) == 1 {
             let now = ContinuousClock.now
             let statementEnd = statementStarted + .milliseconds(Int64(statementLimitInForce))
