@@ -5,7 +5,7 @@
 public enum GrantGroup: String, Sendable, CaseIterable {
     /// `tenant`, `batch`, and `apply` of their plans (dry runs need only `reads`).
     case provisioning
-    /// `list`, `show`, `check`, `migrate --status`, and every dry run.
+    /// `list`, `show`, `check`, the migration status, and every dry run.
     case reads
     case resetPassword = "reset-password"
     case delete
