@@ -172,8 +172,9 @@ public final class Connection {
     // MARK: Transactions
 
     /// Opens a transaction with provision's settings in it, and only in it (`SET LOCAL`):
-    /// the statement limit (the smaller of provision's and the database's or role's own
-    /// `statement_timeout`; the server's is a second later than this side's, so that this
+    /// the statement limit (the smaller of provision's and the session's own
+    /// `statement_timeout`, which is the database's or role's, provision never setting
+    /// one on the session; the server's is a second later than this side's, so that this
     /// side can tell a lock wait from a slow statement), and `search_path` pinned to the
     /// schema of provision's tables. A transaction that may write
     /// refuses a read-only server (a hot standby, `default_transaction_read_only`) with
@@ -187,7 +188,7 @@ public final class Connection {
         let ours = Int64(statementLimitMilliseconds)
         do throws(ProvisionError) {
             let row = try Self.only(try run("""
-                WITH ceiling AS (SELECT coalesce((SELECT nullif(reset_val, '0')::bigint FROM pg_settings WHERE name = 'statement_timeout'), 0) AS ms)
+                WITH ceiling AS (SELECT (extract(epoch FROM current_setting('statement_timeout')::interval) * 1000)::bigint AS ms)
                 SELECT set_config('statement_timeout', (CASE WHEN ms > 0 AND ms <= \(ours) THEN ms ELSE \(ours) + 1000 END)::text, true) AS server_limit,
                        CASE WHEN ms > 0 AND ms < \(ours) THEN ms ELSE \(ours) END AS limit_in_force,
                        -- Names resolve in provision's schema only (the first on the search

@@ -132,21 +132,19 @@ struct ReadOnlyQuery {
                 SELECT set_config('search_path', concat_ws(', ', (SELECT string_agg(quote_ident(name), ', ' ORDER BY position)
                                                                   FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (name, position)), 'pg_temp'), true);
                 SET LOCAL ROLE provision_reader;
-                SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'search_path');
+                SELECT current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout, current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout, current_setting('search_path') AS search_path;
                 """))
         case .connectingRole:
             settings = try connection.executeScript(StaticScript(text: """
                 SET LOCAL transaction_read_only = on;
-                SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'search_path');
+                SELECT current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout, current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout, current_setting('search_path') AS search_path;
                 """))
         }
+        // current_setting, not pg_settings: the view builds every setting on each read, a
+        // millisecond per query that a fleet's checks pay thousands of times.
+        guard let row = settings.first else { throw ProvisionError(.databaseError, "the database did not report its limits") }
         var limits: [String] = []
-        for name in Self.guardedSettings {
-            guard let row = settings.first(where: { (try? $0.decode(String.self, "name")) == name }) else {
-                throw ProvisionError(.databaseError, "the database did not report \(name)")
-            }
-            limits.append(try row.decode(String.self, "setting"))
-        }
+        for name in Self.guardedSettings { limits.append(try row.decode(String.self, name)) }
         do {
             return try fetchRows(on: connection, limits: limits)
         } catch {
@@ -165,8 +163,8 @@ struct ReadOnlyQuery {
         var first = true
         while true {
             if !first {
-                // What the rows so far may have changed, set back (as the units do, in
-                // milliseconds: pg_settings' own unit).
+                // What the rows so far may have changed, set back (in current_setting's
+                // own form, units included, which set_config reads).
                 try connection.execute("""
                     SELECT set_config('statement_timeout', \(limits[0]), true), set_config('lock_timeout', \(limits[1]), true),
                            set_config('idle_in_transaction_session_timeout', \(limits[2]), true), set_config('search_path', \(limits[3]), true)
