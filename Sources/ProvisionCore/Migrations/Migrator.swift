@@ -154,10 +154,9 @@ public struct Migrator {
         let key = Self.advisoryLockKey
         if try connection.run("SELECT pg_try_advisory_xact_lock(\(key)) AS taken").first?.decode(Bool.self, "taken") == true { return }
         let holder = try connection.run("""
-            SELECT l.pid, coalesce(a.application_name, '') AS application
-            FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-              AND l.classid::bigint = (\(key) >> 32) AND l.objid::bigint = (\(key) & 4294967295)
+            SELECT pid FROM pg_locks
+            WHERE locktype = 'advisory' AND granted AND objsubid = 1
+              AND classid::bigint = (\(key) >> 32) AND objid::bigint = (\(key) & 4294967295)
             """).first
         do {
             try connection.run("SELECT pg_advisory_xact_lock(\(key))")
