@@ -278,8 +278,7 @@ public final class GoLiveChecks {
             // A query of the check's own, fenced like any other: the name is checked above
             // and quoted, the condition is the check's SQL; the tenant id and values are
             // bound ($1 is the tenant, a condition's own placeholders start at $2).
-            let tenantId = context.tenant?.id.flatMap(UUID.init(uuidString:))
-            let parameters = [Bind.uuid(tenantId)] + (try stack.sqlParameters(from: 3))
+            let parameters = [Bind.uuid(context.tenant?.id?.uuid)] + (try stack.sqlParameters(from: 3))
             let rows = try context.query("SELECT count(*) AS n FROM \"\(table)\" WHERE tenant_id = $1\(condition)", parameters, maxBytes: nil)
             stack.push(try rows.first?.decode(Int64.self, "n") ?? 0)
             return 1

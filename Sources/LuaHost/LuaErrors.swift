@@ -24,8 +24,12 @@ extension LuaState {
                 return error
             }
             if let code {
-                // A code of the playbook's own: exit 1, and the code kept in the message.
-                return ProvisionError(.playbookError, "\(code): \(message ?? "")", field: field)
+                // A code of the playbook's own: exit 1, the code kept as the error's
+                // (CONTRACT §13) and in the message.
+                var error = ProvisionError(.playbookError, "\(code): \(message ?? "")", field: field)
+                error.ownCode = code
+                error.problems = problems(ofErrorAt: index, on: stack)
+                return error
             }
             return ProvisionError(.playbookError, message ?? stack.describe(index), field: field)
         case LUA_TNIL, LUA_TNONE:

@@ -158,24 +158,65 @@ struct LuaStack {
     /// A tenant as playbooks and checks see it.
     func push(_ tenant: Tenant) {
         pushRecord([
-            ("id", tenant.id.map(LuaScalar.string)), ("slug", .string(tenant.slug)), ("name", .string(tenant.name)),
+            ("id", tenant.id.map { LuaScalar.string($0.description) }), ("slug", .string(tenant.slug)), ("name", .string(tenant.name)),
             ("timeZone", tenant.timeZone.map(LuaScalar.string)), ("supportEmail", tenant.supportEmail.map(LuaScalar.string)),
             ("supportPhone", tenant.supportPhone.map(LuaScalar.string)), ("planned", .boolean(tenant.planned)),
         ])
     }
 
-    /// A user as playbooks see it: never a password.
-    func push(_ user: User) {
+    /// A user as playbooks see it: never a password. `planning`: the run only plans what
+    /// it does with the user (`planned` is true then, for an existing user too).
+    func push(_ user: User, planning: Bool = false) {
         pushRecord([
-            ("id", user.id.map(LuaScalar.string)), ("email", .string(user.email)), ("name", user.name.map(LuaScalar.string)),
-            ("created", .boolean(user.created)), ("planned", .boolean(user.planned)),
+            ("id", user.id.map { LuaScalar.string($0.description) }), ("email", .string(user.email)),
+            ("name", user.name.map(LuaScalar.string)), ("created", .boolean(user.created)),
+            ("planned", .boolean(user.planned || planning)),
         ])
+    }
+
+    /// An action as playbooks see it (`dryRun(fn)`'s plan, `t.run`'s results):
+    /// `{kind=, tenant=?, email=?, role=?, values=?, text=}`.
+    func push(_ action: Action) {
+        pushRecord([("kind", .string(action.kind.rawValue)), ("tenant", action.tenant.map(LuaScalar.string)),
+                    ("email", action.email.map(LuaScalar.string)), ("role", action.role.map { .string($0.rawValue) }),
+                    ("text", .string(action.text))])
+        let values = action.values
+        if !values.isEmpty {
+            pushRecord(values.map { ($0.name, $0.value.map(LuaScalar.string)) })
+            setRawField(-2, "values")
+        }
+    }
+
+    func push(_ actions: [Action]) {
+        newTable(array: Int32(actions.count))
+        for (offset, action) in actions.enumerated() {
+            push(action)
+            setRawIndex(-2, Int64(offset + 1))
+        }
+    }
+
+    /// An outcome as playbooks and tests see it: `{status=, slug=?, email=?, error=?}`
+    /// (`email`: the Owner kept, the user reset), plus `extra` fields.
+    func push(_ outcome: TenantOutcome, extra: [(String, LuaScalar?)] = []) {
+        var email: String?
+        switch outcome {
+        case .kept(let existing): email = existing.owner.email
+        case .reset(let reset): email = reset.user.email
+        case .tenant, .updated, .deleted, .failed: email = nil
+        }
+        pushRecord(extra + [("status", .string(outcome.status.rawValue)), ("slug", outcome.slug.map(LuaScalar.string)),
+                            ("email", email.map(LuaScalar.string))])
+        if case .failed(let failure) = outcome {
+            pushError(failure.error)
+            setRawField(-2, "error")
+        }
     }
 
     /// Pushes a contract error object: `{code=, message=, field=?, problems=?}` with
     /// `__tostring`; `problems` is an array of `{file=?, line=?, field=, message=}`.
     func pushError(_ error: ProvisionError) {
-        pushError(code: error.code.rawValue, message: error.message, field: error.field, problems: error.problems)
+        pushError(code: error.shownCode, message: error.ownCode.map { String(error.message.dropFirst($0.count + 2)) } ?? error.message,
+                  field: error.field, problems: error.problems)
     }
 
     func pushError(code: String, message: String, field: String?, problems: [Problem] = []) {

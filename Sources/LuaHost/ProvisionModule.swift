@@ -101,7 +101,7 @@ final class ProvisionModule {
             name: args.optional("name", as: .ownerName),
             allowExistingUser: args.boolean("allowExistingUser", as: .allowExistingUser))
         let user = try atomically { () throws(ProvisionError) in try run.createOwner(spec) }
-        stack.push(user)
+        stack.push(user, planning: run.isPlanning)
         return 1
     }
 
@@ -116,8 +116,8 @@ final class ProvisionModule {
             return try run.linkMembership(tenant: tenant, user: user, role: role)
         }
         stack.pushRecord([
-            ("tenantId", membership.tenantId.map(LuaScalar.string)), ("userId", membership.userId.map(LuaScalar.string)),
-            ("tenant", .string(membership.tenantSlug)), ("user", .string(membership.userEmail)),
+            ("tenantId", membership.tenant.id.map { .string($0.description) }), ("userId", membership.user.id.map { .string($0.description) }),
+            ("tenant", .string(membership.tenant.slug)), ("user", .string(membership.user.email)),
             ("role", .string(membership.role.rawValue)), ("planned", .boolean(membership.planned)),
         ])
         return 1
@@ -131,12 +131,13 @@ final class ProvisionModule {
         let reset = try atomically { () throws(ProvisionError) in try run.resetPassword(email: email) }
         let user = reset.user
         stack.pushRecord([
-            ("id", user.id.map(LuaScalar.string)), ("email", .string(user.email)), ("name", user.name.map(LuaScalar.string)),
+            ("id", user.id.map { .string($0.description) }), ("email", .string(user.email)), ("name", user.name.map(LuaScalar.string)),
             ("previousState", reset.previousState.map { LuaScalar.string($0.label) }), ("planned", .boolean(reset.planned)),
         ])
         stack.newTable(array: Int32(reset.memberships.count))
         for (offset, membership) in reset.memberships.enumerated() {
-            stack.pushRecord([("slug", .string(membership.slug)), ("role", .string(membership.role.rawValue))])
+            stack.pushRecord([("id", membership.tenant.id.map { .string($0.description) }), ("slug", .string(membership.tenant.slug)),
+                              ("role", .string(membership.role.rawValue))])
             stack.setRawIndex(-2, Int64(offset + 1))
         }
         stack.setRawField(-2, "tenants")
@@ -161,11 +162,12 @@ final class ProvisionModule {
             supportPhone: tenantArgs.optional("supportPhone", as: .supportPhone))
         let owner = try OwnerSpec(email: ownerArgs.required("email", as: .ownerEmail), name: ownerArgs.optional("name", as: .ownerName))
         stack.pop(2)
-        guard let differences = try atomically({ () throws(ProvisionError) in try run.keepExisting(tenant, owner: owner) }) else {
+        guard let kept = try atomically({ () throws(ProvisionError) in try run.keepExisting(tenant, owner: owner) }) else {
             stack.pushNil()
             return 1
         }
-        stack.pushRecord([("status", .string(differences.isEmpty ? "unchanged" : "differs"))])
+        let differences = kept.differences
+        stack.pushRecord([("status", .string(TenantOutcome.kept(kept).status.rawValue))])
         stack.newTable(array: Int32(differences.count))
         for (offset, difference) in differences.enumerated() {
             stack.pushRecord([("field", .string(wording.name(of: difference.field))),
@@ -182,7 +184,7 @@ final class ProvisionModule {
         let args = try TableArguments(stack, index: 1, function: "deleteTenant", keys: ["slug"])
         let slug = try Validate.tenantSlug(args.required("slug", as: .tenantSlug))
         let deletion = try atomically { () throws(ProvisionError) in try run.deleteTenant(slug: slug) }
-        stack.pushRecord([("id", deletion.tenant.id.map(LuaScalar.string)), ("slug", .string(deletion.tenant.slug)),
+        stack.pushRecord([("id", deletion.tenant.id.map { .string($0.description) }), ("slug", .string(deletion.tenant.slug)),
                           ("planned", .boolean(deletion.planned))])
         for (key, removed) in [("deletedUsers", true), ("keptUsers", false)] {
             let emails = deletion.members.filter { $0.removed == removed }.map(\.user.email)
@@ -213,7 +215,7 @@ final class ProvisionModule {
         let plan = try run.rollback(unit)
         let results = stack.top
         stack.newTable(record: 2)
-        stack.pushArray(plan.actions)
+        stack.push(plan.actions)
         stack.setRawField(-2, "actions")
         stack.pushArray(plan.warnings)
         stack.setRawField(-2, "warnings")
@@ -340,19 +342,8 @@ final class ProvisionModule {
             session.reportProgress(done: done, total: total, label: label)
         }
         stack.newTable(array: Int32(outcomes.count))
-        for (offset, outcome) in outcomes.enumerated() {
-            switch outcome {
-            case .created(let line, let tenant, let owner, _):
-                stack.pushRecord([("line", .integer(Int64(line))), ("status", .string(tenant.planned ? "planned" : "created")),
-                                  ("slug", .string(tenant.slug)), ("email", .string(owner.email))])
-            case .kept(let line, let slug, let email, let differs):
-                stack.pushRecord([("line", .integer(Int64(line))), ("status", .string(differs ? "differs" : "unchanged")),
-                                  ("slug", .string(slug)), ("email", .string(email))])
-            case .failed(let line, let slug, let error):
-                stack.pushRecord([("line", .integer(Int64(line))), ("status", .string("failed")), ("slug", .string(slug))])
-                stack.pushError(error)
-                stack.setRawField(-2, "error")
-            }
+        for (offset, row) in outcomes.enumerated() {
+            stack.push(row.outcome, extra: [("line", .integer(Int64(row.line)))])
             stack.setRawIndex(-2, Int64(offset + 1))
         }
         return 1

@@ -12,7 +12,12 @@ public enum StandardStream {
     /// Returns nil when every byte was accepted, else the `errno` that stopped it.
     @discardableResult
     public static func write(_ text: String, to descriptor: Int32) -> Int32? {
-        var bytes = Array(text.utf8)
+        write(bytes: Array(text.utf8), to: descriptor)
+    }
+
+    /// Writes every byte (retrying on EINTR); returns the `errno` of a failure, if any.
+    public static func write(bytes: [UInt8], to descriptor: Int32) -> Int32? {
+        var bytes = bytes
         return bytes.withUnsafeMutableBytes { buffer -> Int32? in
             var offset = 0
             while offset < buffer.count {

@@ -285,7 +285,10 @@ private final class TestContext {
             throw ProvisionError(.invalidInput, "t.tenant: owner must be an email or {email=, name=?, password=?}, got \(stack.typeName(at: -1))", field: "owner")
         }
         if let owner {
-            try fixtures.membership(tenantId: try Self.id(tenant.id), userId: try Self.id(owner.id), role: .owner)
+            guard let tenantId = tenant.id, let userId = owner.id else {
+                throw ProvisionError(.invalidInput, "t.tenant: the owner was not stored")
+            }
+            try fixtures.membership(tenantId: tenantId, userId: userId, role: .owner)
         }
         stack.push(tenant)
         if let owner {
@@ -317,8 +320,8 @@ private final class TestContext {
     /// `t.user`.
     private func member(_ stack: LuaStack) throws -> Int32 {
         let args = try TableArguments(stack, index: 1, function: "t.member", keys: ["tenant", "user", "role"])
-        let tenantId = try args.id(of: "tenant")
-        let userId = try args.id(of: "user")
+        let tenantId = Tenant.ID(try args.id(of: "tenant"))
+        let userId = User.ID(try args.id(of: "user"))
         let role = try Validate.role(args.required("role", as: .role))
         try fixtures.membership(tenantId: tenantId, userId: userId, role: role)
         return 0
@@ -338,15 +341,15 @@ private final class TestContext {
         case .levels, .programs: break
         }
         let args = try TableArguments(stack, index: 1, function: "t.\(singular)", keys: keys)
-        let tenantId = try args.id(of: "tenant")
+        let tenantId = Tenant.ID(try args.id(of: "tenant"))
         let name = try args.string(optional: "name") ?? "\(singular.capitalized) 1"
         let id = try fixtures.platformRow(table, tenantId: tenantId, name: name,
                                           timeZone: keys.contains("timeZone") ? try args.optional("timeZone", as: .timeZone) : nil,
                                           centerId: keys.contains("center") ? try args.optionalId(of: "center") : nil,
                                           programId: keys.contains("program") ? try args.optionalId(of: "program") : nil,
-                                          userId: keys.contains("user") ? try args.optionalId(of: "user") : nil,
+                                          userId: keys.contains("user") ? try args.optionalId(of: "user").map(User.ID.init) : nil,
                                           email: keys.contains("email") ? try args.string(optional: "email") : nil)
-        stack.pushRecord([("id", .string(id.sqlText)), ("tenantId", .string(tenantId.sqlText)), ("name", .string(name))])
+        stack.pushRecord([("id", .string(id.sqlText)), ("tenantId", .string(tenantId.description)), ("name", .string(name))])
         return 1
     }
 
@@ -355,7 +358,7 @@ private final class TestContext {
         let args = try TableArguments(stack, index: 1, function: "t.link", keys: ["student", "parent"])
         let studentId = try args.id(of: "student")
         let parentId = try args.id(of: "parent")
-        let tenantId = try args.id(of: "student", key: "tenantId")
+        let tenantId = Tenant.ID(try args.id(of: "student", key: "tenantId"))
         try fixtures.link(tenantId: tenantId, studentId: studentId, parentId: parentId)
         return 0
     }
@@ -425,25 +428,16 @@ private final class TestContext {
             stack.pushError(failure)
             stack.setRawField(-2, "error")
         }
-        stack.pushArray(run.actions)
+        stack.push(run.actions)
         stack.setRawField(-2, "actions")
         stack.pushArray(run.warnings)
         stack.setRawField(-2, "warnings")
         stack.push(issued)
         stack.setRawField(-2, "passwords")
-        stack.newTable(array: Int32(run.outcomes.count))
-        for (offset, outcome) in run.outcomes.enumerated() {
-            switch outcome {
-            case .tenant(let tenant): stack.pushRecord([("slug", .string(tenant.slug)), ("status", .string(tenant.planned ? "planned" : "created"))])
-            case .unchanged(let slug, _): stack.pushRecord([("slug", .string(slug)), ("status", .string("unchanged"))])
-            case .differs(let existing): stack.pushRecord([("slug", .string(existing.tenant.slug)), ("status", .string("differs"))])
-            case .deleted(let deletion): stack.pushRecord([("slug", .string(deletion.tenant.slug)), ("status", .string(deletion.planned ? "planned" : "deleted"))])
-            case .reset(let reset): stack.pushRecord([("email", .string(reset.user.email)), ("status", .string(reset.planned ? "planned" : "reset"))])
-            case .failed(let unit):
-                stack.pushRecord([("slug", unit.tenantSlug.map(LuaScalar.string)), ("status", .string("failed"))])
-                stack.pushError(unit.error)
-                stack.setRawField(-2, "error")
-            }
+        let outcomes = run.outcomes
+        stack.newTable(array: Int32(outcomes.count))
+        for (offset, outcome) in outcomes.enumerated() {
+            stack.push(outcome)
             stack.setRawIndex(-2, Int64(offset + 1))
         }
         stack.setRawField(-2, "results")
@@ -466,10 +460,6 @@ private final class TestContext {
         return 1
     }
 
-    static func id(_ text: String?) throws(ProvisionError) -> UUID {
-        guard let text, let id = UUID(uuidString: text) else { throw ProvisionError(.invalidInput, "'\(text ?? "nil")' is not a record id") }
-        return id
-    }
 }
 
 extension TableArguments {

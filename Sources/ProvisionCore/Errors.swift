@@ -8,6 +8,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case notFound = "not_found"
     case tenantInUse = "tenant_in_use"
     case planStale = "plan_stale"
+    case planUntrusted = "plan_untrusted"
     case notMigrated = "not_migrated"
     case readOnlyDatabase = "read_only_database"
     case databaseUnavailable = "database_unavailable"
@@ -23,7 +24,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         switch self {
         case .invalidInput: return 2
         case .slugExists, .emailExists, .membershipExists, .duplicateInBatch: return 3
-        case .notMigrated, .readOnlyDatabase, .databaseUnavailable, .notFound, .tenantInUse, .planStale: return 4
+        case .notMigrated, .readOnlyDatabase, .databaseUnavailable, .notFound, .tenantInUse, .planStale, .planUntrusted: return 4
         case .interrupted: return 130
         case .databaseError, .playbookError, .checkFailed, .limitExceeded, .forbidden:
             return 1
@@ -54,6 +55,11 @@ public struct ProvisionError: Error, Sendable, Equatable, CustomStringConvertibl
     /// The message's line breaks are libpq's (a connection failure's lines): a front end
     /// shows them as lines. Any other line break in a message came from data.
     public var keepsLines = false
+    /// A code of a script's own (`wave_closed`): what front ends show as the code, while
+    /// `code` (`playbook_error`) gives the exit status.
+    public var ownCode: String?
+    /// The code as front ends show it: the script's own, else the contract's.
+    public var shownCode: String { ownCode ?? code.rawValue }
     /// For `limit_exceeded`: which limit, so a host can hold the script to it.
     public var exceeded: Limit?
     /// Every problem when there are several (a batch's bad rows), each with its place.

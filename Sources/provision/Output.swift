@@ -67,6 +67,10 @@ struct Output {
     /// Each problem goes to stderr first, one line each as compilers write them
     /// (`FILE:LINE: field: message`), in text and JSON mode alike: the JSON carries
     /// them too, in `problems[]`.
+    /// The command this process runs (`tenant`, `member add`), named in error documents;
+    /// set once by `main` before anything runs, and only read after.
+    nonisolated(unsafe) static var command = "provision"
+
     func failure(_ error: ProvisionError) {
         for problem in error.problems {
             let place = (problem.file ?? "") + (problem.line.map { ":\($0)" } ?? "")

@@ -6,55 +6,51 @@ import ProvisionCore
 /// (`RunDocument`) and, from the same results, as a Terraform-style plan with an
 /// Ansible-style recap for people.
 struct RunReport {
-    let command: String
-    let run: ProvisioningRun
-    let credentials: [IssuedCredential]
+    let command: Command
+    /// What the run did, as its typed record.
+    let record: RunRecord
+    /// Every password the run issued, in the order the results show them.
+    let credentials: [RunDocument.CredentialRecord]
+    /// The passwords shown on stdout (none when a file took them, or they could not be
+    /// delivered).
+    let shown: [IssuedCredential]
     /// Where the passwords went instead of stdout and the JSON (`--credentialsFile`).
     var credentialsFile: String?
     /// Passwords that could not be delivered and were revoked.
     var revoked: [RunDocument.CredentialRecord]
     /// How many passwords `credentialsFile` holds.
     var filedCount = 0
+    /// The plan a dry run wrote (`--planFile`), to point at review and `apply`.
+    var planFile: String?
 
-    init(command: String, run: ProvisioningRun, credentials: [IssuedCredential], credentialsFile: String? = nil,
-         revoked: [RunDocument.CredentialRecord] = []) {
+    /// The report of a finished run, showing its passwords where `delivery` put them.
+    init(command: Command, delivery: CredentialDelivery) {
         self.command = command
-        self.run = run
-        self.credentials = credentials
-        self.credentialsFile = credentialsFile
-        self.revoked = revoked
-    }
-
-    /// The report of a committed run, showing its passwords where `delivery` put them.
-    init(command: String, delivery: CredentialDelivery) {
-        self.init(command: command, run: delivery.run, credentials: delivery.onStandardOutput,
-                  credentialsFile: delivery.writtenFile, revoked: delivery.revoked)
+        record = delivery.run.record
+        shown = delivery.onStandardOutput
+        credentials = shown.isEmpty ? [] : delivery.records
+        credentialsFile = delivery.writtenFile
+        revoked = delivery.revoked
         filedCount = delivery.writtenFile == nil ? 0 : delivery.records.count
     }
 
     /// How fields are named: as Lua keys for an operator's playbook, else as flags and
     /// CSV columns (which carry the flags' names).
-    var wording: any Wording { command == "run" ? LuaWording() : ErrorWording.flags }
+    var wording: any Wording { command == .run ? LuaWording() : ErrorWording.flags }
 
     var document: RunDocument {
-        RunDocument(command: command, run: run, credentials: credentials, credentialsFile: credentialsFile, revoked: revoked,
+        RunDocument(command: command, record: record, credentials: credentials, credentialsFile: credentialsFile, revoked: revoked,
                     wording: wording)
     }
 
-    /// The exit status of the first result that was not a success, in the order they
-    /// happened: a failed unit's error's, or 3 for a tenant that `differs` (CONTRACT §8);
-    /// nil when there is none.
-    var failureStatus: Int32? { Self.failureStatus(of: run) }
+    /// The exit status of the first result that was not a success (`RunRecord`).
+    var failureStatus: Int32? { record.failureStatus }
 
-    static func failureStatus(of run: ProvisioningRun) -> Int32? {
-        for outcome in run.outcomes {
-            switch outcome {
-            case .failed(let failure): return failure.error.exitStatus
-            case .differs: return 3
-            default: continue
-            }
-        }
-        return nil
+    /// How a dry run ends: where its plan is and what to do with it, or that it was valid.
+    var dryRunEnding: String {
+        guard let planFile else { return "The plan is valid. Run again without --dryRun to apply it." }
+        let path = planFile.terminalEscaped
+        return "The plan was written to \(path): have it reviewed (provision show-plan \(path)), then apply exactly it with provision apply \(path)."
     }
 
     func print(to output: Output, title: String) {
@@ -63,11 +59,11 @@ struct RunReport {
             output.document(document)
             return
         }
-        output.warnings(run.warnings)
+        output.warnings(record.notices)
         let results = document.results
         var lines: [String] = []
-        lines.append(run.dryRun ? "Dry run: nothing was written. \(title.terminalEscaped) would:" : "\(title.terminalEscaped) committed:")
-        lines += run.actions.isEmpty ? ["  (no changes)"] : run.actions.map { "  + \($0.terminalEscaped)" }
+        lines.append(record.dryRun ? "Dry run: nothing was written. \(title.terminalEscaped) would:" : "\(title.terminalEscaped) committed:")
+        lines += Self.actionLines(document.actions)
         if !results.isEmpty {
             lines.append("")
             let slugs = results.map { ($0.tenant?.slug ?? "-").terminalEscaped }
@@ -79,9 +75,13 @@ struct RunReport {
                     detail = "\(error.code): \(error.message.terminalEscaped)"
                 } else if let differences = result.differences {
                     detail = differences.map(Self.describe).joined(separator: "; ")
-                } else if command == "delete" {
+                } else if let changes = result.changes {
+                    detail = changes.map(Self.describe).joined(separator: "; ")
+                } else if command == .delete {
                     detail = result.users.isEmpty ? "no members"
-                        : "members: " + result.users.map { "\($0.email.terminalEscaped) (\($0.role ?? ""))" }.joined(separator: ", ")
+                        : "members: " + result.users.map { user in
+                            "\(user.email.terminalEscaped) (\(user.role ?? "")\(user.deleted == true ? ", deleted" : user.keptBecause.map { ", kept: \($0.terminalEscaped)" } ?? ""))"
+                        }.joined(separator: ", ")
                 } else if result.status != .unchanged, let owner = result.users.first(where: { $0.role == Role.owner.rawValue }) {
                     detail = "owner \(owner.email.terminalEscaped)\(owner.created ? " (new user)" : " (existing user)")"
                 } else {
@@ -94,13 +94,17 @@ struct RunReport {
         lines.append(Self.recap(document.summary))
         // The same credentials and order as the JSON's, whoever they were issued to.
         let shown = document.credentials
+        if record.dryRun {
+            lines.append("")
+            lines.append(dryRunEnding)
+        }
         if let credentialsFile {
             let count = filedCount
             lines.append("")
             lines.append("\(count) one-time password\(count == 1 ? " was" : "s were") written to \(credentialsFile.terminalEscaped) (mode 0600): hand \(count == 1 ? "it" : "them") over, then delete the file.")
         } else if !shown.isEmpty {
             lines.append("")
-            lines.append("One-time passwords (shown once; each must be changed at first login and expires after \(run.passwordLifetimeHours) hours):")
+            lines.append("One-time passwords (shown once; each must be changed at first login and expires after \(record.passwordLifetimeHours) hours):")
             for shown in shown {
                 let credential = shown.credential
                 lines.append("  \((shown.tenantSlug ?? "").terminalEscaped.padding(12)) \(credential.email.terminalEscaped.padding(36)) \(credential.password.reveal())")
@@ -126,6 +130,17 @@ struct RunReport {
         return lines
     }
 
+    /// `  + create tenant pilot` for each action, or `  (no changes)`.
+    static func actionLines(_ actions: [Action]) -> [String] {
+        actions.isEmpty ? ["  (no changes)"] : actions.map { "  + \($0.text.terminalEscaped)" }
+    }
+
+    /// `member admin@x.example: none → ADMIN`.
+    static func describe(_ change: RunDocument.ChangeRecord) -> String {
+        func shown(_ value: String?) -> String { value.map { "'\($0.terminalEscaped)'" } ?? "none" }
+        return "\(change.field.terminalEscaped): \(shown(change.from)) → \(shown(change.to))"
+    }
+
     /// `name: 'Pilot' in the database, 'Pilot Again' in the input`.
     static func describe(_ difference: RunDocument.DifferenceRecord) -> String {
         func shown(_ value: String?) -> String { value.map { "'\($0.terminalEscaped)'" } ?? "none" }
@@ -134,8 +149,7 @@ struct RunReport {
 
     /// `2 created, 1 unchanged, 0 failed`: the statuses that occurred, and always failed.
     static func recap(_ summary: RunDocument.Summary) -> String {
-        let order: [RunDocument.Status] = [.created, .planned, .unchanged, .differs, .deleted, .reset, .failed]
-        let parts = order.compactMap { status -> String? in
+        let parts = RunDocument.Status.allCases.compactMap { status -> String? in
             let count = summary.counts[status] ?? 0
             return count > 0 || status == .failed ? "\(count) \(status.rawValue)" : nil
         }

@@ -40,6 +40,12 @@ if let (help, error) = RunCommand.playbookHelp(arguments) {
     exit(0)
 }
 
+// The command an error document names: the subcommand the arguments start with.
+if let first = arguments.first,
+   Provision.configuration.subcommands.contains(where: { $0.configuration.commandName == first }) {
+    Output.command = first
+}
+
 do {
     try checkRawArguments()
     var command = try Provision.parseAsRoot(arguments)

@@ -232,17 +232,18 @@ struct DeleteTests {
         #expect(dry.status == 0, "\(dry)")
         try ContractSchema.validate(dry.stdout, as: .run)
         #expect(try db.rowCounts() == before, "the dry run wrote nothing")
-        let plan = dry.json?["actions"] as? [String] ?? []
-        #expect(plan == ["delete user typo@del.example (OWNER; never logged in, no other tenant)",
-                         "keep user shared@del.example (a member of another tenant too); remove them from del-typo",
-                         "delete tenant del-typo"], "\(plan)")
+        let plan = (dry.json?["actions"] as? [[String: Any]] ?? []).map { "\($0["kind"] ?? ""): \($0["text"] ?? "")" }
+        #expect(plan == ["delete_user: delete user typo@del.example (OWNER; never logged in, no other tenant)",
+                         "remove_membership: keep user shared@del.example (a member of 1 other tenant); remove them from del-typo",
+                         "delete_tenant: delete tenant del-typo"], "\(plan)")
         #expect(dry.results.first?["status"] as? String == "planned")
 
         let result = try ProvisionBinary.run(["delete", "--tenantSlug", "del-typo", "--json"], databaseURL: db.url)
 
         #expect(result.status == 0, "\(result)")
         try ContractSchema.validate(result.stdout, as: .run)
-        #expect(result.json?["actions"] as? [String] == plan, "exactly what the dry run listed")
+        #expect((result.json?["actions"] as? [[String: Any]] ?? []).map { "\($0["kind"] ?? ""): \($0["text"] ?? "")" } == plan,
+                "exactly what the dry run listed")
         #expect(result.results.first?["status"] as? String == "deleted")
         #expect((result.json?["summary"] as? [String: Any])?["deleted"] as? Int == 1)
         #expect(try !db.tenantExists("del-typo"))

@@ -59,10 +59,14 @@ struct PlanTests {
         #expect(!text.contains("plan-s3cret-Pa55") && !text.contains("s3cret"), "no part of the DATABASE_URL password")
         #expect(!text.contains("argon2") && Passwords.occurrences(in: text).isEmpty, "no password or hash")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-        #expect(json["actions"] as? [String] == ["create tenant planned", "create user owner@planned.example with a one-time password",
-                                                 "add owner@planned.example to planned as OWNER"])
+        let actions = try #require(json["actions"] as? [[String: Any]])
+        #expect(actions.map { $0["kind"] as? String } == ["create_tenant", "create_user", "link_membership"])
+        #expect(actions.map { $0["text"] as? String } == ["create tenant planned", "create user owner@planned.example with a one-time password",
+                                                          "add owner@planned.example to planned as OWNER"])
+        #expect((actions[0]["values"] as? [String: Any])?["supportEmail"] as? String == "help@planned.example", "every value to be written")
+        #expect(((json["database"] as? [String: Any])?["identity"] as? String) == (try db.scalar("SELECT identity::text FROM provision_database")))
         #expect((json["preconditions"] as? [[String: Any]])?.count == 2, "slug and email absent: \(json)")
-        #expect(json["schemaVersion"] as? Int == 3 && json["command"] as? String == "tenant")
+        #expect(json["schemaVersion"] as? Int == 4 && json["command"] as? String == "tenant")
 
         let shown = try ProvisionBinary.run(["show-plan", plan], databaseURL: db.url)
         #expect(shown.status == 0 && shown.stdout.contains("  + create tenant planned") && shown.stdout.contains("no tenant has the slug planned")
@@ -74,7 +78,8 @@ struct PlanTests {
         let applied = try ProvisionBinary.run(["apply", plan, "--json"], databaseURL: db.urlWithPassword)
         #expect(applied.status == 0, "\(applied)")
         try ContractSchema.validate(applied.stdout, as: .run)
-        #expect(applied.json?["actions"] as? [String] == json["actions"] as? [String], "exactly the planned actions")
+        #expect((applied.json?["actions"] as? [[String: Any]])?.map { $0["kind"] as? String } == actions.map { $0["kind"] as? String },
+                "exactly the planned actions")
         let password = try #require(applied.password(of: "owner@planned.example"), "a password made at apply: \(applied)")
         #expect(PasswordHash.verify(password, against: try #require(try db.passwordHash(of: "owner@planned.example"))))
         #expect(try db.tenantExists("planned"))
@@ -185,7 +190,7 @@ struct PlanTests {
         let stale = try ProvisionBinary.run(["apply", plan, "--json"], databaseURL: db.url)
         #expect(stale.status == 4 && stale.errorCode == "plan_stale", "\(stale)")
         let reasons = Self.stale(stale)
-        #expect(reasons.contains("schema version 3, plan made at 2"), "\(reasons)")
+        #expect(reasons.contains("schema version 4, plan made at 2"), "\(reasons)")
         #expect(reasons.contains { $0.hasPrefix("plan made by provision 0.1.0, this is provision ") }, "\(reasons)")
         #expect(reasons.contains { $0.hasPrefix("plan is ") && $0.contains("hours old (made 2026-01-01T00:00:00Z; at most 24 hours") }, "\(reasons)")
         #expect(try db.rowCounts() == before)

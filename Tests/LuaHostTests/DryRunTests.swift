@@ -35,7 +35,7 @@ import Testing
             "true\tnil\tnil\tOWNER",
             "true\ttrue",
         ])
-        #expect(playbook.session.run.actions == [
+        #expect(playbook.session.run.actions.map(\.text) == [
             "create tenant pilot", "create user owner@pilot.example.com with a one-time password",
             "add owner@pilot.example.com to pilot as OWNER", "create tenant second",
         ])

@@ -101,7 +101,7 @@ import Testing
               return t.planned, t.id, provision.dryRun()
             end, "planned")
             print(planned, id, inside, type(plan.actions), #plan.actions, type(plan.warnings))
-            for _, action in ipairs(plan.actions) do print(action) end
+            for _, action in ipairs(plan.actions) do print(action.text) end
             print(provision.dryRun(), provision.findTenant("planned"))
             """)
         #expect(log == [

@@ -74,7 +74,7 @@ import Testing
         let run = playbook.session.run
         #expect(run.tenants.map(\.slug) == ["alpha", "gamma"])
         #expect(run.failures.map(\.tenantSlug) == ["beta"])
-        #expect(!run.actions.contains { $0.contains("beta") }, "a failed unit's actions are undone: \(run.actions)")
+        #expect(!run.actions.contains { $0.text.contains("beta") }, "a failed unit's actions are undone: \(run.actions)")
         let credentials = try playbook.commit()
         #expect(credentials.map(\.email).sorted() == ["owner@alpha.example.com", "owner@gamma.example.com"],
                 "no password for a user whose unit was rolled back")

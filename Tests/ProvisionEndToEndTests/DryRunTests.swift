@@ -48,7 +48,7 @@ struct DryRunTests {
         #expect(owner["created"] as? Bool == true, "the plan creates the user")
         #expect(owner["role"] as? String == "OWNER")
         #expect((json["summary"] as? [String: Any])?["planned"] as? Int == 1)
-        let actions = try #require(json["actions"] as? [String])
+        let actions = try #require(json["actions"] as? [[String: Any]]).compactMap { $0["text"] as? String }
         #expect(actions.contains { $0.contains("pilot-staging") }, "the actions name the tenant: \(actions)")
         #expect(!actions.isEmpty)
         #expect(try db.count("SELECT 1 FROM audit_events WHERE run_id::text = \(literal(json["runId"] as? String ?? ""))") == 0,

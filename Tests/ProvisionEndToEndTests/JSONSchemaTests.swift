@@ -236,15 +236,17 @@ struct JSONSchemaTests {
         }
 
         let errors: [(String, String)] = [
-            ("problems present but empty", #"{"error": {"code": "invalid_input", "message": "bad", "problems": []}}"#),
-            ("an unknown code", #"{"error": {"code": "oops", "message": "bad"}}"#),
-            ("a problem without its field", #"{"error": {"code": "invalid_input", "message": "bad", "problems": [{"line": 2, "message": "m"}]}}"#),
-            ("a null field", #"{"error": {"code": "invalid_input", "message": "bad", "field": null}}"#),
+            ("problems present but empty", #"{"command": "run", "error": {"code": "invalid_input", "message": "bad", "problems": []}}"#),
+            ("an unknown code", #"{"command": "run", "error": {"code": "not a code!", "message": "bad"}}"#),
+            ("a problem without its field", #"{"command": "run", "error": {"code": "invalid_input", "message": "bad", "problems": [{"line": 2, "message": "m"}]}}"#),
+            ("a null field", #"{"command": "run", "error": {"code": "invalid_input", "message": "bad", "field": null}}"#),
         ]
         for (what, json) in errors {
             #expect(try ContractSchema.violations(of: json, as: .error) != nil, "the validator accepted \(what): \(json)")
         }
-        #expect(try ContractSchema.violations(of: #"{"error": {"code": "not_found", "message": "no"}}"#, as: .error) == nil)
+        #expect(try ContractSchema.violations(of: #"{"command": "show", "error": {"code": "not_found", "message": "no"}}"#, as: .error) == nil)
+        #expect(try ContractSchema.violations(of: #"{"error": {"code": "not_found", "message": "no"}}"#, as: .error) != nil,
+                "an error document names its command")
         // A real error document is not a run envelope.
         #expect(try ContractSchema.violations(of: #"{"error": {"code": "not_found", "message": "no"}}"#, as: .run) != nil)
     }

@@ -173,5 +173,16 @@ public enum BundledMigrations {
             END
             $$;
             """),
+            Migration(version: 4, name: "database_identity", sql: """
+            -- A random identity for this database, made once by `provision migrate`: a plan
+            -- records it, and `provision apply` refuses a plan made against another
+            -- database, whatever connection string reaches either. One row, always.
+            CREATE TABLE provision_database (
+                identity   uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+                created_at timestamptz NOT NULL DEFAULT now(),
+                one_row    boolean     NOT NULL DEFAULT true UNIQUE CHECK (one_row)
+            );
+            INSERT INTO provision_database DEFAULT VALUES;
+            """),
     ]
 }

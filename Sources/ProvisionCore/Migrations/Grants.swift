@@ -3,7 +3,8 @@
 /// lists exactly this, a test gives a role exactly this and runs the group, and each
 /// command checks it before it starts, naming every missing privilege and its GRANT.
 public enum GrantGroup: String, Sendable, CaseIterable {
-    /// `tenant`, `batch`, and `apply` of their plans (dry runs need only `reads`).
+    /// `tenant`, `batch`, and `apply` of their plans (dry runs need only `reads`; a
+    /// plan records the database's identity, `provision_database`).
     case provisioning
     /// `list`, `show`, `check`, the migration status, and every dry run.
     case reads
@@ -47,7 +48,7 @@ public enum Grants {
     /// set the role up.
     public static func required(for group: GrantGroup) -> [Grant] {
         let readUsers = Grant(privilege: "SELECT", table: "users", columns: userColumns)
-        let reads = grants("SELECT", ["schema_migrations", "tenants", "memberships", "audit_events"]) + [readUsers]
+        let reads = grants("SELECT", ["schema_migrations", "provision_database", "tenants", "memberships", "audit_events"]) + [readUsers]
             + grants("SELECT", platformTables)
         switch group {
         case .reads, .auditor:
@@ -56,7 +57,7 @@ public enum Grants {
             // DELETE: a row of a batch that fails without a savepoint is undone by deleting
             // what it inserted; UPDATE on users: a password that could not be delivered is
             // revoked.
-            return grants("SELECT", ["schema_migrations", "tenants", "memberships", "audit_events"]) + [readUsers]
+            return grants("SELECT", ["schema_migrations", "provision_database", "tenants", "memberships", "audit_events"]) + [readUsers]
                 + grants("INSERT", ["tenants", "users", "memberships", "audit_events"])
                 + grants("DELETE", ["tenants", "users", "memberships", "audit_events"])
                 + [Grant(privilege: "UPDATE", table: "users", columns: ["password_hash", "password_expires_at"])]

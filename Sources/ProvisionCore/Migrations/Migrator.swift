@@ -103,6 +103,11 @@ public struct Migrator {
                     """)
                 applied.append(migration)
             }
+            // The database's identity (CONTRACT §13): made once; made again only if its
+            // row was deleted, and then different, so no old plan applies here.
+            if Self.includes(4, recorded: recorded, applied: applied) {
+                try connection.run("INSERT INTO provision_database SELECT WHERE NOT EXISTS (SELECT 1 FROM provision_database)")
+            }
             let readerRole = try ReaderRole.prepare(on: connection)
             let trail = AuditTrail(connection: connection, context: audit)
             for migration in applied {
@@ -114,6 +119,11 @@ public struct Migrator {
             connection.rollback()
             throw error
         }
+    }
+
+    /// Whether migration `version` was applied before or just now.
+    private static func includes(_ version: Int, recorded: [AppliedMigration], applied: [Migration]) -> Bool {
+        recorded.contains { $0.version == version } || applied.contains { $0.version == version }
     }
 
     /// What every command but `migrate` calls first: exit 4 with the remedy of applying
@@ -203,6 +213,7 @@ public struct Migrator {
     static let createdTables: [Int: [String]] = [
         1: ["tenants", "users", "memberships", "audit_events"],
         2: ["centers", "levels", "programs", "groups", "students", "parents", "student_parents"],
+        4: ["provision_database"],
     ]
 
     /// Stops (4 not_migrated) before creating a table whose name another tool's table

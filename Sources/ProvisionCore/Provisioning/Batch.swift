@@ -41,21 +41,12 @@ public enum Batch {
         public let owner: OwnerSpec
     }
 
-    /// What happened to one row, in the file's order.
-    public enum Outcome: Sendable {
-        /// Created (or, planning, would create): the tenant, its Owner, the membership.
-        case created(line: Int, tenant: Tenant, owner: User, membership: Membership)
-        /// Already provisioned with this Owner (`skipExisting`): `differs` when some of its
-        /// fields are not the row's (nothing is changed either way).
-        case kept(line: Int, tenantSlug: String, ownerEmail: String, differs: Bool)
-        /// Rolled back alone; the error names the row's place (`FILE:LINE: …`).
-        case failed(line: Int, tenantSlug: String, error: ProvisionError)
-
-        public var line: Int {
-            switch self {
-            case .created(let line, _, _, _), .kept(let line, _, _, _), .failed(let line, _, _): return line
-            }
-        }
+    /// What happened to one row, in the file's order: created (or planned), kept as it
+    /// was (`skipExisting`: unchanged or differs), or failed and rolled back alone (the
+    /// error names the row's place, `FILE:LINE: …`).
+    public struct Outcome: Sendable {
+        public let line: Int
+        public let outcome: TenantOutcome
     }
 
     public struct Options: Sendable {
@@ -191,8 +182,8 @@ public enum Batch {
         for (done, row) in rows.enumerated() {
             let slug = row.tenant.slug
             progress(done, rows.count, slug)
-            if options.skipExisting, let differences = try run.keepExisting(row.tenant, owner: row.owner) {
-                outcomes.append(.kept(line: row.line, tenantSlug: slug, ownerEmail: row.owner.email, differs: !differences.isEmpty))
+            if options.skipExisting, let existing = try run.keepExisting(row.tenant, owner: row.owner) {
+                outcomes.append(Outcome(line: row.line, outcome: .kept(existing)))
                 continue
             }
             // No subtransaction per row: a failing row's inserts are removed instead, so a
@@ -201,13 +192,18 @@ public enum Batch {
             do throws(ProvisionError) {
                 let tenant = try run.createTenant(row.tenant)
                 let owner = try run.createOwner(row.owner)
-                let membership = try run.linkMembership(tenant: tenant, user: owner, role: .owner)
+                _ = try run.linkMembership(tenant: tenant, user: owner, role: .owner)
                 try run.release(unit)
-                outcomes.append(.created(line: row.line, tenant: tenant, owner: owner, membership: membership))
+                outcomes.append(Outcome(line: row.line, outcome: .tenant(tenant)))
             } catch {
                 // Name the row, keep the code and field: the report and the exit status use both.
                 var failure = error.worded(by: wording)
                 failure.message = "\(file):\(row.line): \(failure.message)"
+                // Where it is, for the JSON's problems[] (CONTRACT §13).
+                if failure.problems.isEmpty {
+                    failure.problems = [Problem(file: file, line: row.line, field: failure.field ?? "row",
+                                                message: error.worded(by: wording).message)]
+                }
                 if run.transactionAborted {
                     // A database error (not a conflict, which rows find before they write):
                     // PostgreSQL aborted the transaction, so no row of the batch can land.
@@ -215,7 +211,7 @@ public enum Batch {
                     throw failure
                 }
                 try run.rollback(unit, error: failure)
-                outcomes.append(.failed(line: row.line, tenantSlug: slug, error: failure))
+                outcomes.append(Outcome(line: row.line, outcome: .failed(UnitFailure(tenantSlug: slug, error: failure))))
                 if options.stopOnError { return outcomes }
             }
         }

@@ -19,8 +19,8 @@ public struct Fixtures {
 
     public func tenant(_ spec: TenantSpec) throws(ProvisionError) -> Tenant {
         guard let id = try Store(connection: connection).insertTenant(spec, audit: Self.audit) else { throw ProvisionError.slugExists(spec.slug) }
-        return Tenant(id: id.sqlText, slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
-                      supportEmail: spec.supportEmail, supportPhone: spec.supportPhone, planned: false)
+        return Tenant(stored: .stored(id), slug: spec.slug, name: spec.name, timeZone: spec.timeZone,
+                      supportEmail: spec.supportEmail, supportPhone: spec.supportPhone)
     }
 
     /// A user whose password is `password`: a one-time password pending (72 hours left) or
@@ -41,10 +41,10 @@ public struct Fixtures {
         } catch where error.code == .emailExists {
             throw ProvisionError.emailExists(email)
         }
-        return User(id: try Store.only(rows).decode(UUID.self, "id").sqlText, email: email, name: name, created: true, planned: false)
+        return User(stored: .stored(try Store.only(rows).decode(User.ID.self, "id")), email: email, name: name, created: true)
     }
 
-    public func membership(tenantId: UUID, userId: UUID, role: Role) throws(ProvisionError) {
+    public func membership(tenantId: Tenant.ID, userId: User.ID, role: Role) throws(ProvisionError) {
         guard try Store(connection: connection).insertMembership(tenantId: tenantId, userId: userId, role: role, audit: Self.audit,
                                                                  detail: ["role": role.rawValue]) else {
             throw ProvisionError.membershipExists(email: nil, slug: nil)
@@ -53,8 +53,8 @@ public struct Fixtures {
 
     /// A row of a platform table (`centers`, `levels`, `programs`, `groups`, `students`,
     /// `parents`) with its own columns; returns its id.
-    public func platformRow(_ table: PlatformTable, tenantId: UUID, name: String, timeZone: String? = nil,
-                            centerId: UUID? = nil, programId: UUID? = nil, userId: UUID? = nil,
+    public func platformRow(_ table: PlatformTable, tenantId: Tenant.ID, name: String, timeZone: String? = nil,
+                            centerId: UUID? = nil, programId: UUID? = nil, userId: User.ID? = nil,
                             email: String? = nil) throws(ProvisionError) -> UUID {
         let name = try Validate.displayName(name, .tenantName)
         let rows: Rows
@@ -83,7 +83,7 @@ public struct Fixtures {
     }
 
     /// Links a student to a parent (`student_parents`).
-    public func link(tenantId: UUID, studentId: UUID, parentId: UUID) throws(ProvisionError) {
+    public func link(tenantId: Tenant.ID, studentId: UUID, parentId: UUID) throws(ProvisionError) {
         try connection.run("""
             INSERT INTO student_parents (tenant_id, student_id, parent_id) VALUES (\(tenantId), \(studentId), \(parentId))
             """)

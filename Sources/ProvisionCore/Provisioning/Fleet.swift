@@ -26,10 +26,10 @@ public struct Fleet {
                 let slug = try row.decode(String.self, "slug")
                 if current?.tenant.slug != slug {
                     if let done = current { listings.append(TenantListing(tenant: done.tenant, createdAt: done.created, owners: done.owners)) }
-                    let tenant = Tenant(id: try row.decode(UUID.self, "tenant_id").sqlText, slug: slug,
+                    let tenant = Tenant(stored: .stored(try row.decode(Tenant.ID.self, "tenant_id")), slug: slug,
                                         name: try row.decode(String.self, "tenant_name"), timeZone: try row.decode(String?.self, "time_zone"),
                                         supportEmail: try row.decode(String?.self, "support_email"),
-                                        supportPhone: try row.decode(String?.self, "support_phone"), planned: false)
+                                        supportPhone: try row.decode(String?.self, "support_phone"))
                     current = (tenant, try row.decode(Date.self, "created_at"), [])
                 }
                 if try row.decode(UUID?.self, "id") != nil {
@@ -52,9 +52,9 @@ public struct Fleet {
                 """)
             guard let row = rows.first else { return nil }
             let tenant = try Store.tenant(of: row)
-            let id = try Store.id(tenant.id ?? "")
+            guard let id = tenant.id else { return nil }
             let members = try store.members(tenantId: id).map(\.member)
-            let userIds = members.compactMap { $0.user.id.flatMap(UUID.init(uuidString:)) }
+            let userIds = members.compactMap { $0.user.id?.uuid }
             let events = try connection.run("""
                 SELECT a.at, a.actor, a.action, a.run_id, u.email
                 FROM audit_events a LEFT JOIN users u ON u.id = a.user_id

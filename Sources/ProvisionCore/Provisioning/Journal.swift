@@ -1,25 +1,41 @@
-/// What a run has created or planned so far, in order: the records its report shows, the
-/// one-time passwords it issued, and what a dry run tracks in place of rows it does not
-/// write. Everything in it only grows, so a unit remembers where each part ended when it
-/// began (a `Mark`: counts, never a copy, so a batch of N rows does O(N) work, not
-/// O(N²)), and rolling the unit back cuts each part back there (`rollBack(to:failing:)`).
-/// A field added here must be added to the mark too.
+/// What a run has done or planned so far: one log of entries in the order they happened
+/// (actions, notices, the users and memberships it linked, the one-time passwords it
+/// issued, each tenant's outcome, what planning looked at). A unit remembers where the
+/// log ended when it began (a `Mark`, one number), and rolling it back cuts the log back
+/// there, keeping only what outlives a rollback: the failures recorded.
+///
+/// Dry runs write nothing, so the keys they plan (slugs, emails, memberships) are kept in
+/// sets beside the log, to find conflicts inside the run; each is also an entry, so a
+/// rollback takes it out again.
 struct Journal {
-    var actions: [String] = []
-    var warnings: [String] = []
-    var users: [User] = []
-    var memberships: [Membership] = []
-    /// Passwords for users this run created; revealed only after the commit.
-    var issued: [IssuedCredential] = []
-    /// Every tenant's outcome in the order it happened; failures outlive a rollback.
-    var outcomes: [TenantOutcome] = []
-    /// What the database looked like where a planning run looked (a plan's
-    /// preconditions), in the order it looked, each once.
-    var preconditions: [Precondition] = []
-
-    mutating func observe(_ precondition: Precondition) {
-        if !preconditions.contains(precondition) { preconditions.append(precondition) }
+    enum Entry {
+        case action(Action)
+        case warning(String)
+        case user(User)
+        case membership(Membership)
+        /// A password for a user this run created or reset; revealed only after the commit.
+        case issued(IssuedCredential)
+        /// A tenant's outcome; failures outlive a rollback.
+        case outcome(TenantOutcome)
+        /// What the database looked like where a planning run looked (a plan's precondition).
+        case precondition(Precondition)
+        /// A slug `createTenant` was called with, so a failed unit can name its tenant.
+        case attempt(slug: String)
+        case planned(PlannedKey)
     }
+
+    enum PlannedKey {
+        case slug(String), user(String), membership(String)
+    }
+
+    private(set) var entries: [Entry] = []
+
+    /// Where the log ended when a unit began.
+    struct Mark {
+        fileprivate let count: Int
+    }
+
+    var mark: Mark { Mark(count: entries.count) }
 
     // Dry runs write nothing, so conflicts inside the run are found here.
     private(set) var plannedSlugs: Set<String> = []
@@ -27,34 +43,48 @@ struct Journal {
     private(set) var plannedUsers: [String: User] = [:]
     /// `slug NUL lowercased email`.
     private(set) var plannedMemberships: Set<String> = []
-    /// The keys above in the order they were added, to take them out again.
-    private var plannedLog: [PlannedKey] = []
+    private var preconditionsSeen: Set<Precondition> = []
 
-    private enum PlannedKey {
-        case slug(String), user(String), membership(String)
+    mutating func append(_ entry: Entry) { entries.append(entry) }
+    mutating func act(_ action: Action) { entries.append(.action(action)) }
+    mutating func warn(_ message: String) { entries.append(.warning(message)) }
+
+    mutating func observe(_ precondition: Precondition) {
+        if preconditionsSeen.insert(precondition).inserted { entries.append(.precondition(precondition)) }
     }
 
     mutating func plan(slug: String) {
-        if plannedSlugs.insert(slug).inserted { plannedLog.append(.slug(slug)) }
+        if plannedSlugs.insert(slug).inserted { entries.append(.planned(.slug(slug))) }
     }
 
     mutating func plan(user: User, key: String) {
-        if plannedUsers.updateValue(user, forKey: key) == nil { plannedLog.append(.user(key)) }
+        if plannedUsers.updateValue(user, forKey: key) == nil { entries.append(.planned(.user(key))) }
     }
 
     mutating func plan(membership key: String) {
-        if plannedMemberships.insert(key).inserted { plannedLog.append(.membership(key)) }
+        if plannedMemberships.insert(key).inserted { entries.append(.planned(.membership(key))) }
     }
 
-    /// Where each part of the journal ended when a unit began.
-    struct Mark {
-        fileprivate let actions, warnings, users, memberships, issued, outcomes, preconditions, attemptedSlugs, plannedLog: Int
+    static func membershipKey(slug: String, email: String) -> String {
+        "\(slug)\u{0}\(email.lowercased())"
     }
 
-    var mark: Mark {
-        Mark(actions: actions.count, warnings: warnings.count, users: users.count, memberships: memberships.count,
-             issued: issued.count, outcomes: outcomes.count, preconditions: preconditions.count,
-             attemptedSlugs: attemptedSlugs.count, plannedLog: plannedLog.count)
+    // MARK: Views, in order
+
+    var actions: [Action] { entries.compactMap { if case .action(let action) = $0 { action } else { nil } } }
+    var warnings: [String] { entries.compactMap { if case .warning(let message) = $0 { message } else { nil } } }
+    var users: [User] { entries.compactMap { if case .user(let user) = $0 { user } else { nil } } }
+    var memberships: [Membership] { entries.compactMap { if case .membership(let membership) = $0 { membership } else { nil } } }
+    var issued: [IssuedCredential] { entries.compactMap { if case .issued(let credential) = $0 { credential } else { nil } } }
+    var outcomes: [TenantOutcome] { entries.compactMap { if case .outcome(let outcome) = $0 { outcome } else { nil } } }
+    var preconditions: [Precondition] { entries.compactMap { if case .precondition(let precondition) = $0 { precondition } else { nil } } }
+
+    /// Newest first, stopping at the first match: look-ups in a large run stay cheap.
+    func last<T>(_ match: (Entry) -> T?) -> T? {
+        for entry in entries.reversed() {
+            if let found = match(entry) { return found }
+        }
+        return nil
     }
 
     /// The tenants created or planned, in order.
@@ -67,16 +97,20 @@ struct Journal {
         outcomes.compactMap { if case .failed(let failure) = $0 { failure } else { nil } }
     }
 
-    /// Slugs `createTenant` was called with, so a failed unit can name its tenant; they
-    /// outlive the rollback of a unit that did not fail.
-    var attemptedSlugs: [String] = []
-
-    mutating func attempt(slug: String) {
-        attemptedSlugs.append(slug)
+    /// Gives the one-time password issued to `userId` (for no tenant yet) its tenant.
+    mutating func label(credentialOf userId: User.ID, tenant slug: String) {
+        for index in entries.indices.reversed() {
+            if case .issued(var credential) = entries[index], credential.userId == userId, credential.tenantSlug == nil {
+                credential.tenantSlug = slug
+                entries[index] = .issued(credential)
+                return
+            }
+        }
     }
 
-    static func membershipKey(slug: String, email: String) -> String {
-        "\(slug)\u{0}\(email.lowercased())"
+    /// Drops every password (after the commit hands them over, or with a rollback).
+    mutating func dropPasswords() {
+        entries.removeAll { if case .issued = $0 { true } else { false } }
     }
 
     /// Back to where it was at `mark`, but for what outlives a rollback: the failures
@@ -85,35 +119,28 @@ struct Journal {
     /// that rolls back without failing are kept, so the outermost failing unit can still
     /// name the tenant it was about.
     mutating func rollBack(to mark: Mark, failing error: ProvisionError?) {
-        // Failures of inner units stay, in their place; what the unit created goes.
-        let innerFailures = outcomes[mark.outcomes...].filter { if case .failed = $0 { true } else { false } }
-        let tried = error.map { _ in attemptedSlugs.count > mark.attemptedSlugs ? attemptedSlugs[mark.attemptedSlugs] : nil } ?? nil
-        actions.removeSubrange(mark.actions...)
-        warnings.removeSubrange(mark.warnings...)
-        users.removeSubrange(mark.users...)
-        memberships.removeSubrange(mark.memberships...)
-        issued.removeSubrange(mark.issued...)
-        outcomes.removeSubrange(mark.outcomes...)
-        preconditions.removeSubrange(mark.preconditions...)
-        for key in plannedLog[mark.plannedLog...] {
-            switch key {
-            case .slug(let slug): plannedSlugs.remove(slug)
-            case .user(let email): plannedUsers.removeValue(forKey: email)
-            case .membership(let membership): plannedMemberships.remove(membership)
+        let undone = entries[mark.count...]
+        var kept: [Entry] = []
+        var tried: String?
+        for entry in undone {
+            switch entry {
+            case .outcome(.failed): kept.append(entry)
+            case .attempt(let slug):
+                if error == nil { kept.append(entry) } else if tried == nil { tried = slug }
+            case .planned(.slug(let slug)): plannedSlugs.remove(slug)
+            case .planned(.user(let email)): plannedUsers.removeValue(forKey: email)
+            case .planned(.membership(let key)): plannedMemberships.remove(key)
+            case .precondition(let precondition): preconditionsSeen.remove(precondition)
+            default: break
             }
         }
-        plannedLog.removeSubrange(mark.plannedLog...)
-        outcomes += innerFailures
+        entries.removeSubrange(mark.count...)
+        entries += kept
         if let error {
-            attemptedSlugs.removeSubrange(mark.attemptedSlugs...)
-            outcomes.append(.failed(UnitFailure(tenantSlug: tried, error: error)))
+            entries.append(.outcome(.failed(UnitFailure(tenantSlug: tried, error: error))))
         }
     }
 
-    /// What was added since `mark`, newest last.
-    func actions(since mark: Mark) -> ArraySlice<String> { actions[mark.actions...] }
-    func warnings(since mark: Mark) -> ArraySlice<String> { warnings[mark.warnings...] }
-    func memberships(since mark: Mark) -> ArraySlice<Membership> { memberships[mark.memberships...] }
-    func users(since mark: Mark) -> ArraySlice<User> { users[mark.users...] }
-    func outcomes(since mark: Mark) -> ArraySlice<TenantOutcome> { outcomes[mark.outcomes...] }
+    /// What was added since `mark`, in order.
+    func entries(since mark: Mark) -> ArraySlice<Entry> { entries[mark.count...] }
 }

@@ -59,40 +59,57 @@ public struct OwnerSpec: Sendable, Equatable {
 }
 
 public struct Tenant: Sendable, Equatable {
-    /// nil while planned (dry run).
-    public let id: String?
+    /// Stored with its id, or only planned (a dry run).
+    public let stored: Stored<ID>
     public let slug: String
     public let name: String
     public let timeZone: String?
     public let supportEmail: String?
     public let supportPhone: String?
-    public let planned: Bool
+
+    public init(stored: Stored<ID>, slug: String, name: String, timeZone: String?, supportEmail: String?, supportPhone: String?) {
+        self.stored = stored
+        self.slug = slug
+        self.name = name
+        self.timeZone = timeZone
+        self.supportEmail = supportEmail
+        self.supportPhone = supportPhone
+    }
+
+    public var id: ID? { stored.id }
+    public var planned: Bool { stored.isPlanned }
 }
 
 public struct User: Sendable, Equatable {
-    public let id: String?
+    public let stored: Stored<ID>
     public let email: String
     public let name: String?
     /// Whether this run created the user (in a dry run: would create).
     public let created: Bool
-    public let planned: Bool
+
+    public init(stored: Stored<ID>, email: String, name: String?, created: Bool) {
+        self.stored = stored
+        self.email = email
+        self.name = name
+        self.created = created
+    }
+
+    public var id: ID? { stored.id }
+    public var planned: Bool { stored.isPlanned }
 }
 
 public struct Membership: Sendable, Equatable {
-    public let tenantId: String?
-    public let tenantSlug: String
-    public let role: Role
-    public let planned: Bool
-    /// The user as this run knew them when linking (created by this run or not).
+    /// The tenant and the user as this run knew them when linking (created by this run or not).
+    public let tenant: Tenant
     public let user: User
-
-    public var userId: String? { user.id }
-    public var userEmail: String { user.email }
+    public let role: Role
+    /// Planned, not written (a dry run, a planning unit).
+    public let planned: Bool
 }
 
 /// A one-time password issued in this run, revealed only after commit.
 public struct IssuedCredential: Sendable {
-    public let userId: String
+    public let userId: User.ID
     public let email: String
     /// The tenant the user was made Owner of in this run, for the operator's table.
     public internal(set) var tenantSlug: String?
@@ -102,7 +119,7 @@ public struct IssuedCredential: Sendable {
     /// As the database stored it, to find this password again (`revoke`).
     let expiresAtInstant: Date
 
-    init(userId: String, email: String, tenantSlug: String?, password: OneTimePassword, expiresAt: Date) {
+    init(userId: User.ID, email: String, tenantSlug: String?, password: OneTimePassword, expiresAt: Date) {
         self.userId = userId
         self.email = email
         self.tenantSlug = tenantSlug
@@ -121,17 +138,16 @@ public struct IssuedCredential: Sendable {
     }
 }
 
-/// A unit that failed and was rolled back alone.
 /// What happened to one tenant in a run, in the order it happened: the report's results
 /// come from these as they are, never re-sorted.
 public enum TenantOutcome: Sendable {
     /// Created, or planned (`tenant.planned`).
     case tenant(Tenant)
-    /// Already provisioned with this Owner: kept as it is.
-    case unchanged(tenantSlug: String, ownerEmail: String)
-    /// Already provisioned with this Owner, but with other values than the input's:
-    /// kept as it is, and reported with each difference.
-    case differs(ExistingProvision)
+    /// Already provisioned with this Owner, kept as it is: `unchanged` when its fields
+    /// are the input's, `differs` (with each difference) when they are not.
+    case kept(ExistingProvision)
+    /// A tenant that existed before the run, changed by it (a member added).
+    case updated(TenantUpdate)
     /// Removed (or, planning, would be) by the safe delete.
     case deleted(TenantDeletion)
     /// A unit that failed and was rolled back alone.
@@ -139,6 +155,42 @@ public enum TenantOutcome: Sendable {
     /// A user's password was reset (or, planning, would be): about the user, whatever
     /// tenants they belong to.
     case reset(PasswordReset)
+
+    /// What happened, as every front end names it (CONTRACT §2): the one mapping.
+    public var status: OutcomeStatus {
+        switch self {
+        case .tenant(let tenant): tenant.planned ? .planned : .created
+        case .kept(let existing): existing.differences.isEmpty ? .unchanged : .differs
+        case .updated(let update): update.planned ? .planned : .updated
+        case .deleted(let deletion): deletion.planned ? .planned : .deleted
+        case .failed: .failed
+        case .reset(let reset): reset.planned ? .planned : .reset
+        }
+    }
+
+    /// The tenant it is about: nil for a failure before its unit named one, and for a
+    /// reset user who belongs to no tenant or to several.
+    public var tenant: Tenant? {
+        switch self {
+        case .tenant(let tenant): tenant
+        case .kept(let existing): existing.tenant
+        case .updated(let update): update.tenant
+        case .deleted(let deletion): deletion.tenant
+        case .failed: nil
+        case .reset(let reset): reset.onlyMembership?.tenant
+        }
+    }
+
+    /// The slug it is about (a failure's too), if any.
+    public var slug: String? {
+        if case .failed(let failure) = self { return failure.tenantSlug }
+        return tenant?.slug
+    }
+}
+
+/// The status of one result (CONTRACT §2 `status`), in the order a recap lists them.
+public enum OutcomeStatus: String, Sendable, CaseIterable, Codable {
+    case created, planned, unchanged, differs, updated, deleted, reset, failed
 }
 
 /// Where a user's password stands, as the platform judges it: a one-time password that
@@ -164,13 +216,13 @@ public enum PasswordState: Sendable, Equatable {
 /// could not look).
 public struct PasswordReset: Sendable {
     public let user: User
-    public let memberships: [(slug: String, role: Role)]
+    public let memberships: [(tenant: Tenant, role: Role)]
     public let previousState: PasswordState?
     public let planned: Bool
 
     /// The tenant and role when the user belongs to exactly one tenant (a pilot's Owner);
     /// nil when to none or several.
-    public var onlyMembership: (slug: String, role: Role)? {
+    public var onlyMembership: (tenant: Tenant, role: Role)? {
         memberships.count == 1 ? memberships[0] : nil
     }
 }
@@ -191,8 +243,25 @@ public struct ExistingProvision: Sendable {
     }
 
     public let tenant: Tenant
-    public let ownerEmail: String
+    public let owner: User
     public let differences: [Difference]
+}
+
+/// A tenant that existed before the run and that the run changed (or, planning, would):
+/// each change, in order.
+public struct TenantUpdate: Sendable {
+    public struct Change: Sendable, Equatable {
+        /// `member owner@x.example`, a setting's name.
+        public let field: String
+        public let from: String?
+        public let to: String?
+    }
+
+    public let tenant: Tenant
+    /// The members it gained (and their users), in order.
+    public internal(set) var memberships: [Membership]
+    public internal(set) var changes: [Change]
+    public let planned: Bool
 }
 
 /// What the safe delete of a tenant removes (or would): the tenant, its memberships, and
@@ -202,8 +271,10 @@ public struct TenantDeletion: Sendable {
     public struct Member: Sendable {
         public let user: User
         public let role: Role
-        /// Removed with the tenant (else kept: a member of another tenant too).
+        /// Removed with the tenant (else kept: `keptBecause` says why).
         public let removed: Bool
+        /// Why the user stays: `a member of another tenant too`.
+        public let keptBecause: String?
     }
 
     public let tenant: Tenant
@@ -250,11 +321,11 @@ public struct AuditEvent: Sendable {
 
 /// What a planned action was planned against (a plan's preconditions): `apply` checks each
 /// again inside its transaction, and names each one that no longer holds.
-public enum Precondition: Codable, Equatable, Sendable {
+public enum Precondition: Codable, Hashable, Sendable {
     case tenantAbsent(slug: String)
-    case tenantExists(slug: String, id: String)
+    case tenantExists(slug: String, id: Tenant.ID)
     case userAbsent(email: String)
-    case userExists(email: String, id: String)
+    case userExists(email: String, id: User.ID)
 
     /// `slug pilot absent`, for people.
     public var description: String {

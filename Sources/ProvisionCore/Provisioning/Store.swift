@@ -20,16 +20,16 @@ struct Store {
     /// A tenant from the columns `id`, `slug`, `name`, `time_zone`, `support_email`,
     /// `support_phone`.
     static func tenant(of row: Row) throws(ProvisionError) -> Tenant {
-        Tenant(id: try row.decode(UUID.self, "id").sqlText, slug: try row.decode(String.self, "slug"),
+        Tenant(stored: .stored(try row.decode(Tenant.ID.self, "id")), slug: try row.decode(String.self, "slug"),
                name: try row.decode(String.self, "name"), timeZone: try row.decode(String?.self, "time_zone"),
                supportEmail: try row.decode(String?.self, "support_email"),
-               supportPhone: try row.decode(String?.self, "support_phone"), planned: false)
+               supportPhone: try row.decode(String?.self, "support_phone"))
     }
 
     /// The new tenant's id; nil when the slug is taken (by a run that committed meanwhile):
     /// a conflict that never aborts the transaction.
     /// With its `tenant.create` audit row, in the same statement (one round trip).
-    func insertTenant(_ spec: TenantSpec, audit: AuditContext) throws(ProvisionError) -> UUID? {
+    func insertTenant(_ spec: TenantSpec, audit: AuditContext) throws(ProvisionError) -> Tenant.ID? {
         let detail = Bind.jsonb(["slug": spec.slug, "name": spec.name, "timeZone": spec.timeZone ?? "",
                                  "supportEmail": spec.supportEmail ?? "", "supportPhone": spec.supportPhone ?? ""])
         let rows = try connection.run("""
@@ -44,7 +44,7 @@ struct Store {
             )
             SELECT id FROM inserted
             """)
-        return try rows.first?.decode(UUID.self, "id")
+        return try rows.first?.decode(Tenant.ID.self, "id")
     }
 
     /// Whether PostgreSQL's own tz data knows the zone (it may be older or newer than the
@@ -73,8 +73,7 @@ struct Store {
     func user(email: String) throws(ProvisionError) -> User? {
         let rows = try connection.run("SELECT id, email, name FROM users WHERE lower(email) = lower(\(email))")
         guard let row = rows.first else { return nil }
-        return User(id: try row.decode(UUID.self, "id").sqlText, email: try row.decode(String.self, "email"),
-                    name: try row.decode(String?.self, "name"), created: false, planned: false)
+        return try Self.user(of: row)
     }
 
     /// How many of `emails` (lowercased) belong to users already, as the unique index
@@ -85,7 +84,7 @@ struct Store {
     }
 
     struct InsertedUser {
-        let id: UUID
+        let id: User.ID
         let passwordExpiresAt: Date
     }
 
@@ -110,28 +109,28 @@ struct Store {
             SELECT id, password_expires_at FROM inserted
             """)
         guard let row = rows.first else { return nil }
-        return InsertedUser(id: try row.decode(UUID.self, "id"), passwordExpiresAt: try row.decode(Date.self, "password_expires_at"))
+        return InsertedUser(id: try row.decode(User.ID.self, "id"), passwordExpiresAt: try row.decode(Date.self, "password_expires_at"))
     }
 
     // MARK: Undoing a unit without a savepoint
 
-    func deleteMembership(tenantId: UUID, userId: UUID, runId: UUID) throws(ProvisionError) {
+    func deleteMembership(tenantId: Tenant.ID, userId: User.ID, runId: UUID) throws(ProvisionError) {
         try connection.run("DELETE FROM memberships WHERE tenant_id = \(tenantId) AND user_id = \(userId)")
         try connection.run("DELETE FROM audit_events WHERE run_id = \(runId) AND action = 'membership.create' AND tenant_id = \(tenantId) AND user_id = \(userId)")
     }
 
-    func deleteUser(id: UUID, runId: UUID) throws(ProvisionError) {
+    func deleteUser(id: User.ID, runId: UUID) throws(ProvisionError) {
         try connection.run("DELETE FROM users WHERE id = \(id)")
         try connection.run("DELETE FROM audit_events WHERE run_id = \(runId) AND user_id = \(id)")
     }
 
-    func deleteTenant(id: UUID, runId: UUID) throws(ProvisionError) {
+    func deleteTenant(id: Tenant.ID, runId: UUID) throws(ProvisionError) {
         try connection.run("DELETE FROM tenants WHERE id = \(id)")
         try connection.run("DELETE FROM audit_events WHERE run_id = \(runId) AND tenant_id = \(id)")
     }
 
     /// The state of a user's password, as of the transaction's clock (`now()`).
-    func passwordState(userId: UUID) throws(ProvisionError) -> PasswordState {
+    func passwordState(userId: User.ID) throws(ProvisionError) -> PasswordState {
         let rows = try connection.run("""
             SELECT u.must_change_password AS pending, u.password_expires_at AS expires,
                    u.password_expires_at <= now() AS expired
@@ -149,7 +148,7 @@ struct Store {
 
     /// A new one-time password for an existing user: a fresh hash and expiry, to be
     /// changed at first login. Returns the new expiry.
-    func resetPassword(userId: UUID, passwordHash: String, lifetimeHours: Int) throws(ProvisionError) -> Date {
+    func resetPassword(userId: User.ID, passwordHash: String, lifetimeHours: Int) throws(ProvisionError) -> Date {
         let hours = Int32(clamping: lifetimeHours)
         let rows = try connection.run("""
             UPDATE users SET password_hash = \(passwordHash), must_change_password = true,
@@ -163,7 +162,7 @@ struct Store {
     /// Makes a one-time password that was never shown unusable: expired now, and its hash
     /// replaced by one no password matches. Only while it is still the one the run
     /// issued (pending, with that expiry to the second); false when it is not.
-    func revokeOneTimePassword(userId: UUID, expiresAt: Date, unusableHash: String) throws(ProvisionError) -> Bool {
+    func revokeOneTimePassword(userId: User.ID, expiresAt: Date, unusableHash: String) throws(ProvisionError) -> Bool {
         let second = Date(timeIntervalSince1970: expiresAt.timeIntervalSince1970.rounded(.down))
         let rows = try connection.run("""
             UPDATE users SET password_hash = \(unusableHash), password_expires_at = now()
@@ -186,9 +185,9 @@ struct Store {
 
     /// Locks users' rows (`FOR UPDATE`), so none logs in (replaces the one-time password)
     /// while the delete decides about them.
-    func lockUsers(_ ids: [UUID]) throws(ProvisionError) {
+    func lockUsers(_ ids: [User.ID]) throws(ProvisionError) {
         guard !ids.isEmpty else { return }
-        try connection.run("SELECT 1 FROM users WHERE id = ANY (\(Bind.uuidArray(ids))) FOR UPDATE")
+        try connection.run("SELECT 1 FROM users WHERE id = ANY (\(Bind.uuidArray(ids.map(\.uuid)))) FOR UPDATE")
     }
 
     /// The platform's tenant-scoped tables a delete refuses to empty (CONTRACT §8), in the
@@ -196,7 +195,7 @@ struct Store {
     static let platformTables = ["centers", "levels", "programs", "groups", "students", "parents"]
 
     /// How many rows of each platform table belong to the tenant.
-    func platformRowCounts(tenantId: UUID) throws(ProvisionError) -> [(table: String, count: Int)] {
+    func platformRowCounts(tenantId: Tenant.ID) throws(ProvisionError) -> [(table: String, count: Int)] {
         let rows = try connection.run("""
             SELECT (SELECT count(*) FROM centers WHERE tenant_id = \(tenantId)) AS centers,
                    (SELECT count(*) FROM levels WHERE tenant_id = \(tenantId)) AS levels,
@@ -215,7 +214,7 @@ struct Store {
 
     /// The tenant's members with their role, password state and how many other tenants
     /// they belong to, by email.
-    func members(tenantId: UUID) throws(ProvisionError) -> [(member: MemberState, otherTenants: Int)] {
+    func members(tenantId: Tenant.ID) throws(ProvisionError) -> [(member: MemberState, otherTenants: Int)] {
         let rows = try connection.run("""
             SELECT u.id, u.email, u.name, m.role,
                    u.must_change_password AS pending, u.password_expires_at AS expires,
@@ -244,14 +243,13 @@ struct Store {
     /// A member from the columns `id`, `email`, `name`, `role` and a password state's.
     static func memberState(of row: Row) throws(ProvisionError) -> MemberState {
         let role = try role(of: row)
-        let user = User(id: try row.decode(UUID.self, "id").sqlText, email: try row.decode(String.self, "email"),
-                        name: try row.decode(String?.self, "name"), created: false, planned: false)
+        let user = try Self.user(of: row)
         return MemberState(user: user, role: role, passwordState: try passwordState(of: row))
     }
 
     /// Removes the tenant (its memberships go with it) and then the users given, who
     /// belonged to it alone.
-    func deleteTenant(id: UUID, users: [UUID]) throws(ProvisionError) {
+    func deleteTenant(id: Tenant.ID, users: [User.ID]) throws(ProvisionError) {
         try connection.run("DELETE FROM memberships WHERE tenant_id = \(id)")
         try connection.run("DELETE FROM tenants WHERE id = \(id)")
         for user in users {
@@ -262,19 +260,20 @@ struct Store {
     // MARK: Memberships
 
     /// The tenants a user belongs to, with the role in each, by slug.
-    func memberships(userId: UUID) throws(ProvisionError) -> [(slug: String, role: Role)] {
+    func memberships(userId: User.ID) throws(ProvisionError) -> [(tenant: Tenant, role: Role)] {
         let rows = try connection.run("""
-            SELECT t.slug, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+            SELECT t.id, t.slug, t.name, t.time_zone, t.support_email, t.support_phone, m.role
+            FROM memberships m JOIN tenants t ON t.id = m.tenant_id
             WHERE m.user_id = \(userId) ORDER BY t.slug
             """)
-        var memberships: [(slug: String, role: Role)] = []
+        var memberships: [(tenant: Tenant, role: Role)] = []
         for row in rows {
-            memberships.append((try row.decode(String.self, "slug"), try Self.role(of: row)))
+            memberships.append((try Self.tenant(of: row), try Self.role(of: row)))
         }
         return memberships
     }
 
-    func membershipExists(tenantId: UUID, userId: UUID) throws(ProvisionError) -> Bool {
+    func membershipExists(tenantId: Tenant.ID, userId: User.ID) throws(ProvisionError) -> Bool {
         !(try connection.run("SELECT 1 FROM memberships WHERE tenant_id = \(tenantId) AND user_id = \(userId)").isEmpty)
     }
 
@@ -292,7 +291,7 @@ struct Store {
     @discardableResult
     /// With its `membership.create` audit row (`detail`: slug, email, role), in the same
     /// statement.
-    func insertMembership(tenantId: UUID, userId: UUID, role: Role, audit: AuditContext, detail: [String: String]) throws(ProvisionError) -> Bool {
+    func insertMembership(tenantId: Tenant.ID, userId: User.ID, role: Role, audit: AuditContext, detail: [String: String]) throws(ProvisionError) -> Bool {
         !(try connection.run("""
             WITH inserted AS (
                 INSERT INTO memberships (tenant_id, user_id, role)
@@ -310,12 +309,10 @@ struct Store {
 
     // MARK: Decoding
 
-    /// The id of a record as the models carry it (`Tenant.id`, `User.id`).
-    static func id(_ text: String) throws(ProvisionError) -> UUID {
-        guard let id = UUID(uuidString: text) else {
-            throw ProvisionError(.databaseError, "'\(text)' is not a record id")
-        }
-        return id
+    /// A stored user from the columns `id`, `email`, `name`.
+    static func user(of row: Row) throws(ProvisionError) -> User {
+        User(stored: .stored(try row.decode(User.ID.self, "id")), email: try row.decode(String.self, "email"),
+             name: try row.decode(String?.self, "name"), created: false)
     }
 
     static func only(_ rows: Rows) throws(ProvisionError) -> Row {

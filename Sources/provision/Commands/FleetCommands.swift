@@ -104,7 +104,7 @@ struct ShowCommand: ParsableCommand {
             return
         }
         let tenant = detail.tenant
-        var lines = ["Tenant \(tenant.slug.terminalEscaped)  \"\(tenant.name.terminalEscaped)\"  id \((tenant.id ?? "").terminalEscaped)"]
+        var lines = ["Tenant \(tenant.slug.terminalEscaped)  \"\(tenant.name.terminalEscaped)\"  id \(tenant.id?.description ?? "")"]
         lines.append("  created     \(UTCTimestamp(detail.createdAt))")
         lines.append("  time zone   \(tenant.timeZone?.terminalEscaped ?? "(none)")")
         let support = [tenant.supportEmail, tenant.supportPhone].compactMap { $0?.terminalEscaped }.joined(separator: ", ")
@@ -169,7 +169,7 @@ struct DeleteCommand: ParsableCommand {
         let options = PlaybookOptions(stdlib: try Stdlib.located(), dryRun: dryRun, vars: ["tenantSlug": slug],
                                       wording: ErrorWording.flags, showsLocation: false)
         try PlaybookRunner.run(playbook: options.stdlib.playbook("delete").path, options: options, output: output, grantsFor: .delete) { session, delivery in
-            RunReport(command: "delete", delivery: delivery).print(to: output, title: "provision delete")
+            RunReport(command: .delete, delivery: delivery).print(to: output, title: "provision delete")
         }
     }
 }

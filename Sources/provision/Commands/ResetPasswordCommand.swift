@@ -46,7 +46,7 @@ struct ResetPasswordCommand: ParsableCommand {
                                       wording: ErrorWording.flags, showsLocation: false)
         try PlaybookRunner.run(playbook: options.stdlib.playbook("reset-password").path, options: options, output: output,
                                credentials: target, grantsFor: .resetPassword) { session, delivery in
-            ResetReport(report: RunReport(command: "reset-password", delivery: delivery)).print(to: output)
+            ResetReport(report: RunReport(command: .resetPassword, delivery: delivery)).print(to: output)
         }
     }
 }
@@ -61,23 +61,23 @@ struct ResetReport {
             output.document(report.document)
             return
         }
-        let run = report.run
-        output.warnings(run.warnings)
+        let record = report.record
+        output.warnings(record.notices)
         var lines: [String] = []
-        lines.append(run.dryRun ? "Dry run: nothing was written. provision would:" : "Reset:")
-        lines += run.actions.map { "  + \($0.terminalEscaped)" }
-        for case .reset(let reset) in run.outcomes {
+        lines.append(record.dryRun ? "Dry run: nothing was written. provision would:" : "Reset:")
+        lines += RunReport.actionLines(record.actions)
+        for case .reset(let reset) in record.outcomes {
             let user = reset.user
-            let tenants = reset.memberships.map { "\($0.role.rawValue) of \($0.slug.terminalEscaped)" }.joined(separator: ", ")
+            let tenants = reset.memberships.map { "\($0.role.rawValue) of \($0.tenant.slug.terminalEscaped)" }.joined(separator: ", ")
             lines.append("")
-            lines.append("User    \(user.email.terminalEscaped)\(user.name.map { "  \"\($0.terminalEscaped)\"" } ?? "")\(user.id.map { "  id \($0.terminalEscaped)" } ?? "")")
+            lines.append("User    \(user.email.terminalEscaped)\(user.name.map { "  \"\($0.terminalEscaped)\"" } ?? "")\(user.id.map { "  id \($0)" } ?? "")")
             lines.append("        \(tenants.isEmpty ? "no tenant" : tenants)\(reset.previousState.map { "; password was \($0.label)" } ?? "")")
         }
-        if run.dryRun {
+        if record.dryRun {
             lines.append("")
             lines.append("Run again without --dryRun to issue the new password.")
         }
-        lines += report.oneTimePasswordLines(report.credentials)
+        lines += report.oneTimePasswordLines(report.shown)
         output.result(lines.joined(separator: "\n"))
     }
 }

@@ -90,7 +90,7 @@ struct RunCommand: ParsableCommand {
         })
         var failure: Int32?
         try PlaybookRunner.run(playbook: playbook, options: options, output: output, credentials: target, hooks: hooks) { session, delivery in
-            let report = RunReport(command: "run", delivery: delivery)
+            let report = RunReport(command: .run, delivery: delivery)
             report.print(to: output, title: "Playbook \(playbook)")
             failure = report.failureStatus
         }

@@ -116,22 +116,23 @@ struct TenantCommand: ParsableCommand {
         let hooks = PlanOptions.writer(to: planPath, command: "tenant", inputs: { Plan.Inputs(vars: plannedVars, arguments: []) })
         try PlaybookRunner.run(playbook: options.stdlib.playbook("tenant").path, options: options, output: output,
                                credentials: target, hooks: hooks, grantsFor: .provisioning) { session, delivery in
-            let run = session.run
-            if skipExisting, run.tenants.isEmpty, let outcome = run.outcomes.first {
+            var report = RunReport(command: .tenant, delivery: delivery)
+            report.planFile = planPath
+            let record = report.record
+            if skipExisting, case .kept? = record.outcomes.first {
                 // Already provisioned (--skipExisting): unchanged, or differs (exit 3).
-                let report = RunReport(command: "tenant", delivery: delivery)
                 report.print(to: output, title: "provision tenant")
-                if case .differs = outcome { keptStatus = report.failureStatus }
+                keptStatus = report.failureStatus
                 return
             }
-            guard let tenant = run.tenants.first, let owner = run.users.first, !run.memberships.isEmpty else {
+            guard case .tenant(let tenant)? = record.outcomes.first, let owner = record.memberships.first?.user else {
                 // Committed all the same (a stdlib replaced through PROVISION_STDLIB, say):
                 // report what it did, so no password it issued is lost, then fail.
-                RunReport(command: "tenant", delivery: delivery).print(to: output, title: "provision tenant")
+                report.print(to: output, title: "provision tenant")
                 incomplete = true
                 return
             }
-            TenantReport(report: RunReport(command: "tenant", delivery: delivery), tenant: tenant, owner: owner).print(to: output)
+            TenantReport(report: report, tenant: tenant, owner: owner).print(to: output)
         }
         if let keptStatus { throw ExitCode(keptStatus) }
         if incomplete {
@@ -149,31 +150,31 @@ struct TenantReport {
     let tenant: Tenant
     let owner: User
 
-    var run: ProvisioningRun { report.run }
-    var credentials: [IssuedCredential] { report.credentials }
+    var record: RunRecord { report.record }
+    var credentials: [IssuedCredential] { report.shown }
 
     func print(to output: Output) {
         if output.json {
             output.document(report.document)
             return
         }
-        output.warnings(run.warnings)
+        output.warnings(record.notices)
         var lines: [String] = []
-        if run.dryRun {
+        if record.dryRun {
             lines.append("Dry run: nothing was written. provision would:")
         } else {
             lines.append("Provisioned tenant \(tenant.slug.terminalEscaped):")
         }
-        lines += run.actions.map { "  + \($0.terminalEscaped)" }
+        lines += RunReport.actionLines(record.actions)
         lines.append("")
-        lines.append("Tenant  \(tenant.slug.terminalEscaped)  \"\(tenant.name.terminalEscaped)\"\(tenant.id.map { "  id \($0.terminalEscaped)" } ?? "")")
+        lines.append("Tenant  \(tenant.slug.terminalEscaped)  \"\(tenant.name.terminalEscaped)\"\(tenant.id.map { "  id \($0)" } ?? "")")
         let support = [tenant.supportEmail, tenant.supportPhone].compactMap { $0?.terminalEscaped }.joined(separator: ", ").ifEmpty("(none)")
         lines.append("        time zone: \(tenant.timeZone?.terminalEscaped ?? "(none)")  support: \(support)")
-        let ownerState = owner.created ? "new user" : (run.dryRun ? "existing user, would be linked" : "existing user, linked")
-        lines.append("Owner   \(owner.email.terminalEscaped)\(owner.name.map { "  \"\($0.terminalEscaped)\"" } ?? "")\(owner.id.map { "  id \($0.terminalEscaped)" } ?? "")  (\(ownerState))")
-        if run.dryRun {
+        let ownerState = owner.created ? "new user" : (record.dryRun ? "existing user, would be linked" : "existing user, linked")
+        lines.append("Owner   \(owner.email.terminalEscaped)\(owner.name.map { "  \"\($0.terminalEscaped)\"" } ?? "")\(owner.id.map { "  id \($0)" } ?? "")  (\(ownerState))")
+        if record.dryRun {
             lines.append("")
-            lines.append("The plan is valid. Run again without --dryRun to apply it.")
+            lines.append(report.dryRunEnding)
         }
         // The Owner's first, then any other the run issued: every password is shown once.
         let ordered = credentials.filter { $0.userId == owner.id } + credentials.filter { $0.userId != owner.id }
@@ -181,7 +182,7 @@ struct TenantReport {
         if !ordered.isEmpty || report.credentialsFile != nil {
             lines.append("")
             lines.append("Next: log in as the Owner with it, then create centers, levels, programs and groups in the Admin UI.")
-        } else if !run.dryRun && !owner.created {
+        } else if !record.dryRun && !owner.created {
             lines.append("")
             lines.append("No password was created: \(owner.email.terminalEscaped) already had an account and keeps its password.")
         }

@@ -21,7 +21,7 @@ final class CredentialDelivery {
 
     init(run: ProvisioningRun, credentials: [IssuedCredential], file: CredentialsFile?) {
         self.run = run
-        self.records = RunDocument.credentials(credentials, of: run, in: RunDocument.results(of: run))
+        self.records = RunDocument.credentials(credentials, of: run.record)
         self.file = file
     }
 

@@ -3,9 +3,14 @@ import ProvisionCore
 /// `{"error": {...}}`: how every command fails with `--json` (CONTRACT §2), and the
 /// `error` of a failed result in a run's envelope.
 struct ErrorDocument: JSONDocument {
+    /// The command that failed, as the CLI names it (`provision` when none was named).
+    let command: String
     let error: ErrorRecord
 
-    init(_ error: ProvisionError) { self.error = ErrorRecord(error) }
+    init(_ error: ProvisionError, command: String = Output.command) {
+        self.command = command
+        self.error = ErrorRecord(error)
+    }
 }
 
 /// A `ProvisionError` as data: its code, message and field, and every problem when there
@@ -19,7 +24,7 @@ struct ErrorRecord: Encodable, Sendable, Equatable {
     let problems: [ProblemRecord]?
 
     init(_ error: ProvisionError) {
-        code = error.code.rawValue
+        code = error.shownCode
         message = error.message
         field = error.field
         problems = error.problems.isEmpty ? nil : error.problems.map(ProblemRecord.init)

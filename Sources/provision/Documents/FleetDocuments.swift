@@ -37,7 +37,7 @@ struct MemberRecord: Encodable, Sendable {
     let password: PasswordRecord
 
     init(_ member: MemberState) {
-        id = member.user.id
+        id = member.user.id?.description
         email = member.user.email
         name = member.user.name
         role = member.role.rawValue

@@ -1,23 +1,25 @@
 import ProvisionCore
 
 /// The one envelope of every command that provisions or changes something (`tenant`,
-/// `run`, `batch`, `reset-password`, and later `delete`, `apply`): CONTRACT §2.
+/// `run`, `batch`, `reset-password`, `delete`, `apply`): CONTRACT §2, §13. It renders the
+/// run's typed record (`RunRecord`), and the credentials the commit handed over.
 struct RunDocument: JSONDocument {
-    /// What happened to one tenant.
-    enum Status: String, Encodable, Sendable, CaseIterable {
-        case created, planned, unchanged, differs, failed, deleted, reset
-    }
+    typealias Status = OutcomeStatus
 
     struct Result: Encodable, Sendable {
-        /// `null` only for a failure that came before the unit named a tenant.
+        /// `null` only for a failure that came before the unit named a tenant, and for a
+        /// reset user who belongs to no tenant or to several.
         @Nullable var tenant: TenantRecord?
         let status: Status
-        /// Its members this run linked (or would link), every role.
+        /// Its members this run linked (or would link), every role; the Owner kept; the
+        /// user reset; the members a delete removed or kept.
         let users: [UserRecord]
         /// Only for `failed`.
         let error: ErrorRecord?
         /// Only for `differs`: each field whose value in the database is not the input's.
         var differences: [DifferenceRecord]? = nil
+        /// Only for `updated` (and its plan): each change, `from` and `to`.
+        var changes: [ChangeRecord]? = nil
     }
 
     struct DifferenceRecord: Encodable, Sendable {
@@ -25,6 +27,12 @@ struct RunDocument: JSONDocument {
         let field: String
         @Nullable var database: String?
         @Nullable var input: String?
+    }
+
+    struct ChangeRecord: Encodable, Sendable {
+        let field: String
+        @Nullable var from: String?
+        @Nullable var to: String?
     }
 
     struct UserRecord: Encodable, Sendable, Equatable {
@@ -37,6 +45,18 @@ struct RunDocument: JSONDocument {
         /// The run created the user (in a dry run: would create); false when it linked an
         /// existing one.
         let created: Bool
+        /// Only in a delete's result: whether the user was deleted with the tenant, and
+        /// if not, why they were kept.
+        var deleted: Bool? = nil
+        var keptBecause: String? = nil
+
+        init(_ user: User, role: Role?, created: Bool? = nil) {
+            id = user.id?.description
+            email = user.email
+            name = user.name
+            self.role = role?.rawValue
+            self.created = created ?? user.created
+        }
     }
 
     /// A one-time password the run issued: the only place a password is in a document.
@@ -49,7 +69,7 @@ struct RunDocument: JSONDocument {
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(credential.userId, forKey: .userId)
+            try container.encode(credential.userId.description, forKey: .userId)
             try container.encode(credential.email, forKey: .email)
             try container.encode(tenantSlug, forKey: .tenantSlug)
             // Revealed here, while the document is written, and nowhere else.
@@ -61,12 +81,6 @@ struct RunDocument: JSONDocument {
     /// How many results have each status; every status is counted, zeros included.
     struct Summary: Encodable, Sendable, Equatable {
         let counts: [Status: Int]
-
-        init(_ results: [Result]) {
-            counts = Dictionary(uniqueKeysWithValues: Status.allCases.map { status in
-                (status, results.filter { $0.status == status }.count)
-            })
-        }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: StatusKey.self)
@@ -89,7 +103,7 @@ struct RunDocument: JSONDocument {
     let results: [Result]
     let credentials: [CredentialRecord]
     let summary: Summary
-    let actions: [String]
+    let actions: [Action]
     let warnings: [String]
     /// Where `--credentialsFile` put the passwords (then `credentials` is empty).
     @Nullable var credentialsFile: String?
@@ -107,65 +121,60 @@ struct RunDocument: JSONDocument {
 
 extension RunDocument {
     /// The document of a finished run. `credentials` are those `commit()` handed over;
-    /// with `credentialsFile` they went there instead, and the document holds none.
-    init(command: String, run: ProvisioningRun, credentials: [IssuedCredential], credentialsFile: String? = nil,
+    /// with `credentialsFile` they went there instead, and the document holds none. The
+    /// passwords revoked after the commit are actions of their own.
+    init(command: Command, record: RunRecord, credentials: [CredentialRecord], credentialsFile: String? = nil,
          revoked: [CredentialRecord] = [], wording: any Wording = ErrorWording.flags) {
-        let results = Self.results(of: run, wording: wording)
-        self.init(command: command, runId: run.audit.runId.uuidString.lowercased(), dryRun: run.dryRun, results: results,
-                  credentials: credentialsFile == nil ? Self.credentials(credentials, of: run, in: results) : [],
-                  summary: Summary(results), actions: run.actions, warnings: run.warnings, credentialsFile: credentialsFile,
-                  revokedCredentials: revoked.map { record in
-                      RevokedRecord(userId: record.credential.userId, email: record.credential.email, tenantSlug: record.tenantSlug,
-                                    resetCommand: CredentialDelivery.resetCommand(for: record.credential.email))
+        self.init(command: command.rawValue, runId: record.runId.uuidString.lowercased(), dryRun: record.dryRun,
+                  results: Self.results(of: record, wording: wording),
+                  credentials: credentialsFile == nil ? credentials : [],
+                  summary: Summary(counts: record.counts),
+                  actions: record.actions + revoked.map { .revokePassword(email: $0.credential.email) },
+                  warnings: record.notices, credentialsFile: credentialsFile,
+                  revokedCredentials: revoked.map { revoked in
+                      RevokedRecord(userId: revoked.credential.userId.description, email: revoked.credential.email,
+                                    tenantSlug: revoked.tenantSlug, resetCommand: CredentialDelivery.resetCommand(for: revoked.credential.email))
                   })
     }
 
-    /// One result per tenant the run created, planned, found unchanged or failed on, in
-    /// the order the run met them (a batch: the file's order). Members added to a tenant
-    /// that already existed show in `actions` and, when new, in `credentials`.
-    static func results(of run: ProvisioningRun, wording: any Wording = ErrorWording.flags) -> [Result] {
-        // Grouped once: a batch of N rows is O(N), not a scan of every membership per tenant.
-        let bySlug = Dictionary(grouping: run.memberships, by: \.tenantSlug)
-        func users(of slug: String) -> [UserRecord] {
-            (bySlug[slug] ?? []).map { membership in
-                UserRecord(id: membership.user.id, email: membership.user.email, name: membership.user.name,
-                           role: membership.role.rawValue, created: membership.user.created)
-            }
-        }
-        return run.outcomes.map { outcome in
+    /// One result per outcome, in the order the run met them (a batch: the file's order).
+    static func results(of record: RunRecord, wording: any Wording = ErrorWording.flags) -> [Result] {
+        let bySlug = record.membershipsBySlug
+        return record.outcomes.map { outcome in
+            let tenant = outcome.tenant.map(TenantRecord.init)
             switch outcome {
-            case .tenant(let tenant):
-                return Result(tenant: TenantRecord(tenant), status: tenant.planned ? .planned : .created,
-                              users: users(of: tenant.slug), error: nil)
-            case .unchanged(let slug, let ownerEmail):
-                return Result(tenant: TenantRecord(slug: slug), status: .unchanged,
-                              users: [UserRecord(id: nil, email: ownerEmail, name: nil, role: Role.owner.rawValue, created: false)],
-                              error: nil)
-            case .failed(let failure):
-                return Result(tenant: failure.tenantSlug.map(TenantRecord.init(slug:)), status: .failed, users: [],
-                              error: ErrorRecord(failure.error))
-            case .differs(let existing):
-                var result = Result(tenant: TenantRecord(existing.tenant), status: .differs,
-                                    users: [UserRecord(id: nil, email: existing.ownerEmail, name: nil, role: Role.owner.rawValue, created: false)],
-                                    error: nil)
-                result.differences = existing.differences.map { difference in
-                    DifferenceRecord(field: wording.name(of: difference.field), database: difference.database, input: difference.input)
+            case .tenant(let created):
+                return Result(tenant: tenant, status: outcome.status,
+                              users: (bySlug[created.slug] ?? []).map { UserRecord($0.user, role: $0.role) }, error: nil)
+            case .kept(let existing):
+                var result = Result(tenant: tenant, status: outcome.status,
+                                    users: [UserRecord(existing.owner, role: .owner, created: false)], error: nil)
+                if !existing.differences.isEmpty {
+                    result.differences = existing.differences.map { difference in
+                        DifferenceRecord(field: wording.name(of: difference.field), database: difference.database, input: difference.input)
+                    }
                 }
                 return result
+            case .updated(let update):
+                var result = Result(tenant: tenant, status: outcome.status,
+                                    users: update.memberships.map { UserRecord($0.user, role: $0.role) }, error: nil)
+                result.changes = update.changes.map { ChangeRecord(field: $0.field, from: $0.from, to: $0.to) }
+                return result
+            case .failed(let failure):
+                return Result(tenant: failure.tenantSlug.map(TenantRecord.init(slug:)), status: outcome.status, users: [],
+                              error: ErrorRecord(failure.error))
             case .deleted(let deletion):
-                return Result(tenant: TenantRecord(deletion.tenant), status: deletion.planned ? .planned : .deleted,
+                return Result(tenant: tenant, status: outcome.status,
                               users: deletion.members.map { member in
-                                  UserRecord(id: member.user.id, email: member.user.email, name: member.user.name,
-                                             role: member.role.rawValue, created: false)
+                                  var user = UserRecord(member.user, role: member.role, created: false)
+                                  user.deleted = member.removed
+                                  user.keptBecause = member.keptBecause
+                                  return user
                               },
                               error: nil)
             case .reset(let reset):
-                // About a user: the tenant is theirs when they belong to exactly one.
-                let only = reset.onlyMembership
-                return Result(tenant: only.map { TenantRecord(slug: $0.slug) }, status: reset.planned ? .planned : .reset,
-                              users: [UserRecord(id: reset.user.id, email: reset.user.email, name: reset.user.name,
-                                                 role: only?.role.rawValue, created: false)],
-                              error: nil)
+                return Result(tenant: tenant, status: outcome.status,
+                              users: [UserRecord(reset.user, role: reset.onlyMembership?.role, created: false)], error: nil)
             }
         }
     }
@@ -173,16 +182,20 @@ extension RunDocument {
     /// Every credential, each once: those of the results' users in result order first,
     /// then any other (a user created without a membership). Each names the tenant its
     /// user joined in this run, whatever the role.
-    static func credentials(_ credentials: [IssuedCredential], of run: ProvisioningRun, in results: [Result]) -> [CredentialRecord] {
+    static func credentials(_ credentials: [IssuedCredential], of record: RunRecord) -> [CredentialRecord] {
         // Each user's first place among the results, and first tenant joined: looked up by
         // key, so ordering N credentials is O(N log N), not a scan per comparison.
-        var position: [String: Int] = [:]
-        for (offset, id) in results.flatMap({ $0.users.compactMap(\.id) }).enumerated() where position[id] == nil {
-            position[id] = offset
+        var position: [User.ID: Int] = [:]
+        var offset = 0
+        for result in results(of: record) {
+            for user in result.users {
+                if let id = user.id.flatMap({ User.ID(text: $0) }), position[id] == nil { position[id] = offset }
+                offset += 1
+            }
         }
-        var firstTenant: [String: String] = [:]
-        for membership in run.memberships {
-            if let id = membership.user.id, firstTenant[id] == nil { firstTenant[id] = membership.tenantSlug }
+        var firstTenant: [User.ID: String] = [:]
+        for membership in record.memberships {
+            if let id = membership.user.id, firstTenant[id] == nil { firstTenant[id] = membership.tenant.slug }
         }
         let ordered = credentials.enumerated().sorted { a, b in
             let (ka, kb) = (position[a.element.userId] ?? Int.max, position[b.element.userId] ?? Int.max)
@@ -192,4 +205,9 @@ extension RunDocument {
             CredentialRecord(credential: credential, tenantSlug: credential.tenantSlug ?? firstTenant[credential.userId])
         }
     }
+}
+
+/// The commands whose envelope is a `RunDocument`, as the CLI names them.
+enum Command: String, Sendable {
+    case tenant, run, batch, resetPassword = "reset-password", delete, apply
 }

@@ -1,8 +1,8 @@
 import ProvisionCore
 
 /// A tenant in a document: every field of the contract's `tenants` row, `null` where the
-/// run does not know it (a planned tenant has no `id`; a failed or unchanged row knows
-/// only its slug).
+/// run does not know it (a planned tenant has no `id`; a row that failed before its
+/// tenant was looked at knows only its slug).
 struct TenantRecord: Encodable, Sendable, Equatable {
     @Nullable var id: String?
     let slug: String
@@ -12,7 +12,7 @@ struct TenantRecord: Encodable, Sendable, Equatable {
     @Nullable var supportPhone: String?
 
     init(_ tenant: Tenant) {
-        id = tenant.id
+        id = tenant.id?.description
         slug = tenant.slug
         name = tenant.name
         timeZone = tenant.timeZone

@@ -5,14 +5,23 @@ import ProvisionCore
 import Glibc
 #endif
 
-/// A saved plan (CONTRACT §8, "Plans"): what a dry run of `tenant`, `run` or `batch`
-/// would do, and everything it was planned against, so that `provision apply` does exactly
-/// that or refuses and names what changed. Readable JSON; no secret of any kind (no
-/// password, no hash of one, no `DATABASE_URL` password: the database is named by its
-/// redacted target). `hash` is the SHA-256 of the plan's other fields (their canonical
-/// JSON), so an edit by hand is refused.
+/// A saved plan (CONTRACT §8 "Plans", §13): what a dry run of `tenant`, `run` or `batch`
+/// would do, as typed actions with every value they write, and everything it was planned
+/// against (the database's identity, the hashed sources, each look-up), so that
+/// `provision apply` does exactly that or refuses and names what changed, field by field.
+/// Readable JSON; no secret of any kind (no password, no hash of one, no `DATABASE_URL`
+/// password: the database is named by its identity and its redacted target). `hash` is
+/// the SHA-256 of the plan's other fields (their canonical JSON): a checksum that finds
+/// an edit by mistake; who reviewed it is what a signature says (`PlanSignature`).
 struct Plan: Codable {
-    static let format = "provision-plan/1"
+    static let format = "provision-plan/2"
+
+    /// The database a plan was made against: the identity `migrate` stored in it (the
+    /// same however it is reached), and the target as libpq reported it, for people.
+    struct Database: Codable, Equatable {
+        var identity: String
+        var target: String
+    }
 
     struct Inputs: Codable, Equatable {
         /// The playbook's `provision.vars` (for `tenant` and `batch`: the validated flags).
@@ -51,13 +60,13 @@ struct Plan: Codable {
     var createdBy: String
     var provisionVersion: String
     var schemaVersion: Int
-    /// Where the plan was made, without the password.
-    var database: String
+    /// Where the plan was made.
+    var database: Database
     /// `tenant`, `run` or `batch`.
     var command: String
     var inputs: Inputs
     var sources: [Source]
-    var actions: [String]
+    var actions: [Action]
     var warnings: [String]
     var preconditions: [Precondition]
     var hash: String
@@ -83,12 +92,13 @@ struct Plan: Codable {
     /// The plan of a dry run that just ran in `session`, with its digests computed by the
     /// database.
     static func make(command: String, inputs: Inputs, extraSources: [(path: String, bytes: [UInt8])] = [],
-                     session: PlaybookSession, database: String) throws(ProvisionError) -> Plan {
+                     session: PlaybookSession) throws(ProvisionError) -> Plan {
         let run = session.run
         var sources: [Source] = []
         for (path, bytes) in session.sources + extraSources {
             sources.append(Source(path: Source.name(of: path, in: session.options.stdlib), sha256: try run.sha256(bytes)))
         }
+        let database = Database(identity: try run.databaseIdentity().sqlText, target: run.databaseTarget ?? "")
         var plan = Plan(format: format, createdAt: IssuedCredential.iso8601(Date()), createdBy: run.audit.actor,
                         provisionVersion: ProvisionVersion.current, schemaVersion: BundledMigrations.latestVersion,
                         database: database, command: command, inputs: inputs, sources: sources, actions: run.actions,
@@ -98,14 +108,19 @@ struct Plan: Codable {
     }
 
     /// Reads a plan file: a regular file holding a plan of this format (exit 2 otherwise).
-    static func read(_ path: String) throws(ProvisionError) -> Plan {
+    /// Returns the bytes read too: what a signature is checked against is what is decoded.
+    static func read(_ path: String) throws(ProvisionError) -> (plan: Plan, bytes: [UInt8]) {
         let bytes = try RegularFile.read(path, field: "plan", maxBytes: 64 << 20)
+        struct Format: Decodable { let format: String }
         do {
-            let plan = try JSONDecoder().decode(Plan.self, from: Data(bytes))
-            guard plan.format == format else {
-                throw ProvisionError(.invalidInput, "\(path) is a plan of another format (\(plan.format)); this provision reads \(format)", field: "plan")
+            let found = try JSONDecoder().decode(Format.self, from: Data(bytes)).format
+            guard found == format else {
+                let older = found == "provision-plan/1"
+                throw ProvisionError(.invalidInput, older
+                    ? "\(path) is a plan of an older provision (\(found)), which did not record every value to be written or the database's identity: make a new plan with --dryRun --planFile and have it reviewed"
+                    : "\(path) is a plan of another format (\(found)); this provision reads \(format)", field: "plan")
             }
-            return plan
+            return (try JSONDecoder().decode(Plan.self, from: Data(bytes)), bytes)
         } catch let error as ProvisionError {
             throw error
         } catch {

@@ -35,8 +35,9 @@ struct PlanReplay {
     }
 
     /// What no longer matches before anything runs: the plan's own hash (an edited plan is
-    /// invalid input, exit 2), then its age, the binary's and the schema's versions, the
-    /// database, and each source file.
+    /// invalid input, exit 2), then its age (a plan dated in the future is refused too),
+    /// the binary's and the schema's versions, the database's identity, and each source
+    /// file.
     func staticDifferences(maxAgeHours: Double) throws(ProvisionError) -> [String] {
         let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
         let run = ProvisioningRun(connection: connection, dryRun: true)
@@ -48,7 +49,9 @@ struct PlanReplay {
         var differences: [String] = []
         if let created = plan.createdDate {
             let seconds = Date().timeIntervalSince(created)
-            if seconds > maxAgeHours * 3600 {
+            if seconds < -Self.clockSkew {
+                differences.append("plan is dated in the future (made \(plan.createdAt), now \(IssuedCredential.iso8601(Date()))): a plan is applied after it was made, never before")
+            } else if seconds > maxAgeHours * 3600 {
                 let age = seconds >= 3600 ? "\(Int(seconds / 3600)) hours" : seconds >= 60 ? "\(Int(seconds / 60)) minutes" : "\(Int(seconds)) seconds"
                 differences.append("plan is \(age) old (made \(plan.createdAt); at most \(String(format: "%g", maxAgeHours)) hours: --maxPlanAge)")
             }
@@ -61,8 +64,9 @@ struct PlanReplay {
         if plan.schemaVersion != BundledMigrations.latestVersion {
             differences.append("schema version \(BundledMigrations.latestVersion), plan made at \(plan.schemaVersion)")
         }
-        if let database = run.databaseTarget, database != plan.database {
-            differences.append("plan made against \(plan.database), this is \(database)")
+        let identity = try run.databaseIdentity()
+        if UUID(uuidString: plan.database.identity) != identity {
+            differences.append("plan made against another database: \(plan.database.target) (identity \(plan.database.identity)), this is \(run.databaseTarget ?? "") (identity \(identity.sqlText))")
         }
         // Early word of a changed file; what decides is `ranDifferences`, over the bytes
         // that actually run.
@@ -113,21 +117,9 @@ struct PlanReplay {
         return "\(isPlaybook ? "playbook" : "module") \(URL(fileURLWithPath: name).lastPathComponent)"
     }
 
-    /// Each action planned but not taken now, and each taken now but not planned, in
-    /// order (an action planned twice must be taken twice).
-    static func actionDifferences(planned: [String], taken: [String]) -> [String] {
-        var remaining = taken
-        var differences: [String] = []
-        for action in planned {
-            if let index = remaining.firstIndex(of: action) {
-                remaining.remove(at: index)
-            } else {
-                differences.append("planned, but the playbook would not do it now: \(action)")
-            }
-        }
-        differences += remaining.map { "not planned, but the playbook would do it now: \($0)" }
-        return differences
-    }
+    /// How far ahead of this machine's clock a plan's time may be (another machine's
+    /// clock) before it counts as dated in the future.
+    static let clockSkew: TimeInterval = 300
 
     /// The refusal: every difference, each a problem of its own.
     static func stale(_ differences: [String], planFile: String) -> ProvisionError {
