@@ -27,7 +27,7 @@ struct ExternalTool {
 
         /// Its first line on stderr that says something, for a message.
         var said: String {
-            stderr.split(separator: "\n").first.map(String.init) ?? "exit status \(status)"
+            stderr.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "exit status \(status)"
         }
     }
 

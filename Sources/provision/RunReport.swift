@@ -72,7 +72,8 @@ struct RunReport {
                 let slug = slug.padding(width)
                 let detail: String
                 if let error = result.error {
-                    detail = "\(error.code): \(error.message.terminalEscaped)"
+                    // A playbook's own code is in its message already (`wave_closed: …`).
+                    detail = (error.message.hasPrefix(error.code + ": ") ? "" : "\(error.code): ") + error.message.terminalEscaped
                 } else if let differences = result.differences {
                     detail = differences.map(Self.describe).joined(separator: "; ")
                 } else if let changes = result.changes {

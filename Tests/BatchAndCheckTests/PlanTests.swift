@@ -64,7 +64,7 @@ struct PlanTests {
         #expect(actions.map { $0["text"] as? String } == ["create tenant planned", "create user owner@planned.example with a one-time password",
                                                           "add owner@planned.example to planned as OWNER"])
         #expect((actions[0]["values"] as? [String: Any])?["supportEmail"] as? String == "help@planned.example", "every value to be written")
-        #expect(((json["database"] as? [String: Any])?["identity"] as? String) == (try db.scalar("SELECT identity::text FROM provision_database")))
+        #expect(((json["database"] as? [String: Any])?["identity"] as? String) == (try db.scalar("SELECT provision_database_identity()::text")))
         #expect((json["preconditions"] as? [[String: Any]])?.count == 2, "slug and email absent: \(json)")
         #expect(json["schemaVersion"] as? Int == 4 && json["command"] as? String == "tenant")
 

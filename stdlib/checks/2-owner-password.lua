@@ -10,7 +10,7 @@ local check = {
     local owners = ctx.query([[
       SELECT u.email, u.must_change_password AS pending,
              u.password_expires_at < now() AS expired,
-             to_char(u.password_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"') AS expires
+             to_char(u.password_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS expires
       FROM memberships m JOIN users u ON u.id = m.user_id
       WHERE m.tenant_id = $1 AND m.role = 'OWNER' ORDER BY u.email]], ctx.tenant.id)
     if #owners == 0 then return ctx.fail("the tenant has no OWNER to log in") end

@@ -174,15 +174,44 @@ public enum BundledMigrations {
             $$;
             """),
             Migration(version: 4, name: "database_identity", sql: """
-            -- A random identity for this database, made once by `provision migrate`: a plan
+            -- A random identity for this database, made by `provision migrate`: a plan
             -- records it, and `provision apply` refuses a plan made against another
-            -- database, whatever connection string reaches either. One row, always.
+            -- database, whatever connection string reaches either. The row also records
+            -- where it was made (the database's oid and the cluster's system identifier),
+            -- so a copy (a restored dump, CREATE DATABASE … TEMPLATE) is told apart from
+            -- its original: until `migrate` gives the copy an identity of its own, its
+            -- identity is derived from the original's and its own place. One row, always.
+            CREATE FUNCTION provision_database_place(OUT database_oid oid, OUT system_identifier bigint)
+            LANGUAGE plpgsql STABLE
+            AS $$
+            BEGIN
+                SELECT d.oid INTO database_oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database();
+                BEGIN
+                    SELECT c.system_identifier INTO system_identifier FROM pg_catalog.pg_control_system() c;
+                EXCEPTION WHEN insufficient_privilege THEN
+                    system_identifier := NULL;  -- a server that hides it: the oid alone
+                END;
+            END
+            $$;
+
             CREATE TABLE provision_database (
-                identity   uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
-                created_at timestamptz NOT NULL DEFAULT now(),
-                one_row    boolean     NOT NULL DEFAULT true UNIQUE CHECK (one_row)
+                identity          uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+                database_oid      oid         NOT NULL,
+                system_identifier bigint,
+                created_at        timestamptz NOT NULL DEFAULT now(),
+                one_row           boolean     NOT NULL DEFAULT true UNIQUE CHECK (one_row)
             );
-            INSERT INTO provision_database DEFAULT VALUES;
+
+            -- The identity as plans record it: the row's, in the database that made it;
+            -- in a copy, one derived from it and the copy's own place.
+            CREATE FUNCTION provision_database_identity() RETURNS uuid
+            LANGUAGE sql STABLE
+            AS $$
+                SELECT CASE WHEN d.database_oid = p.database_oid AND d.system_identifier IS NOT DISTINCT FROM p.system_identifier
+                            THEN d.identity
+                            ELSE pg_catalog.md5(pg_catalog.concat_ws(':', d.identity, p.database_oid, p.system_identifier))::uuid END
+                FROM provision_database d CROSS JOIN provision_database_place() p
+            $$;
             """),
     ]
 }

@@ -103,10 +103,17 @@ public struct Migrator {
                     """)
                 applied.append(migration)
             }
-            // The database's identity (CONTRACT §13): made once; made again only if its
-            // row was deleted, and then different, so no old plan applies here.
+            // The database's identity (CONTRACT §13): made once. A copy of another
+            // database (its row made elsewhere) gets one of its own, and so does a database
+            // whose row was deleted: no plan made against another database applies here.
             if Self.includes(4, recorded: recorded, applied: applied) {
-                try connection.run("INSERT INTO provision_database SELECT WHERE NOT EXISTS (SELECT 1 FROM provision_database)")
+                try connection.executeScript(StaticScript(text: """
+                    DELETE FROM provision_database d USING provision_database_place() p
+                    WHERE d.database_oid <> p.database_oid OR d.system_identifier IS DISTINCT FROM p.system_identifier;
+                    INSERT INTO provision_database (database_oid, system_identifier)
+                    SELECT database_oid, system_identifier FROM provision_database_place()
+                    WHERE NOT EXISTS (SELECT 1 FROM provision_database);
+                    """))
             }
             let readerRole = try ReaderRole.prepare(on: connection)
             let trail = AuditTrail(connection: connection, context: audit)

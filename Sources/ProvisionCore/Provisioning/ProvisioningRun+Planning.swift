@@ -53,15 +53,19 @@ extension ProvisioningRun {
 
 extension ProvisioningRun {
     /// The identity `provision migrate` stored in this database (CONTRACT §13): the same
-    /// whichever connection string reaches it.
+    /// whichever connection string reaches it (a pooler, a standby of it). In a copy of a
+    /// database (a restored dump, a template's clone) the row is the original's: its
+    /// identity is then derived from the original's and the copy's own place, so it
+    /// differs from the original's until `migrate` gives the copy one of its own.
     public func databaseIdentity() throws(ProvisionError) -> UUID {
         guard let connection else {
             throw ProvisionError(.databaseUnavailable, "the database's identity needs the database (DATABASE_URL is not set)")
         }
         try requireOpen()
-        guard let row = try connection.run("SELECT identity FROM provision_database").first else {
-            throw ProvisionError(.notMigrated, "the database has no identity (its provision_database row is gone): run provision migrate")
+        let row = try Store.only(try connection.run("SELECT provision_database_identity() AS identity"))
+        guard let identity = try row.decode(UUID?.self, "identity") else {
+            throw ProvisionError(.notMigrated, "the database has no identity (its provision_database row is gone): run provision migrate, which makes a new one")
         }
-        return try row.decode(UUID.self, "identity")
+        return identity
     }
 }

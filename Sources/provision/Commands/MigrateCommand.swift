@@ -73,7 +73,7 @@ struct MigrateCommand: ParsableCommand {
         output.result("Migrations at \(target):")
         for entry in entries {
             let (state, at) = MigrationStatusDocument.describe(entry.state)
-            output.result("  \(String(entry.version).leftPadded(4)) \(entry.name.padding(40)) \(state.padding(9)) \(at ?? "")")
+            output.result("  \(String(entry.version).leftPadded(4)) \(entry.name.padding(40)) \(state.padding(9)) \(at.map { UTCTimestamp($0).description } ?? "")")
         }
         let modified = entries.filter { if case .modified = $0.state { true } else { false } }
         if !modified.isEmpty {

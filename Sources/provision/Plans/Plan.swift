@@ -71,13 +71,13 @@ struct Plan: Codable {
     var preconditions: [Precondition]
     var hash: String
 
-    /// The text whose SHA-256 is `hash`: the plan with an empty hash, keys sorted, compact.
-    var canonical: [UInt8] {
-        var copy = self
-        copy.hash = ""
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(copy)) ?? Data())
+    /// The text whose SHA-256 is `hash`: the plan file's own JSON with an empty hash, keys
+    /// sorted, compact. Computed from the file's JSON, not from what this binary decodes
+    /// of it, so a plan stays valid when a newer binary words its actions otherwise.
+    static func canonical(_ bytes: [UInt8]) -> [UInt8] {
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else { return [] }
+        object["hash"] = ""
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])).map(Array.init) ?? []
     }
 
     /// The plan as its file holds it: pretty, keys sorted, ending in a newline.
@@ -103,7 +103,7 @@ struct Plan: Codable {
                         provisionVersion: ProvisionVersion.current, schemaVersion: BundledMigrations.latestVersion,
                         database: database, command: command, inputs: inputs, sources: sources, actions: run.actions,
                         warnings: run.warnings, preconditions: run.preconditions, hash: "")
-        plan.hash = try run.sha256(plan.canonical)
+        plan.hash = try run.sha256(canonical(Array(plan.fileText.utf8)))
         return plan
     }
 

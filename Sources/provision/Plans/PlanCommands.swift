@@ -94,7 +94,7 @@ struct ApplyCommand: ParsableCommand {
             Output.standardError("\(planFile.terminalEscaped) is signed by \(signer.terminalEscaped) (an allowed signer in \(allowedSigners.terminalEscaped))")
         }
         let target = try credentialOptions.target()
-        let replay = try PlanReplay(plan: plan, file: planFile)
+        let replay = try PlanReplay(plan: plan, bytes: bytes, file: planFile)
         var differences = try replay.staticDifferences(maxAgeHours: maxPlanAge)
         var failure: Int32?
         var hooks = PlaybookRunner.Hooks()
@@ -157,7 +157,7 @@ struct ShowPlanCommand: ParsableCommand {
             let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connect() }
             let run = ProvisioningRun(connection: connection, dryRun: true)
             defer { run.rollback() }
-            verified = try run.sha256(plan.canonical) == plan.hash
+            verified = try run.sha256(Plan.canonical(bytes)) == plan.hash
         }
         if json {
             output.document(PlanDocument(plan: plan, verified: verified, signature: SignatureRecord(signature)))

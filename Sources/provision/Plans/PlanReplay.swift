@@ -6,12 +6,15 @@ import ProvisionCore
 /// checking everything the plan depends on that can be checked before it runs.
 struct PlanReplay {
     let plan: Plan
+    /// The plan file as read: its hash is checked over these bytes.
+    let bytes: [UInt8]
     let file: String
     let playbook: String
     let options: PlaybookOptions
 
-    init(plan: Plan, file: String) throws(ProvisionError) {
+    init(plan: Plan, bytes: [UInt8], file: String) throws(ProvisionError) {
         self.plan = plan
+        self.bytes = bytes
         self.file = file
         let stdlib = try Stdlib.located()
         switch plan.command {
@@ -42,7 +45,7 @@ struct PlanReplay {
         let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated() }
         let run = ProvisioningRun(connection: connection, dryRun: true)
         defer { run.rollback() }
-        guard try run.sha256(plan.canonical) == plan.hash else {
+        guard try run.sha256(Plan.canonical(bytes)) == plan.hash else {
             throw ProvisionError(.invalidInput, "\(file) was edited after it was written (its hash does not match its content); make a new plan with --dryRun --planFile",
                                  field: "plan")
         }

@@ -30,14 +30,14 @@ enum PlanSignature {
     static func requireTrusted(plan: String, bytes: [UInt8], allowedSigners: String) throws(ProvisionError) -> String {
         _ = try RegularFile.read(allowedSigners, field: "allowedSigners", maxBytes: 1 << 20)
         let status = try check(plan: plan, bytes: bytes, allowedSigners: allowedSigners)
-        let remedy = "have the reviewer sign the plan with: ssh-keygen -Y sign -n \(namespace) -f KEY \(plan); nothing was applied"
+        let remedy = "nothing was applied. After review, a signer that \(allowedSigners) allows signs it with: ssh-keygen -Y sign -n \(namespace) -f KEY \(plan)"
         switch status {
         case .unsigned:
-            throw ProvisionError(.planUntrusted, "\(plan) is not signed (there is no \(path(of: plan))): \(remedy)", field: "plan")
+            throw ProvisionError(.planUntrusted, "\(plan) is not signed (there is no \(path(of: plan))); \(remedy)", field: "plan")
         case .invalid(let why):
-            throw ProvisionError(.planUntrusted, "\(path(of: plan)) is not a valid signature of \(plan) (\(why)): the plan changed after it was signed, or the signature is another file's; \(remedy)", field: "plan")
+            throw ProvisionError(.planUntrusted, "\(path(of: plan)) does not verify for \(plan) (\(why)): the plan changed after it was signed, or the signature is of another file or for another purpose; \(remedy)", field: "plan")
         case .signed(let key, nil):
-            throw ProvisionError(.planUntrusted, "\(plan) is signed with \(key), which no principal in \(allowedSigners) may sign \(namespace) files with; \(remedy) by an allowed signer", field: "plan")
+            throw ProvisionError(.planUntrusted, "\(plan) is signed with \(key), which no principal in \(allowedSigners) may sign plans with; \(remedy)", field: "plan")
         case .signed(_, let signer?):
             return signer
         }
