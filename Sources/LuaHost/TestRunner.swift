@@ -420,7 +420,7 @@ private final class TestContext {
             session.rollback()
             failure = error
         }
-        let run = session.run
+        let record = session.run.record
         stack.newTable(record: 6)
         stack.push(failure == nil)
         stack.setRawField(-2, "ok")
@@ -428,13 +428,13 @@ private final class TestContext {
             stack.pushError(failure)
             stack.setRawField(-2, "error")
         }
-        stack.push(run.actions)
+        stack.push(record.actions)
         stack.setRawField(-2, "actions")
-        stack.pushArray(run.warnings)
+        stack.pushArray(record.notices)
         stack.setRawField(-2, "warnings")
         stack.push(issued)
         stack.setRawField(-2, "passwords")
-        let outcomes = run.outcomes
+        let outcomes = record.outcomes
         stack.newTable(array: Int32(outcomes.count))
         for (offset, outcome) in outcomes.enumerated() {
             stack.push(outcome)

@@ -147,3 +147,27 @@ public struct Problem: Sendable, Equatable, Codable {
         self.message = message
     }
 }
+
+/// An error in a run's record (a failed unit's): its code, the script's own code, the
+/// words as worded, and its problems. The template and remedy are the front end's to word
+/// before the error is recorded, so they are not kept.
+extension ProvisionError: Codable {
+    private enum Key: String, CodingKey { case code, ownCode, message, field, problems }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(code, forKey: .code)
+        try container.encodeIfPresent(ownCode, forKey: .ownCode)
+        try container.encode(message, forKey: .message)
+        try container.encodeIfPresent(field, forKey: .field)
+        if !problems.isEmpty { try container.encode(problems, forKey: .problems) }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        self.init(try container.decode(ErrorCode.self, forKey: .code), try container.decode(String.self, forKey: .message),
+                  field: try container.decodeIfPresent(String.self, forKey: .field))
+        ownCode = try container.decodeIfPresent(String.self, forKey: .ownCode)
+        problems = try container.decodeIfPresent([Problem].self, forKey: .problems) ?? []
+    }
+}

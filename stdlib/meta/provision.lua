@@ -38,11 +38,19 @@
 ---@field email string
 ---@field name string|nil
 ---@field previousState "one-time pending"|"one-time expired"|"changed"|nil Where the user's password stood before; nil in a dry run without a database.
----@field tenants {slug: string, role: "OWNER"|"ADMIN"|"STAFF"|"PARENT"}[] The tenants the user belongs to.
+---@field tenants {id: string, slug: string, role: "OWNER"|"ADMIN"|"STAFF"|"PARENT"}[] The tenants the user belongs to.
 ---@field planned boolean True when this run only planned the reset.
 
+---@class provision.Action One change, typed, with every value it writes.
+---@field kind "create_tenant"|"create_user"|"use_existing_user"|"link_membership"|"keep_tenant"|"reset_password"|"revoke_password"|"delete_tenant"|"delete_user"|"remove_membership"
+---@field tenant string|nil The tenant's slug.
+---@field email string|nil The user's email.
+---@field role "OWNER"|"ADMIN"|"STAFF"|"PARENT"|nil
+---@field values table<string, string>|nil Every value written (create_tenant: slug, name, timeZone, supportEmail, supportPhone).
+---@field text string For people, e.g. "create tenant pilot"; never compare it.
+
 ---@class provision.Plan
----@field actions string[] What the function would have done, e.g. "create tenant pilot".
+---@field actions provision.Action[] What the function would have done.
 ---@field warnings string[]
 
 ---@class provision.CSVInfo

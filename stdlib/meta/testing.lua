@@ -15,9 +15,9 @@
 ---@class provision.PlaybookRun
 ---@field ok boolean
 ---@field error? provision.Error
----@field actions string[]
+---@field actions provision.Action[]
 ---@field warnings string[]
----@field results {slug?: string, email?: string, status: string, error?: provision.Error}[]
+---@field results {slug?: string, email?: string, status: "created"|"planned"|"unchanged"|"differs"|"updated"|"deleted"|"reset"|"failed", error?: provision.Error}[]
 ---@field passwords integer One-time passwords the run issued (never shown to tests).
 
 ---@class provision.Test

@@ -1,6 +1,6 @@
 import Foundation
 
-public enum Role: String, Sendable, CaseIterable {
+public enum Role: String, Sendable, CaseIterable, Codable {
     case owner = "OWNER"
     case admin = "ADMIN"
     case staff = "STAFF"
@@ -58,7 +58,7 @@ public struct OwnerSpec: Sendable, Equatable {
     }
 }
 
-public struct Tenant: Sendable, Equatable {
+public struct Tenant: Sendable, Equatable, Codable {
     /// Stored with its id, or only planned (a dry run).
     public let stored: Stored<ID>
     public let slug: String
@@ -80,7 +80,7 @@ public struct Tenant: Sendable, Equatable {
     public var planned: Bool { stored.isPlanned }
 }
 
-public struct User: Sendable, Equatable {
+public struct User: Sendable, Equatable, Codable {
     public let stored: Stored<ID>
     public let email: String
     public let name: String?
@@ -98,7 +98,7 @@ public struct User: Sendable, Equatable {
     public var planned: Bool { stored.isPlanned }
 }
 
-public struct Membership: Sendable, Equatable {
+public struct Membership: Sendable, Equatable, Codable {
     /// The tenant and the user as this run knew them when linking (created by this run or not).
     public let tenant: Tenant
     public let user: User
@@ -140,7 +140,7 @@ public struct IssuedCredential: Sendable {
 
 /// What happened to one tenant in a run, in the order it happened: the report's results
 /// come from these as they are, never re-sorted.
-public enum TenantOutcome: Sendable {
+public enum TenantOutcome: Sendable, Codable {
     /// Created, or planned (`tenant.planned`).
     case tenant(Tenant)
     /// Already provisioned with this Owner, kept as it is: `unchanged` when its fields
@@ -195,7 +195,7 @@ public enum OutcomeStatus: String, Sendable, CaseIterable, Codable {
 
 /// Where a user's password stands, as the platform judges it: a one-time password that
 /// is pending (with its expiry) or expired unused, or a password the user set.
-public enum PasswordState: Sendable, Equatable {
+public enum PasswordState: Sendable, Equatable, Codable {
     case oneTimePending(expiresAt: Date)
     case oneTimeExpired(expiredAt: Date)
     /// The user replaced the one-time password (or never had one).
@@ -214,20 +214,26 @@ public enum PasswordState: Sendable, Equatable {
 /// A password reset: the user, the tenants they belong to (with their role in each), and
 /// the state their password was in before (nil: a dry run without a database, which
 /// could not look).
-public struct PasswordReset: Sendable {
+public struct PasswordReset: Sendable, Codable {
+    /// A tenant the user belongs to, and their role in it.
+    public struct Membership: Sendable, Codable {
+        public let tenant: Tenant
+        public let role: Role
+    }
+
     public let user: User
-    public let memberships: [(tenant: Tenant, role: Role)]
+    public let memberships: [Membership]
     public let previousState: PasswordState?
     public let planned: Bool
 
     /// The tenant and role when the user belongs to exactly one tenant (a pilot's Owner);
     /// nil when to none or several.
-    public var onlyMembership: (tenant: Tenant, role: Role)? {
+    public var onlyMembership: Membership? {
         memberships.count == 1 ? memberships[0] : nil
     }
 }
 
-public struct UnitFailure: Sendable {
+public struct UnitFailure: Sendable, Codable {
     /// The first tenant slug the unit tried to create, if any.
     public let tenantSlug: String?
     public let error: ProvisionError
@@ -235,8 +241,8 @@ public struct UnitFailure: Sendable {
 
 /// A tenant that already exists with the input's Owner (a re-run): what the database
 /// holds, and each field where it differs from the input.
-public struct ExistingProvision: Sendable {
-    public struct Difference: Sendable, Equatable {
+public struct ExistingProvision: Sendable, Codable {
+    public struct Difference: Sendable, Equatable, Codable {
         public let field: Field
         public let database: String?
         public let input: String?
@@ -249,8 +255,8 @@ public struct ExistingProvision: Sendable {
 
 /// A tenant that existed before the run and that the run changed (or, planning, would):
 /// each change, in order.
-public struct TenantUpdate: Sendable {
-    public struct Change: Sendable, Equatable {
+public struct TenantUpdate: Sendable, Codable {
+    public struct Change: Sendable, Equatable, Codable {
         /// `member owner@x.example`, a setting's name.
         public let field: String
         public let from: String?
@@ -267,8 +273,8 @@ public struct TenantUpdate: Sendable {
 /// What the safe delete of a tenant removes (or would): the tenant, its memberships, and
 /// the users who belonged to no other tenant and never replaced their one-time password;
 /// the members it keeps, and why.
-public struct TenantDeletion: Sendable {
-    public struct Member: Sendable {
+public struct TenantDeletion: Sendable, Codable {
+    public struct Member: Sendable, Codable {
         public let user: User
         public let role: Role
         /// Removed with the tenant (else kept: `keptBecause` says why).

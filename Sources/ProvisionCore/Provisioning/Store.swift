@@ -260,15 +260,15 @@ struct Store {
     // MARK: Memberships
 
     /// The tenants a user belongs to, with the role in each, by slug.
-    func memberships(userId: User.ID) throws(ProvisionError) -> [(tenant: Tenant, role: Role)] {
+    func memberships(userId: User.ID) throws(ProvisionError) -> [PasswordReset.Membership] {
         let rows = try connection.run("""
             SELECT t.id, t.slug, t.name, t.time_zone, t.support_email, t.support_phone, m.role
             FROM memberships m JOIN tenants t ON t.id = m.tenant_id
             WHERE m.user_id = \(userId) ORDER BY t.slug
             """)
-        var memberships: [(tenant: Tenant, role: Role)] = []
+        var memberships: [PasswordReset.Membership] = []
         for row in rows {
-            memberships.append((try Self.tenant(of: row), try Self.role(of: row)))
+            memberships.append(PasswordReset.Membership(tenant: try Self.tenant(of: row), role: try Self.role(of: row)))
         }
         return memberships
     }

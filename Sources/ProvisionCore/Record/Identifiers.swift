@@ -51,7 +51,7 @@ extension User {
 
 /// A record this run only planned (a dry run, a planning unit), or one stored in the
 /// database with its id: one fact, where a flag and an optional id could disagree.
-public enum Stored<ID: RecordID>: Hashable, Sendable {
+public enum Stored<ID: RecordID>: Hashable, Sendable, Codable {
     case planned
     case stored(ID)
 

@@ -5,7 +5,7 @@ import Foundation
 /// linked; its notices. Every front end renders this one record (the CLI's text and JSON,
 /// Lua's return values, `provision test`, plans); none reads the run's insides. It holds
 /// no secret: one-time passwords are handed over apart from it, by the commit.
-public struct RunRecord: Sendable {
+public struct RunRecord: Sendable, Codable {
     /// `audit_events.run_id` of the rows this run wrote (a dry run writes none).
     public let runId: UUID
     public let dryRun: Bool

@@ -94,6 +94,7 @@ struct Plan: Codable {
     static func make(command: String, inputs: Inputs, extraSources: [(path: String, bytes: [UInt8])] = [],
                      session: PlaybookSession) throws(ProvisionError) -> Plan {
         let run = session.run
+        let record = run.record
         var sources: [Source] = []
         for (path, bytes) in session.sources + extraSources {
             sources.append(Source(path: Source.name(of: path, in: session.options.stdlib), sha256: try run.sha256(bytes)))
@@ -101,8 +102,8 @@ struct Plan: Codable {
         let database = Database(identity: try run.databaseIdentity().sqlText, target: run.databaseTarget ?? "")
         var plan = Plan(format: format, createdAt: IssuedCredential.iso8601(Date()), createdBy: run.audit.actor,
                         provisionVersion: ProvisionVersion.current, schemaVersion: BundledMigrations.latestVersion,
-                        database: database, command: command, inputs: inputs, sources: sources, actions: run.actions,
-                        warnings: run.warnings, preconditions: run.preconditions, hash: "")
+                        database: database, command: command, inputs: inputs, sources: sources, actions: record.actions,
+                        warnings: record.notices, preconditions: run.preconditions, hash: "")
         plan.hash = try run.sha256(canonical(Array(plan.fileText.utf8)))
         return plan
     }

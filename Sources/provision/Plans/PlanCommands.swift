@@ -103,7 +103,7 @@ struct ApplyCommand: ParsableCommand {
             if !differences.isEmpty { throw PlanReplay.stale(differences, planFile: planFile) }
         }
         hooks.after = { (session: PlaybookSession) throws(ProvisionError) in
-            let found = try replay.ranDifferences(session) + Action.differences(planned: plan.actions, taken: session.run.actions)
+            let found = try replay.ranDifferences(session) + Action.differences(planned: plan.actions, taken: session.run.record.actions)
             if !found.isEmpty { throw PlanReplay.stale(found, planFile: planFile) }
         }
         do {
