@@ -19,6 +19,13 @@ extension LuaState {
             let field = fieldType == LUA_TSTRING ? stack.lossyString(at: -1) : nil
             stack.pop()
             if let code, let known = ErrorCode(rawValue: code) {
+                // A host error that comes back as it was raised: the original, with its
+                // subject, remedy, facts and limit as data, in the words the script saw (a
+                // table at a reused address, or one the script changed, is read as it is).
+                if let original = functions.raisedError(at: lua_topointer(stack.L, index)) {
+                    let worded = original.worded(by: functions.wording)
+                    if worded.code == known, worded.message == message, worded.field == field { return worded }
+                }
                 var error = ProvisionError(known, message ?? code, field: field)
                 error.problems = problems(ofErrorAt: index, on: stack)
                 return error

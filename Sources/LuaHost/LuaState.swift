@@ -30,9 +30,12 @@ func hostCall<Target: AnyObject>(_ L: OpaquePointer?, _ object: UnsafeMutableRaw
 @inline(never)
 private func pushHostError(_ error: any Error, on stack: LuaStack) -> Int32 {
     if let error = error as? ProvisionError {
-        let host = provision_limits(stack.L)?.pointee.host
-        let wording: any Wording = host.map { Unmanaged<HostFunctions>.fromOpaque($0).takeUnretainedValue().wording } ?? LuaWording()
+        let functions = provision_limits(stack.L)?.pointee.host.map { Unmanaged<HostFunctions>.fromOpaque($0).takeUnretainedValue() }
+        // The script sees the error in its own terms; the original, with its field and
+        // remedy as data, is kept for the front end that reports it (`contractError`).
+        let wording: any Wording = functions?.wording ?? LuaWording()
         stack.pushError(error.worded(by: wording))
+        functions?.raised(error, as: lua_topointer(stack.L, -1))
     } else {
         stack.pushError(code: ErrorCode.playbookError.rawValue, message: String(describing: error), field: nil)
     }
@@ -58,6 +61,23 @@ final class HostFunctions {
     var names: [String] = []
     /// How the errors these functions raise name fields and remedies.
     var wording: any Wording = LuaWording()
+
+    /// The latest errors these functions raised, by the address of the table the script
+    /// got: a table that reaches the host again unchanged is that error, still data.
+    /// Bounded, so a script that catches errors in a loop holds no host memory for them.
+    private var recentlyRaised: [(table: UnsafeRawPointer, error: ProvisionError)] = []
+
+    func raised(_ error: ProvisionError, as table: UnsafeRawPointer?) {
+        guard let table else { return }
+        if recentlyRaised.count == 16 { recentlyRaised.removeFirst() }
+        recentlyRaised.append((table, error))
+    }
+
+    /// The error raised as `table`, if it was one of the latest.
+    func raisedError(at table: UnsafeRawPointer?) -> ProvisionError? {
+        guard let table else { return nil }
+        return recentlyRaised.last { $0.table == table }?.error
+    }
     /// Every file `require` loaded, with the bytes it loaded (a plan hashes them).
     var requiredFiles: [(path: String, bytes: [UInt8])] = []
 

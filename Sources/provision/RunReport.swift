@@ -95,7 +95,7 @@ struct RunReport {
         lines.append(Self.recap(document.summary))
         // The same credentials and order as the JSON's, whoever they were issued to.
         let shown = document.credentials
-        if record.dryRun {
+        if record.dryRun && record.failureStatus == nil {
             lines.append("")
             lines.append(dryRunEnding)
         }

@@ -82,7 +82,7 @@ struct RunbookExampleTests {
         #expect(credential["expiresAt"] as? String == expiresAt, "expiresAt is users.password_expires_at in ISO 8601 UTC")
         #expect(result.jsonCredentials.count == 1)
         #expect((json["summary"] as? [String: Any])?["created"] as? Int == 1)
-        #expect(json["actions"] is [String])
+        #expect((json["actions"] as? [[String: Any]])?.map { $0["kind"] as? String } == ["create_tenant", "create_user", "link_membership"])
         let runIds = try db.column("SELECT DISTINCT run_id::text FROM audit_events WHERE action <> 'schema.migrate'")
         #expect(runIds == [json["runId"] as? String], "runId is the audit rows' run_id: \(runIds)")
     }

@@ -62,7 +62,8 @@ struct BatchCommand: ParsableCommand {
         var failure: Int32?
         try PlaybookRunner.run(playbook: options.stdlib.playbook("batch").path, options: options, output: output,
                                credentials: target, hooks: hooks, grantsFor: .provisioning) { session, delivery in
-            let report = RunReport(command: .batch, delivery: delivery)
+            var report = RunReport(command: .batch, delivery: delivery)
+            report.planFile = planPath
             report.print(to: output, title: "Batch \(self.file)")
             failure = report.failureStatus
         }

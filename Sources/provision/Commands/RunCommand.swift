@@ -90,7 +90,8 @@ struct RunCommand: ParsableCommand {
         })
         var failure: Int32?
         try PlaybookRunner.run(playbook: playbook, options: options, output: output, credentials: target, hooks: hooks) { session, delivery in
-            let report = RunReport(command: .run, delivery: delivery)
+            var report = RunReport(command: .run, delivery: delivery)
+            report.planFile = planPath
             report.print(to: output, title: "Playbook \(playbook)")
             failure = report.failureStatus
         }
