@@ -47,7 +47,7 @@ struct ApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
         abstract: "Apply a plan written by a dry run's --planFile exactly, or refuse it.",
-        usage: "provision apply <PLAN> [--allowedSigners <FILE>] [--maxPlanAge <hours>] [--json]\n  [--credentialsFile <PATH> [--recipient <R> ...]]",
+        usage: "provision apply <PLAN> [--allowedSigners <FILE>] [--maxPlanAge <hours>]\n  [--json] [--credentialsFile <PATH> [--recipient <R> ...]]",
         discussion: HelpText.paragraphs("""
             Inside one transaction: re-checks everything the plan was made against (the
             playbook and its modules, the schema version, the database, each look-up), runs
@@ -140,7 +140,7 @@ struct ShowPlanCommand: ParsableCommand {
     var planFile: String
 
     @Option(name: [.customLong("allowedSigners"), .customLong("allowed-signers")],
-            help: ArgumentHelp("Name the signer as this OpenSSH allowed-signers file does.", valueName: "FILE"),
+            help: ArgumentHelp("Name the signer as listed in this OpenSSH allowed-signers file.", valueName: "FILE"),
             completion: .file())
     var allowedSigners: String?
 
