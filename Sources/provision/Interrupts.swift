@@ -30,6 +30,7 @@ enum Interrupts {
 
     static func install(json: Bool) {
         state.json.store(json, ordering: .releasing)
+        if json { state.prepareInterrupted(json: ErrorDocument(ProvisionError(.interrupted, rolledBack)).encoded + "\n") }
         // A signal that lands while the server runs a statement cancels it there; the
         // waiting thread ends the run here once the server confirmed, and not before.
         StatementCancellation.install { signal in Interrupts.end(signal) }
@@ -92,7 +93,7 @@ enum Interrupts {
             return (try deferring { () throws(E) -> T in try afterCommit(try commit()) }, nil)
         }
         state.prepareUnknown(text: "\n" + unknown + "\n",
-                             json: ErrorDocument(ProvisionError(.interrupted, unknown)).encoded)
+                             json: ErrorDocument(ProvisionError(.interrupted, unknown)).encoded + "\n")
         state.deferDepth.add(1, ordering: .acquiringAndReleasing)
         state.committing.store(true, ordering: .releasing)
         // Whatever happens below, the caller reports it (committed, rolled back or unknown)
@@ -117,6 +118,9 @@ enum Interrupts {
         let pending = state.pending.exchange(0, ordering: .acquiringAndReleasing)
         return (value, pending == 0 ? nil : pending)
     }
+
+    /// What an interrupt before the commit did (the error document's message).
+    static let rolledBack = "interrupted: the run was rolled back; nothing was written and no credential was shown"
 
     static func name(of signal: Int32) -> String { signal == SIGTERM ? "SIGTERM" : "SIGINT (Ctrl-C)" }
 
@@ -157,8 +161,7 @@ enum Interrupts {
             _exit(signal == SIGTERM ? 143 : 130)
         }
         if state.json.load(ordering: .acquiring) && !state.documentOut.load(ordering: .acquiring) {
-            let json: StaticString = #"{"error": {"code": "interrupted", "message": "interrupted: the run was rolled back; nothing was written and no credential was shown"}}\#n"#
-            _ = write(1, json.utf8Start, json.utf8CodeUnitCount)
+            state.writeInterrupted()
         }
         state.removeFile()
         let message: StaticString = "\ninterrupted: the run was rolled back; nothing was written and no credential was shown\n"
@@ -192,6 +195,8 @@ private final class SignalState: @unchecked Sendable {
     private static let capacity = 16_384
     private let unknownText = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
     private let unknownJSON = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+    private let interruptedJSON = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+    private let interruptedJSONLength = Atomic<Int>(0)
     private let path = UnsafeMutablePointer<CChar>.allocate(capacity: Int(PATH_MAX) + 1)
     private let unknownTextLength = Atomic<Int>(0)
     private let unknownJSONLength = Atomic<Int>(0)
@@ -202,6 +207,15 @@ private final class SignalState: @unchecked Sendable {
     func prepareUnknown(text: String, json: String) {
         unknownTextLength.store(Self.copy(text, into: unknownText), ordering: .releasing)
         unknownJSONLength.store(Self.copy(json, into: unknownJSON), ordering: .releasing)
+    }
+
+    /// The error document of an interrupt before the commit, naming the command.
+    func prepareInterrupted(json: String) {
+        interruptedJSONLength.store(Self.copy(json, into: interruptedJSON), ordering: .releasing)
+    }
+
+    func writeInterrupted() {
+        _ = write(1, interruptedJSON, interruptedJSONLength.load(ordering: .acquiring))
     }
 
     func setPath(_ newPath: String?) {

@@ -32,7 +32,7 @@ return {
   ["a re-run with skipExisting is unchanged, or differs by field"] = function(t)
     t.ok(t.run(TENANT, vars()).ok)
     local again = t.run(TENANT, vars{ skipExisting = "true" })
-    t.eq(again.results, { { slug = "pilot", status = "unchanged" } })
+    t.eq(again.results, { { slug = "pilot", email = "owner@pilot.example", status = "unchanged" } })
     local renamed = t.run(TENANT, vars{ skipExisting = "true", tenantName = "Pilot Renamed" })
     t.eq(renamed.results[1].status, "differs")
   end,
