@@ -33,9 +33,15 @@ import Testing
     func hostileChecksAreRefused() throws {
         let db = try TestDatabase.create()
         try #require(try ProvisionBinary.run(Runbook.tenant("pilot", owner: "owner@pilot.example.com"), databaseURL: db.url).status == 0)
-        let admin = try db.connect()
+        try Self.hostileChecksAreRefused(url: db.url, slug: "pilot") { try db.connect() }
+    }
+
+    /// The hostile checks against the tenant `slug` of the database at `url` (one node, or
+    /// a Citus cluster's coordinator), `connect` giving a superuser's connection to it.
+    static func hostileChecksAreRefused(url: String, slug: String, connect: () throws -> Connection) throws {
+        let admin = try connect()
         let largeObject = try #require(try admin.run("SELECT lo_from_bytea(0, 'exported secret')::text AS oid").first?["oid"] ?? nil)
-        let other = try db.connect()
+        let other = try connect()
         let otherBackend = try #require(try other.run("SELECT pg_backend_pid()::text AS pid").first?["pid"] ?? nil)
         let exportPath = NSTemporaryDirectory() + "provision-lo-export-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: exportPath) }
@@ -43,7 +49,7 @@ import Testing
         let folder = try CheckFolder(checks.mapValues { body in "\(body)\nctx.pass(\"the query ran\")" })
         defer { folder.remove() }
 
-        let result = try ProvisionBinary.run(["check", "--tenantSlug", "pilot", "--checks", folder.path, "--json"], databaseURL: db.url)
+        let result = try ProvisionBinary.run(["check", "--tenantSlug", slug, "--checks", folder.path, "--json"], databaseURL: url)
         #expect(result.status == 1, "\(result)")
         let statuses = try CheckOutcome.all(in: result)
         for id in checks.keys.sorted() {

@@ -100,6 +100,12 @@ extension Connection {
 public enum TestServers {
     public static var pgbouncer: String? { ProcessInfo.processInfo.environment["PROVISION_TEST_PGBOUNCER_URL"].flatMap { $0.isEmpty ? nil : $0 } }
     public static var standby: String? { ProcessInfo.processInfo.environment["PROVISION_TEST_STANDBY_URL"].flatMap { $0.isEmpty ? nil : $0 } }
+    /// A Citus cluster's coordinator (`provision` database), where scripts/test started one.
+    public static var citus: String? { ProcessInfo.processInfo.environment["PROVISION_TEST_CITUS_URL"].flatMap { $0.isEmpty ? nil : $0 } }
+    /// Its workers' `provision` databases.
+    public static var citusWorkers: [String] {
+        (ProcessInfo.processInfo.environment["PROVISION_TEST_CITUS_WORKERS"] ?? "").split(separator: " ").map(String.init)
+    }
 
     /// `base` (a URI) naming `database` instead.
     public static func url(_ base: String, database: String) -> String {

@@ -206,6 +206,11 @@ public final class Connection {
                        -- PostgreSQL 14+: a statement whose client went away (kill -9) ends.
                        CASE WHEN current_setting('server_version_num')::int >= 140000
                             THEN set_config('client_connection_check_interval', '1000', true) END AS client_check,
+                       -- Citus: a writing transaction runs its multi-shard statements over
+                       -- one connection per node, so that it may then write a reference
+                       -- table (users, tenants): a parallel read would forbid that.
+                       CASE WHEN \(!readOnly) AND current_setting('citus.multi_shard_modify_mode', true) IS NOT NULL
+                            THEN set_config('citus.multi_shard_modify_mode', 'sequential', true) END AS citus_mode,
                        pg_is_in_recovery() AS standby,
                        current_setting('transaction_read_only') = 'on' AS read_only
                 FROM ceiling

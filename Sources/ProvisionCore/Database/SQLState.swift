@@ -26,6 +26,7 @@ public struct SQLState: Sendable, Hashable, CustomStringConvertible {
     public static let featureNotSupported = SQLState("0A000")
     public static let duplicateObject = SQLState("42710")
     public static let invalidGrantOperation = SQLState("0LP01")
+    public static let activeSQLTransaction = SQLState("25001")
     /// Ours, raised by `provision_query.fetch_rows` (bundled migration 3) when a chunk of a
     /// read-only query's rows would exceed the bytes the caller has room for. Class `PV`
     /// is unused by PostgreSQL and the SQL standard.

@@ -33,6 +33,11 @@ public struct Migrator {
         try pinned { () throws(ProvisionError) in try entries(applied: try appliedMigrations()) }
     }
 
+    /// Whether the schema is laid out distributed (on a database with Citus).
+    public func layout() throws(ProvisionError) -> CitusLayout.State {
+        try pinned { () throws(ProvisionError) in try CitusLayout.state(on: connection) }
+    }
+
     /// In a read-only transaction of its own unless one is open: names resolve in
     /// provision's schema only (`Connection.begin` pins the search path).
     private func pinned<T>(_ body: () throws(ProvisionError) -> T) throws(ProvisionError) -> T {
@@ -47,6 +52,9 @@ public struct Migrator {
     public struct Outcome: Sendable {
         public let applied: [Migration]
         public let readerRole: ReaderRole.Setup
+        /// The tables this run laid out distributed (Citus), in order; usually none.
+        public let laidOut: [String]
+        public let layout: CitusLayout.State
     }
 
     /// Applies what is pending; returns the migrations it applied (none when up to date).
@@ -115,13 +123,17 @@ public struct Migrator {
                     WHERE NOT EXISTS (SELECT 1 FROM provision_database);
                     """))
             }
+            // On Citus, the tables laid out distributed (CONTRACT §11): a database migrated
+            // before Citus was added is laid out now.
+            let laidOut = try CitusLayout.distribute(on: connection)
+            let layout = try CitusLayout.state(on: connection)
             let readerRole = try ReaderRole.prepare(on: connection)
             let trail = AuditTrail(connection: connection, context: audit)
             for migration in applied {
                 try trail.record(action: "schema.migrate", detail: ["version": String(migration.version), "name": migration.name])
             }
             try connection.commit()
-            return Outcome(applied: applied, readerRole: readerRole)
+            return Outcome(applied: applied, readerRole: readerRole, laidOut: laidOut, layout: layout)
         } catch {
             connection.rollback()
             throw error

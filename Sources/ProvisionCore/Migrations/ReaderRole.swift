@@ -1,5 +1,6 @@
 /// The least-privilege database role that read-only queries from playbooks and checks run
-/// as (CONTRACT §9): NOLOGIN, SELECT on the contract's tables only (on `users`, every
+/// as (CONTRACT §9): NOLOGIN (on Citus, LOGIN without a password: the nodes connect as
+/// it), SELECT on the contract's tables only (on `users`, every
 /// column but `password_hash`), granted to the role that runs `provision migrate`. Under
 /// it, server-side file access, large objects, signalling backends and superuser
 /// functions are refused even when DATABASE_URL connects as a superuser.
@@ -59,6 +60,20 @@ public enum ReaderRole {
             guard try isUsable(by: connection) else {
                 return .needsAdministrator(sql: administratorSQL(roleExists: true, migrator: migrator),
                                            reason: "the role \(migrator) may not grant \(name) to itself")
+            }
+        }
+        // On Citus, a query's statements on the workers run over connections the coordinator
+        // opens as the role itself: it must be able to log in (it has no password; the
+        // cluster's own authentication between nodes applies, pg_dist_authinfo or trust).
+        let login = try connection.run("""
+            SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')
+                   AND NOT (SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = \(name)) AS needed
+            """)
+        if try login.first?.decode(Bool.self, "needed") == true {
+            try attempt(on: connection, "ALTER ROLE provision_reader LOGIN", tolerating: [.insufficientPrivilege])
+            if try connection.run("SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = \(name)").first?.decode(Bool.self, "rolcanlogin") != true {
+                return .needsAdministrator(sql: "ALTER ROLE \(name) LOGIN;",
+                                           reason: "on Citus the nodes run queries as \(name), which must be able to log in, and the role \(migrator) may not change roles")
             }
         }
         let fetcher = try connection.run("SELECT to_regprocedure('provision_query.fetch_rows(refcursor,integer,bigint,integer)') IS NOT NULL AS present")

@@ -53,7 +53,7 @@ public struct Fleet {
             guard let row = rows.first else { return nil }
             let tenant = try Store.tenant(of: row)
             guard let id = tenant.id else { return nil }
-            let members = try store.members(tenantId: id).map(\.member)
+            let members = try store.members(tenantId: id)
             let userIds = members.compactMap { $0.user.id?.uuid }
             let events = try connection.run("""
                 SELECT a.at, a.actor, a.action, a.run_id, u.email

@@ -230,6 +230,11 @@ struct ReadOnlyQuery {
             return ProvisionError(.forbidden, "\(.field) must be a read-only query: \(failure.message)", subject: .sql)
         case .featureNotSupported? where failure.message.contains("data-modifying"):
             return ProvisionError(.forbidden, "\(.field) must be a read-only query: \(failure.message)", subject: .sql)
+        case .activeSQLTransaction? where failure.message.contains("by a different user"):
+            // Citus reads the shards over connections of the query's role, which cannot
+            // see what the run's own connections wrote and have not committed.
+            return ProvisionError(.databaseError, "\(.field) cannot read rows this run wrote in the same transaction on a Citus cluster: queries from checks and playbooks run as provision_reader over connections of their own, which do not see them until the run commits. Query before writing, or in a run of its own (Citus: \(failure.message))",
+                                  subject: .sql)
         case .queryRowsTooLarge?:
             return ProvisionError(.limitExceeded, "the query's result is larger than the memory left for it (\(Self.mebibytes(maxBytes ?? 0)))",
                                   exceeded: .memory)

@@ -212,23 +212,38 @@ struct Store {
         return counts
     }
 
-    /// The tenant's members with their role, password state and how many other tenants
-    /// they belong to, by email.
-    func members(tenantId: Tenant.ID) throws(ProvisionError) -> [(member: MemberState, otherTenants: Int)] {
+    /// The tenant's members with their role and password state, Owners first, by email:
+    /// one tenant's rows (one shard, on a distributed database).
+    func members(tenantId: Tenant.ID) throws(ProvisionError) -> [MemberState] {
         let rows = try connection.run("""
             SELECT u.id, u.email, u.name, m.role,
                    u.must_change_password AS pending, u.password_expires_at AS expires,
-                   u.password_expires_at <= now() AS expired,
-                   (SELECT count(*) FROM memberships o WHERE o.user_id = u.id AND o.tenant_id <> \(tenantId)) AS others
+                   u.password_expires_at <= now() AS expired
             FROM memberships m JOIN users u ON u.id = m.user_id
             WHERE m.tenant_id = \(tenantId)
             ORDER BY m.role = 'OWNER' DESC, u.email
             """)
-        var members: [(member: MemberState, otherTenants: Int)] = []
+        var members: [MemberState] = []
         for row in rows {
-            members.append((try Self.memberState(of: row), Int(try row.decode(Int64.self, "others"))))
+            members.append(try Self.memberState(of: row))
         }
         return members
+    }
+
+    /// For each of `users`, how many tenants besides `tenantId` they belong to: a look
+    /// across tenants, on its own (a distributed database runs it on every shard).
+    func otherTenantCounts(of users: [User.ID], besides tenantId: Tenant.ID) throws(ProvisionError) -> [User.ID: Int] {
+        guard !users.isEmpty else { return [:] }
+        let rows = try connection.run("""
+            SELECT user_id, count(*) AS others FROM memberships
+            WHERE user_id = ANY (\(Bind.uuidArray(users.map(\.uuid)))) AND tenant_id <> \(tenantId)
+            GROUP BY user_id
+            """)
+        var counts: [User.ID: Int] = [:]
+        for row in rows {
+            counts[try row.decode(User.ID.self, "user_id")] = Int(try row.decode(Int64.self, "others"))
+        }
+        return counts
     }
 
     /// The column `role`, one of the contract's roles.
@@ -277,13 +292,12 @@ struct Store {
         !(try connection.run("SELECT 1 FROM memberships WHERE tenant_id = \(tenantId) AND user_id = \(userId)").isEmpty)
     }
 
-    /// Whether the tenant exists with this user (case-insensitive email) as an OWNER.
-    func isOwner(slug: String, email: String) throws(ProvisionError) -> Bool {
+    /// Whether `tenant` has this user (case-insensitive email) as an OWNER: one tenant's
+    /// rows.
+    func isOwner(tenantId: Tenant.ID, email: String) throws(ProvisionError) -> Bool {
         !(try connection.run("""
-            SELECT 1 FROM tenants t
-            JOIN memberships m ON m.tenant_id = t.id AND m.role = \(Role.owner.rawValue)
-            JOIN users u ON u.id = m.user_id
-            WHERE t.slug = \(slug) AND lower(u.email) = lower(\(email))
+            SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.tenant_id = \(tenantId) AND m.role = \(Role.owner.rawValue) AND lower(u.email) = lower(\(email))
             """).isEmpty)
     }
 

@@ -33,10 +33,11 @@ struct MigrateCommand: ParsableCommand {
         let migrator = Migrator(connection: connection)
         if status {
             let entries = try migrator.status()
-            report(status: entries, target: connection.safeTarget, output: output)
-            // The report said it (pending, or edited after it was applied): exit 4, a
-            // precondition, without a second document.
-            if !MigrationStatusDocument(entries).upToDate { throw ExitCode(4) }
+            let document = MigrationStatusDocument(entries, layout: try migrator.layout())
+            report(status: document, target: connection.safeTarget, output: output)
+            // The report said it (pending, edited after it was applied, or not laid out
+            // on Citus yet): exit 4, a precondition, without a second document.
+            if !document.upToDate { throw ExitCode(4) }
             return
         }
         let outcome = try migrator.apply(audit: AuditContext())
@@ -56,31 +57,37 @@ struct MigrateCommand: ParsableCommand {
         }
         if json {
             output.document(MigrateDocument(outcome))
-        } else if applied.isEmpty {
+            return
+        }
+        if applied.isEmpty && outcome.laidOut.isEmpty {
             output.result("Schema is up to date at \(connection.safeTarget): \(BundledMigrations.all.count) migrations applied, none pending.")
-        } else {
+        } else if !applied.isEmpty {
             output.result("Applied \(applied.count) migration\(applied.count == 1 ? "" : "s") to \(connection.safeTarget):")
             for migration in applied { output.result("  + \(migration.version) \(migration.name)") }
         }
+        if !outcome.laidOut.isEmpty {
+            output.result("Laid out on Citus: \(outcome.laidOut.joined(separator: ", ")).")
+        }
+        if outcome.layout != .singleNode { output.result("Layout: \(LayoutRecord(outcome.layout).text)") }
     }
 
-    private func report(status entries: [Migrator.Entry], target: String, output: Output) {
-        let document = MigrationStatusDocument(entries)
+    private func report(status document: MigrationStatusDocument, target: String, output: Output) {
         if json {
             output.document(document)
             return
         }
         output.result("Migrations at \(target):")
-        for entry in entries {
-            let (state, at) = MigrationStatusDocument.describe(entry.state)
-            output.result("  \(String(entry.version).leftPadded(4)) \(entry.name.padding(40)) \(state.padding(9)) \(at.map { UTCTimestamp($0).description } ?? "")")
+        for entry in document.migrations {
+            output.result("  \(String(entry.version).leftPadded(4)) \(entry.name.padding(40)) \(entry.state.padding(9)) \(entry.appliedAt?.description ?? "")")
         }
-        let modified = entries.filter { if case .modified = $0.state { true } else { false } }
+        output.result("Layout: \(document.layout.text)")
+        let modified = document.migrations.filter { $0.state == "modified" }
         if !modified.isEmpty {
             let list = modified.map { String($0.version) }.joined(separator: ", ")
             output.result("Migration \(list) was edited after it was applied: restore the applied text and add a new migration for the change.")
         } else {
-            output.result(document.pending == 0 ? "Up to date." : "\(document.pending) pending: run `provision migrate`.")
+            output.result(document.pending > 0 ? "\(document.pending) pending: run `provision migrate`."
+                          : document.upToDate ? "Up to date." : "Not laid out on Citus yet: run `provision migrate`.")
         }
     }
 }

@@ -33,10 +33,40 @@ struct MigrateDocument: JSONDocument {
     /// Always true: a schema that cannot be brought up to date is an error document.
     let upToDate = true
     let readerRole: ReaderRoleRecord
+    let layout: LayoutRecord
+    /// The tables this run laid out distributed (on Citus), in order.
+    let laidOut: [String]
 
     init(_ outcome: Migrator.Outcome) {
         applied = outcome.applied.map { AppliedMigration(version: $0.version, name: $0.name) }
         readerRole = ReaderRoleRecord(outcome.readerRole)
+        layout = LayoutRecord(outcome.layout)
+        laidOut = outcome.laidOut
+    }
+}
+
+/// How the schema is laid out: `single-node` (no Citus), `distributed`, or `pending`
+/// with the tables `provision migrate` would lay out.
+struct LayoutRecord: Encodable, Sendable {
+    let state: String
+    let pending: [String]
+
+    init(_ layout: CitusLayout.State) {
+        switch layout {
+        case .singleNode: (state, pending) = ("single-node", [])
+        case .distributed: (state, pending) = ("distributed", [])
+        case .pending(let tables): (state, pending) = ("pending", tables)
+        }
+    }
+
+    /// For people: `distributed (Citus): tenants, users, audit_events as reference tables; …`.
+    var text: String {
+        switch state {
+        case "distributed":
+            return "distributed (Citus): \(CitusLayout.referenceTableNames.joined(separator: ", ")) as reference tables; \(CitusLayout.distributedTableNames.joined(separator: ", ")) by tenant_id, co-located"
+        case "pending": return "not distributed yet (Citus is installed): \(pending.joined(separator: ", ")); run `provision migrate` to lay them out"
+        default: return "one node (no Citus)"
+        }
     }
 }
 
@@ -56,17 +86,21 @@ struct MigrationStatusDocument: JSONDocument {
     let migrations: [MigrationRecord]
     let pending: Int
     let modified: Int
-    /// Nothing pending and nothing edited: `migrate --status` exits 0 only then.
+    /// Nothing pending, nothing edited and nothing to lay out: `migrate --status` exits 0
+    /// only then.
     let upToDate: Bool
+    let layout: LayoutRecord
 
-    init(_ entries: [Migrator.Entry]) {
+    init(_ entries: [Migrator.Entry], layout: CitusLayout.State = .singleNode) {
+        self.layout = LayoutRecord(layout)
         migrations = entries.map { entry in
             let (state, at) = Self.describe(entry.state)
             return MigrationRecord(version: entry.version, name: entry.name, state: state, appliedAt: at.map(UTCTimestamp.init))
         }
         pending = entries.filter { $0.state == .pending }.count
         modified = entries.filter { if case .modified = $0.state { true } else { false } }.count
-        upToDate = pending == 0 && modified == 0
+        let laidOut = if case .pending = layout { false } else { true }
+        upToDate = pending == 0 && modified == 0 && laidOut
     }
 
     /// The state's name and, if it was applied, when.

@@ -103,8 +103,8 @@ extension ProvisioningRun {
     public func keepExisting(_ tenant: TenantSpec, owner: OwnerSpec) throws(ProvisionError) -> ExistingProvision? {
         guard let store else { return nil }
         try requireOpen()
-        guard try store.isOwner(slug: tenant.slug, email: owner.email),
-              let existing = try store.tenant(slug: tenant.slug), let user = try store.user(email: owner.email) else { return nil }
+        guard let existing = try store.tenant(slug: tenant.slug), let tenantId = existing.id,
+              try store.isOwner(tenantId: tenantId, email: owner.email), let user = try store.user(email: owner.email) else { return nil }
         observe(tenant: existing, slug: tenant.slug)
         observe(user: user, email: owner.email)
         typealias Difference = ExistingProvision.Difference

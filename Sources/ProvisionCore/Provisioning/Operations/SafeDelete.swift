@@ -23,23 +23,24 @@ extension ProvisioningRun {
         }
         var members = try store.members(tenantId: id)
         if !dryRun {
-            try store.lockUsers(members.compactMap { $0.member.user.id })
+            try store.lockUsers(members.compactMap(\.user.id))
             members = try store.members(tenantId: id)
         }
         let inUse = try store.platformRowCounts(tenantId: id).filter { $0.count > 0 }
-        let loggedIn = members.filter { $0.member.passwordState == .changed }
+        let loggedIn = members.filter { $0.passwordState == .changed }
         guard inUse.isEmpty && loggedIn.isEmpty else {
             var reasons = inUse.map { "\($0.count) \($0.count == 1 ? String($0.table.dropLast()) : $0.table)" }
             if !loggedIn.isEmpty {
-                let emails = loggedIn.map(\.member.user.email).joined(separator: ", ")
+                let emails = loggedIn.map(\.user.email).joined(separator: ", ")
                 reasons.append("\(loggedIn.count) member\(loggedIn.count == 1 ? " has" : "s have") logged in (\(emails))")
             }
             throw ProvisionError(.tenantInUse, "tenant '\(slug)' is in use and cannot be deleted: \(reasons.joined(separator: ", ")). Only a tenant with no platform rows whose members never logged in can be deleted",
                                  subject: nil, facts: .init(slug: slug))
         }
-        let removed = members.map { entry in
-            let others = entry.otherTenants
-            return TenantDeletion.Member(user: entry.member.user, role: entry.member.role, removed: others == 0,
+        let otherTenants = try store.otherTenantCounts(of: members.compactMap(\.user.id), besides: id)
+        let removed = members.map { member in
+            let others = member.user.id.flatMap { otherTenants[$0] } ?? 0
+            return TenantDeletion.Member(user: member.user, role: member.role, removed: others == 0,
                                          keptBecause: others == 0 ? nil : "a member of \(others) other tenant\(others == 1 ? "" : "s")")
         }
         for member in removed {
