@@ -75,6 +75,19 @@ public final class TestRunner {
 
     // MARK: One test
 
+    /// The test's transaction runs as `provision_tester` where it is set up and the
+    /// connecting role may become it (`ReaderRole`): its fixtures, the playbooks it runs
+    /// and its checks' queries are then one role's, as a Citus cluster needs them to be.
+    /// Elsewhere fixtures are the connecting role's and queries the reader's.
+    static func becomeTester(on connection: Connection) throws(ProvisionError) {
+        try connection.run("""
+            SELECT CASE WHEN to_regrole(\(ReaderRole.testerName)) IS NULL THEN NULL
+                        WHEN to_regprocedure('provision_query.fetch_rows_for_tests(refcursor,integer,bigint,integer)') IS NULL THEN NULL
+                        WHEN pg_has_role(session_user, \(ReaderRole.testerName), 'USAGE') THEN set_config('role', \(ReaderRole.testerName), true)
+                   END AS role
+            """)
+    }
+
     private func runTest(named name: String, in path: String) -> TestResult {
         func result(_ status: TestResult.Status, _ message: String) -> TestResult {
             TestResult(file: path, name: name, status: status, message: message)
@@ -82,6 +95,7 @@ public final class TestRunner {
         let context = TestContext(runner: self, file: path)
         do {
             try connection.begin()
+            try Self.becomeTester(on: connection)
         } catch {
             return result(.error, "could not open the test's transaction: \(error.message)")
         }

@@ -282,6 +282,13 @@ struct Scenario {
                 t.eq(run.ok, true)
                 t.eq(run.results[1].status, "updated")
               end,
+              ["checks see the test's own fixtures"] = function(t)
+                local tenant = t.tenant{ slug = "\(p)-seen", owner = "owner@\(p)-seen.example", timeZone = "UTC" }
+                t.eq((t.check("owner-membership", "\(p)-seen")), "pass")
+                t.eq((t.check("time-zone", "\(p)-seen")), "pass")
+                t.center{ tenant = tenant, name = "North" }
+                t.eq(#t.query("SELECT id FROM centers WHERE tenant_id = $1", tenant.id), 1)
+              end,
             }
             """.write(to: tests.appendingPathComponent("cluster_test.lua"), atomically: true, encoding: .utf8)
         try step("test", ["test", tests.path, "--json"])

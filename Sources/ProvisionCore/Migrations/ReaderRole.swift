@@ -11,6 +11,14 @@
 /// prints the SQL an administrator runs once.
 public enum ReaderRole {
     public static let name = "provision_reader"
+    /// The role a `provision test` runs as, where it is set up: its fixtures, the
+    /// playbooks it runs and the queries of its checks, all in the test's transaction,
+    /// which is always rolled back. It reads what `provision_reader` reads (never a
+    /// password hash, no server files, no other sessions) and may write the contract's
+    /// tables, as fixtures must. One role for writes and reads, so that on Citus the
+    /// queries see the fixtures: Citus reads a shard a transaction wrote only over the
+    /// connection of the role that wrote it.
+    public static let testerName = "provision_tester"
 
 
     /// Where the role stands in one database once `provision migrate` has run.
@@ -87,6 +95,7 @@ public enum ReaderRole {
                 REVOKE ALL ON FUNCTION provision_query.fetch_rows(refcursor, integer, bigint, integer) FROM PUBLIC;
                 """))
         }
+        try prepareTester(on: connection)
         try connection.executeScript(StaticScript(text: """
             -- Every table it may read whole; users it may read without password_hash.
             GRANT SELECT ON TABLE "tenants", "memberships", "audit_events", "centers", "levels", "programs",
@@ -116,6 +125,71 @@ public enum ReaderRole {
             $$;
             """))
         return .ready
+    }
+
+    /// Sets up `provision_tester` beside the reader, when the migrating role may (else
+    /// `provision test` runs as before: fixtures as the connecting role, queries as the
+    /// reader, which one node allows and Citus does not).
+    private static func prepareTester(on connection: Connection) throws(ProvisionError) {
+        let facts = try connection.run("""
+            SELECT to_regrole(\(testerName)) IS NOT NULL AS present, me.rolsuper OR me.rolcreaterole AS may_create,
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') AS citus
+            FROM pg_roles me WHERE me.rolname = current_user
+            """)
+        guard let me = facts.first else { return }
+        if !(try me.decode(Bool.self, "present")) {
+            guard try me.decode(Bool?.self, "may_create") == true else { return }
+            try attempt(on: connection, "CREATE ROLE provision_tester NOLOGIN", tolerating: [.duplicateObject, .uniqueViolation])
+        }
+        if try me.decode(Bool.self, "citus") {
+            try attempt(on: connection, "ALTER ROLE provision_tester LOGIN", tolerating: [.insufficientPrivilege])
+        }
+        if try connection.run("SELECT pg_has_role(current_user, \(testerName), 'USAGE') AS usable").first?.decode(Bool.self, "usable") != true {
+            try attempt(on: connection, "GRANT provision_tester TO CURRENT_USER",
+                        tolerating: [.insufficientPrivilege, .uniqueViolation, .invalidGrantOperation])
+            guard try connection.run("SELECT pg_has_role(current_user, \(testerName), 'USAGE') AS usable").first?.decode(Bool.self, "usable") == true else { return }
+        }
+        try connection.executeScript(StaticScript(text: """
+            -- Its own copy of the fetch function (the same body), run as itself: what a
+            -- test's query executes runs as the tester and cannot change role.
+            DO $$
+            BEGIN
+                EXECUTE format('CREATE OR REPLACE FUNCTION provision_query.fetch_rows_for_tests(cursor_name refcursor, row_limit integer, byte_limit bigint, row_overhead integer) RETURNS SETOF text LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS %L',
+                               (SELECT prosrc FROM pg_proc WHERE oid = 'provision_query.fetch_rows(refcursor,integer,bigint,integer)'::regprocedure));
+            END
+            $$;
+            ALTER FUNCTION provision_query.fetch_rows_for_tests(refcursor, integer, bigint, integer) OWNER TO provision_tester;
+            REVOKE ALL ON FUNCTION provision_query.fetch_rows_for_tests(refcursor, integer, bigint, integer) FROM PUBLIC;
+            GRANT EXECUTE ON FUNCTION provision_query.fetch_rows_for_tests(refcursor, integer, bigint, integer) TO provision_tester;
+            GRANT USAGE ON SCHEMA provision_query TO provision_tester;
+            -- What fixtures and the playbooks a test runs write, and what checks read.
+            GRANT SELECT, INSERT ON TABLE "tenants", "memberships", "audit_events", "centers", "levels", "programs",
+                                          "groups", "students", "parents", "student_parents" TO provision_tester;
+            GRANT UPDATE ON TABLE "tenants" TO provision_tester;
+            GRANT DELETE ON TABLE "tenants", "memberships", "audit_events" TO provision_tester;
+            REVOKE ALL ON TABLE users FROM provision_tester;
+            GRANT INSERT, DELETE ON TABLE users TO provision_tester;
+            GRANT UPDATE (name, password_hash, must_change_password, password_expires_at) ON TABLE users TO provision_tester;
+            DO $$
+            BEGIN
+                EXECUTE (
+                    SELECT format('GRANT SELECT (%s) ON TABLE users TO provision_tester',
+                                  string_agg(quote_ident(attname), ', ' ORDER BY attnum))
+                    FROM pg_attribute
+                    WHERE attrelid = 'users'::regclass AND attnum > 0 AND NOT attisdropped
+                      AND attname <> 'password_hash');
+            END
+            $$;
+            DO $$
+            DECLARE
+                tables_schema name := (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = 'tenants'::regclass);
+            BEGIN
+                IF NOT has_schema_privilege('provision_tester', tables_schema, 'USAGE') THEN
+                    EXECUTE format('GRANT USAGE ON SCHEMA %I TO provision_tester', tables_schema);
+                END IF;
+            END
+            $$;
+            """))
     }
 
     private static func isUsable(by connection: Connection) throws(ProvisionError) -> Bool {

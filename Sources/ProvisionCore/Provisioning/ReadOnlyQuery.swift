@@ -22,6 +22,9 @@ struct ReadOnlyQuery {
         case reader
         /// The connecting role, which is neither a superuser nor holds a server-side power.
         case connectingRole
+        /// `provision_tester`, which a `provision test` runs as (its transaction, always
+        /// rolled back, already switched to it): fixtures and queries as one role.
+        case tester
     }
 
     /// Query text that passed the fence (`statement(_:)`): the only text from outside the
@@ -59,7 +62,10 @@ struct ReadOnlyQuery {
     /// not set up and the connecting role may not run them itself.
     static func identity(on connection: Connection) throws(ProvisionError) -> Identity {
         let facts = try connection.run("""
-            SELECT coalesce(fetcher.prosecdef AND fetcher.proowner = reader.oid, false) AS reader_ready,
+            SELECT current_user = \(ReaderRole.testerName)
+                   AND coalesce((SELECT prosecdef AND proowner = current_user::regrole
+                                 FROM pg_proc WHERE oid = to_regprocedure('provision_query.fetch_rows_for_tests(refcursor,integer,bigint,integer)')), false) AS tester,
+                   coalesce(fetcher.prosecdef AND fetcher.proowner = reader.oid, false) AS reader_ready,
                    reader.oid IS NOT NULL AS reader_exists,
                    coalesce(pg_has_role(session_user, reader.oid, 'MEMBER'), false) AS may_become_reader,
                    login.rolsuper AS superuser,
@@ -78,6 +84,7 @@ struct ReadOnlyQuery {
         guard let row = facts.first else {
             throw ProvisionError(.databaseError, "the database did not say which role this session runs as")
         }
+        if try row.decode(Bool.self, "tester") { return .tester }
         let login = try row.decode(String.self, "login")
         let role = ReaderRole.name
         if try row.decode(Bool.self, "reader_ready") {
@@ -134,7 +141,7 @@ struct ReadOnlyQuery {
                 SET LOCAL ROLE provision_reader;
                 SELECT current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout, current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout, current_setting('search_path') AS search_path;
                 """))
-        case .connectingRole:
+        case .connectingRole, .tester:
             settings = try connection.executeScript(StaticScript(text: """
                 SET LOCAL transaction_read_only = on;
                 SELECT current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout, current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout, current_setting('search_path') AS search_path;
@@ -146,7 +153,7 @@ struct ReadOnlyQuery {
         var limits: [String] = []
         for name in Self.guardedSettings { limits.append(try row.decode(String.self, name)) }
         do {
-            return try fetchRows(on: connection, limits: limits)
+            return try fetchRows(on: connection, limits: limits, forTests: identity == .tester)
         } catch {
             throw failure(error)
         }
@@ -154,7 +161,7 @@ struct ReadOnlyQuery {
 
     private enum Stop { case tooLarge, malformed }
 
-    private func fetchRows(on connection: Connection, limits: [String]) throws(DatabaseFailure) -> Rows {
+    private func fetchRows(on connection: Connection, limits: [String], forTests: Bool) throws(DatabaseFailure) -> Rows {
         try connection.execute(SQL(declaring: Self.cursor, over: statement, binds: parameters))
         let columns = try connection.describeCursor(Self.cursor)
         let overhead = Self.rowOverhead(columns: columns.count)
@@ -174,9 +181,11 @@ struct ReadOnlyQuery {
             var received = 0
             var stop: Stop?
             let remaining = maxBytes.map { Int64(max(0, $0 - used)) }
-            try connection.forEachRow("""
-                SELECT row_text FROM provision_query.fetch_rows(\(Bind.cursor(Self.cursor)), \(Int32(Self.rowsPerChunk)), \(remaining), \(Int32(clamping: overhead))) AS row_text
-                """) { row in
+            let (cursor, limit, bytes, perRow) = (Bind.cursor(Self.cursor), Int32(Self.rowsPerChunk), remaining, Int32(clamping: overhead))
+            let fetch: SQL = forTests
+                ? "SELECT row_text FROM provision_query.fetch_rows_for_tests(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text"
+                : "SELECT row_text FROM provision_query.fetch_rows(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text"
+            try connection.forEachRow(fetch) { row in
                 received += 1
                 guard let text = row.first ?? nil else { stop = .malformed; return false }
                 used += text.utf8.count + overhead
