@@ -97,33 +97,9 @@ public enum ReaderRole {
         }
         try prepareTester(on: connection)
         try connection.executeScript(StaticScript(text: """
-            -- Every table it may read whole; users it may read without password_hash.
-            GRANT SELECT ON TABLE "tenants", "memberships", "audit_events", "centers", "levels", "programs",
-                                  "groups", "students", "parents", "student_parents" TO provision_reader;
-            -- Every column of users but the password hash, including columns added later
-            -- (re-run on every migrate); a table-wide grant made by hand is taken back.
+            -- A table-wide grant on users made by hand is taken back.
             REVOKE ALL ON TABLE users FROM provision_reader;
-            DO $$
-            BEGIN
-                EXECUTE (
-                    SELECT format('GRANT SELECT (%s) ON TABLE users TO provision_reader',
-                                  string_agg(quote_ident(attname), ', ' ORDER BY attnum))
-                    FROM pg_attribute
-                    WHERE attrelid = 'users'::regclass AND attnum > 0 AND NOT attisdropped
-                      AND attname <> 'password_hash');
-            END
-            $$;
-            -- The tables' schema (public, usually open to everyone already).
-            DO $$
-            DECLARE
-                tables_schema name := (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = 'tenants'::regclass);
-            BEGIN
-                IF NOT has_schema_privilege('provision_reader', tables_schema, 'USAGE') THEN
-                    EXECUTE format('GRANT USAGE ON SCHEMA %I TO provision_reader', tables_schema);
-                END IF;
-            END
-            $$;
-            """))
+            """ + reads(for: name)))
         return .ready
     }
 
@@ -163,33 +139,43 @@ public enum ReaderRole {
             GRANT EXECUTE ON FUNCTION provision_query.fetch_rows_for_tests(refcursor, integer, bigint, integer) TO provision_tester;
             GRANT USAGE ON SCHEMA provision_query TO provision_tester;
             -- What fixtures and the playbooks a test runs write, and what checks read.
-            GRANT SELECT, INSERT ON TABLE "tenants", "memberships", "audit_events", "centers", "levels", "programs",
-                                          "groups", "students", "parents", "student_parents" TO provision_tester;
-            GRANT UPDATE ON TABLE "tenants" TO provision_tester;
-            GRANT DELETE ON TABLE "tenants", "memberships", "audit_events" TO provision_tester;
             REVOKE ALL ON TABLE users FROM provision_tester;
-            GRANT INSERT, DELETE ON TABLE users TO provision_tester;
+            GRANT INSERT ON TABLE "tenants", "users", "memberships", "audit_events", "centers", "levels", "programs",
+                                  "groups", "students", "parents", "student_parents" TO provision_tester;
+            GRANT UPDATE ON TABLE "tenants" TO provision_tester;
             GRANT UPDATE (name, password_hash, must_change_password, password_expires_at) ON TABLE users TO provision_tester;
-            DO $$
-            BEGIN
-                EXECUTE (
-                    SELECT format('GRANT SELECT (%s) ON TABLE users TO provision_tester',
-                                  string_agg(quote_ident(attname), ', ' ORDER BY attnum))
-                    FROM pg_attribute
-                    WHERE attrelid = 'users'::regclass AND attnum > 0 AND NOT attisdropped
-                      AND attname <> 'password_hash');
-            END
-            $$;
-            DO $$
-            DECLARE
-                tables_schema name := (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = 'tenants'::regclass);
-            BEGIN
-                IF NOT has_schema_privilege('provision_tester', tables_schema, 'USAGE') THEN
-                    EXECUTE format('GRANT USAGE ON SCHEMA %I TO provision_tester', tables_schema);
-                END IF;
-            END
-            $$;
-            """))
+            GRANT DELETE ON TABLE "tenants", "users", "memberships", "audit_events" TO provision_tester;
+            """ + reads(for: testerName)))
+    }
+
+    /// What `role` may read: every contract table whole, `users` without
+    /// `password_hash` (every other column, including columns added later: re-run on
+    /// every migrate), and the tables' schema. `role` is one of this file's names.
+    private static func reads(for role: String) -> String {
+        """
+        GRANT SELECT ON TABLE "tenants", "memberships", "audit_events", "centers", "levels", "programs",
+                              "groups", "students", "parents", "student_parents" TO \(role);
+        DO $$
+        BEGIN
+            EXECUTE (
+                SELECT format('GRANT SELECT (%s) ON TABLE users TO \(role)',
+                              string_agg(quote_ident(attname), ', ' ORDER BY attnum))
+                FROM pg_attribute
+                WHERE attrelid = 'users'::regclass AND attnum > 0 AND NOT attisdropped
+                  AND attname <> 'password_hash');
+        END
+        $$;
+        -- The tables' schema (public, usually open to everyone already).
+        DO $$
+        DECLARE
+            tables_schema name := (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = 'tenants'::regclass);
+        BEGIN
+            IF NOT has_schema_privilege('\(role)', tables_schema, 'USAGE') THEN
+                EXECUTE format('GRANT USAGE ON SCHEMA %I TO \(role)', tables_schema);
+            END IF;
+        END
+        $$;
+        """
     }
 
     private static func isUsable(by connection: Connection) throws(ProvisionError) -> Bool {
