@@ -165,10 +165,15 @@ struct CitusTests {
         #expect(try run(Runbook.tenant("\(prefix)-planned", owner: "owner@\(prefix)-planned.example") + ["--dryRun", "--planFile", plan]).status == 0)
         #expect(try run(["apply", plan, "--json"]).status == 0)
 
-        // The control: a statement over every shard is refused under the same setting.
+        // The controls: a statement over every shard is refused under the same setting,
+        // the host's own (list reads every tenant) and a query from a script alike.
         let control = try ProvisionBinary.run(["list", "--json"], databaseURL: url, environment: strict)
-        #expect(control.status != 0 && control.stdout.contains("multi-task") || control.stderr.contains("multi-task"),
+        #expect(control.status != 0 && (control.stdout.contains("multi-task") || control.stderr.contains("multi-task")),
                 "list reads every tenant, on every shard: \(control)")
+        let everyShard = folder.appendingPathComponent("every-shard.lua").path
+        try "local p = require \"provision\"\nreturn p.query(\"SELECT count(*) AS n FROM memberships\")".write(toFile: everyShard, atomically: true, encoding: .utf8)
+        let scripted = try ProvisionBinary.run(["run", everyShard, "--dryRun", "--json"], databaseURL: url, environment: strict)
+        #expect(scripted.status == 1 && scripted.stdout.contains("multi-task"), "a script's query of every shard: \(scripted)")
     }
 
     @Test("a check or playbook query of rows the same transaction wrote says exactly why Citus cannot read them, and nothing is written")
