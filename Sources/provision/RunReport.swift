@@ -26,7 +26,7 @@ struct RunReport {
     /// The report of a finished run, showing its passwords where `delivery` put them.
     init(command: Command, delivery: CredentialDelivery) {
         self.command = command
-        record = delivery.run.record
+        record = delivery.record
         shown = delivery.onStandardOutput
         credentials = shown.isEmpty ? [] : delivery.records
         credentialsFile = delivery.writtenFile

@@ -9,6 +9,8 @@ import ProvisionCore
 /// nobody saw, and stderr names the users and the command that issues new ones.
 final class CredentialDelivery {
     let run: ProvisioningRun
+    /// What the run did, read once for the passwords' order and the report.
+    let record: RunRecord
     /// Every password the run issued, in the order the results show them.
     let records: [RunDocument.CredentialRecord]
     let file: CredentialsFile?
@@ -21,7 +23,8 @@ final class CredentialDelivery {
 
     init(run: ProvisioningRun, credentials: [IssuedCredential], file: CredentialsFile?) {
         self.run = run
-        self.records = RunDocument.credentials(credentials, of: run.record)
+        self.record = run.record
+        self.records = RunDocument.credentials(credentials, of: record)
         self.file = file
     }
 
