@@ -8,15 +8,17 @@
 /// sets beside the log, to find conflicts inside the run; each is also an entry, so a
 /// rollback takes it out again.
 struct Journal {
+    /// The large payloads are boxed (`indirect`): an entry is as large as its largest
+    /// inline case, and a batch keeps about nine entries a row.
     enum Entry {
-        case action(Action)
+        indirect case action(Action)
         case warning(String)
-        case user(User)
-        case membership(Membership)
+        indirect case user(User)
+        indirect case membership(Membership)
         /// A password for a user this run created or reset; revealed only after the commit.
-        case issued(IssuedCredential)
+        indirect case issued(IssuedCredential)
         /// A tenant's outcome; failures outlive a rollback.
-        case outcome(TenantOutcome)
+        indirect case outcome(TenantOutcome)
         /// What the database looked like where a planning run looked (a plan's precondition).
         case precondition(Precondition)
         /// A slug `createTenant` was called with, so a failed unit can name its tenant.
