@@ -31,7 +31,9 @@ enum CitusCluster {
     }
 }
 
-@Suite("On a Citus cluster (coordinator and two workers)",
+// One test at a time: roles are the cluster's, not a database's, and two databases of it
+// migrated at once (one test lays out a database of its own) race on them.
+@Suite("On a Citus cluster (coordinator and two workers)", .serialized,
        .enabled(if: CitusCluster.url != nil, "scripts/test starts a Citus cluster where Citus is installed or can be built (scripts/install-citus)"))
 struct CitusTests {
     @Test("migrate lays the schema out distributed: tenants, users and audit_events as reference tables, the tenant-scoped tables by tenant_id, co-located, foreign keys kept; a second migrate changes nothing")
