@@ -8,7 +8,7 @@ public struct LuaWording: Wording {
     public func name(of field: Field) -> String {
         switch field {
         case .tenantSlug: return "slug"
-        case .tenantName, .ownerName: return "name"
+        case .tenantName, .ownerName, .name: return "name"
         case .ownerEmail, .email: return "email"
         case .timeZone, .supportEmail, .supportPhone, .allowExistingUser, .role, .sql: return field.rawValue
         }
@@ -24,6 +24,7 @@ public struct LuaWording: Wording {
         case .runMigrate: return "run `provision migrate`"
         case .showMigrationStatus: return "see `provision migrate --status`"
         case .chooseAnotherSlug: return PlainWording().words(for: remedy)
+        case .addAnotherOwnerFirst: return "link another OWNER first (provision.linkMembership{…, role = \"OWNER\"}), then try again"
         }
     }
 }

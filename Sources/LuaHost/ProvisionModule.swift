@@ -21,7 +21,8 @@ final class ProvisionModule {
 
     /// The functions, in the order LuaLS annotations list them.
     enum Function: CaseIterable {
-        case createTenant, createOwner, linkMembership, resetPassword, keepExisting, deleteTenant, dryRun, transaction
+        case createTenant, createOwner, createUser, linkMembership, updateTenant, setRole, removeMember, resetPassword
+        case keepExisting, deleteTenant, dryRun, transaction
         case findTenant, findUser, query, readCSV, log, warn
         case batch, runChecks
     }
@@ -32,7 +33,11 @@ final class ProvisionModule {
     private static let entryPoints: [Function: provision_host_call] = [
         .createTenant: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.createTenant($1) } },
         .createOwner: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.createOwner($1) } },
+        .createUser: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.createUser($1) } },
         .linkMembership: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.linkMembership($1) } },
+        .updateTenant: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.updateTenant($1) } },
+        .setRole: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.setRole($1) } },
+        .removeMember: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.removeMember($1) } },
         .resetPassword: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.resetPassword($1) } },
         .keepExisting: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.keepExisting($1) } },
         .deleteTenant: { L, o in hostCall(L, o, as: ProvisionModule.self) { try $0.deleteTenant($1) } },
@@ -95,14 +100,93 @@ final class ProvisionModule {
     }
 
     private func createOwner(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        let args = try TableArguments(stack, index: 1, function: "createOwner", keys: ["email", "name", "allowExistingUser"])
+        try createUser(stack, function: "createOwner", fields: .owner)
+    }
+
+    /// `createUser{email=, name=?, allowExistingUser=?}`: `createOwner` for a user of any
+    /// role (a member added later), whose errors name `email` and `name`.
+    private func createUser(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        try createUser(stack, function: "createUser", fields: .member)
+    }
+
+    private func createUser(_ stack: LuaStack, function: String, fields: OwnerSpec.Fields) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: function, keys: ["email", "name", "allowExistingUser"])
         let spec = try OwnerSpec(
-            email: args.required("email", as: .ownerEmail),
-            name: args.optional("name", as: .ownerName),
-            allowExistingUser: args.boolean("allowExistingUser", as: .allowExistingUser))
+            email: args.required("email", as: fields.email),
+            name: args.optional("name", as: fields.name),
+            allowExistingUser: args.boolean("allowExistingUser", as: .allowExistingUser), fields: fields)
         let user = try atomically { () throws(ProvisionError) in try run.createOwner(spec) }
         stack.push(user, planning: run.isPlanning)
         return 1
+    }
+
+    /// `updateTenant{tenant=, name=?, timeZone=?, supportEmail=?, supportPhone=?,
+    /// clear={…}?}`: changes an existing tenant's settings (`clear` lists the settings to
+    /// empty: timeZone, supportEmail, supportPhone); returns `{status=, tenant=,
+    /// changes={{field=, from=, to=}…}}`.
+    private func updateTenant(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "updateTenant",
+                                      keys: ["tenant", "name", "timeZone", "supportEmail", "supportPhone", "clear"])
+        let slug = try args.reference("tenant", key: "slug", field: wording.name(of: .tenantSlug))
+        let clearing = try args.strings("clear").map { name throws(ProvisionError) -> Field in
+            let fields: [(key: String, field: Field)] = [("name", .tenantName)] + TenantSettings.clearable.map { ($0.rawValue, $0) }
+            guard let field = fields.first(where: { $0.key == name })?.field else {
+                let hint = Suggestion.closest(to: name, among: fields.map(\.key)).map { "; did you mean '\($0)'?" } ?? ""
+                throw ProvisionError(.invalidInput, "updateTenant: clear: unknown setting '\(name)'\(hint) (\(TenantSettings.clearable.map(\.rawValue).joined(separator: ", ")) can be cleared)",
+                                     field: "clear")
+            }
+            return field
+        }
+        let settings = try TenantSettings(
+            slug: Validate.tenantSlug(slug), name: args.optional("name", as: .tenantName), timeZone: args.optional("timeZone", as: .timeZone),
+            supportEmail: args.optional("supportEmail", as: .supportEmail), supportPhone: args.optional("supportPhone", as: .supportPhone),
+            clearing: clearing)
+        let update = try atomically { () throws(ProvisionError) in try run.updateTenant(settings) }
+        push(update, on: stack)
+        return 1
+    }
+
+    /// `setRole{tenant=, user=, role=}`: changes a member's role; refused (last_owner)
+    /// when it would leave the tenant without an OWNER. Returns `{status=, tenant=,
+    /// changes=}`.
+    private func setRole(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "setRole", keys: ["tenant", "user", "role"])
+        let slug = try Validate.tenantSlug(args.reference("tenant", key: "slug", field: wording.name(of: .tenantSlug)))
+        let email = try args.reference("user", key: "email", field: "user")
+        let role = try Validate.role(args.required("role", as: .role))
+        let update = try atomically { () throws(ProvisionError) in try run.setRole(tenant: slug, email: email, role: role) }
+        push(update, on: stack)
+        return 1
+    }
+
+    /// `removeMember{tenant=, user=}`: removes a membership, never the user; refused
+    /// (last_owner) for the last OWNER. Returns `{status=, tenant=, changes=}`.
+    private func removeMember(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        let args = try TableArguments(stack, index: 1, function: "removeMember", keys: ["tenant", "user"])
+        let slug = try Validate.tenantSlug(args.reference("tenant", key: "slug", field: wording.name(of: .tenantSlug)))
+        let email = try args.reference("user", key: "email", field: "user")
+        let update = try atomically { () throws(ProvisionError) in try run.removeMember(tenant: slug, email: email) }
+        push(update, on: stack)
+        return 1
+    }
+
+    /// `{status=, tenant={…}, changes={{field=, from=, to=}…}}`.
+    private func push(_ update: TenantUpdate, on stack: LuaStack) {
+        stack.pushRecord([("status", .string(TenantOutcome.updated(update).status.rawValue))])
+        stack.push(update.tenant)
+        stack.setRawField(-2, "tenant")
+        pushChanges(update.changes, on: stack)
+    }
+
+    /// `changes = {{field=, from=, to=}…}` on the table on top.
+    private func pushChanges(_ changes: [TenantUpdate.Change], on stack: LuaStack) {
+        stack.newTable(array: Int32(changes.count))
+        for (offset, change) in changes.enumerated() {
+            stack.pushRecord([("field", .string(change.field)), ("from", change.from.map(LuaScalar.string)),
+                              ("to", change.to.map(LuaScalar.string))])
+            stack.setRawIndex(-2, Int64(offset + 1))
+        }
+        stack.setRawField(-2, "changes")
     }
 
     private func linkMembership(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
@@ -144,12 +228,15 @@ final class ProvisionModule {
         return 1
     }
 
-    /// `keepExisting{tenant={slug=, name=, …}, owner={email=, name=?}}`: for a re-run. When
-    /// the tenant exists with that Owner, records it as unchanged or differing, changes
-    /// nothing, and returns `{status=, differences={{field=, database=, input=}…}}`;
-    /// nil when it is not provisioned that way (create it then).
+    /// `keepExisting{tenant={slug=, name=, …}, owner={email=, name=?}, update=?}`: for a
+    /// re-run. When the tenant exists with that Owner, records it as unchanged or
+    /// differing, changes nothing, and returns `{status=, differences={{field=, database=,
+    /// input=}…}}`; nil when it is not provisioned that way (create it then). With
+    /// `update = true` the tenant converges to the input instead (`{status="updated",
+    /// changes=…}` or unchanged), and one with another Owner differs.
     private func keepExisting(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        let args = try TableArguments(stack, index: 1, function: "keepExisting", keys: ["tenant", "owner"])
+        let args = try TableArguments(stack, index: 1, function: "keepExisting", keys: ["tenant", "owner", "update"])
+        let converge = try args.flag("update")
         guard stack.rawField(args.index, "tenant") == LUA_TTABLE, stack.rawField(args.index, "owner") == LUA_TTABLE else {
             stack.pop(2)
             throw ProvisionError(.invalidInput, "keepExisting expects {tenant = {slug=, name=, …}, owner = {email=, name=?}}", field: "tenant")
@@ -162,12 +249,17 @@ final class ProvisionModule {
             supportPhone: tenantArgs.optional("supportPhone", as: .supportPhone))
         let owner = try OwnerSpec(email: ownerArgs.required("email", as: .ownerEmail), name: ownerArgs.optional("name", as: .ownerName))
         stack.pop(2)
-        guard let kept = try atomically({ () throws(ProvisionError) in try run.keepExisting(tenant, owner: owner) }) else {
+        let outcome = try atomically { () throws(ProvisionError) in try run.keepExisting(tenant, owner: owner, converge: converge) }
+        guard let outcome else {
             stack.pushNil()
             return 1
         }
+        guard case .kept(let kept) = outcome else {
+            if case .updated(let update) = outcome { push(update, on: stack) } else { stack.pushNil() }
+            return 1
+        }
         let differences = kept.differences
-        stack.pushRecord([("status", .string(TenantOutcome.kept(kept).status.rawValue))])
+        stack.pushRecord([("status", .string(outcome.status.rawValue))])
         stack.newTable(array: Int32(differences.count))
         for (offset, difference) in differences.enumerated() {
             stack.pushRecord([("field", .string(wording.name(of: difference.field))),
@@ -323,14 +415,15 @@ final class ProvisionModule {
 
     // MARK: Batch
 
-    /// `batch{file=, stopOnError=?, skipExisting=?}`: reads the CSV file, checks every row
+    /// `batch{file=, stopOnError=?, skipExisting=?, update=?}`: reads the CSV file, checks every row
     /// (one error with every problem in `problems` when any is bad), runs the rows as
     /// savepoint units with progress on stderr, and returns one outcome per row in the
     /// file's order: `{line=, status=, slug=, email=, error=?}`.
     private func batch(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
-        let args = try TableArguments(stack, index: 1, function: "batch", keys: ["file", "stopOnError", "skipExisting"])
+        let args = try TableArguments(stack, index: 1, function: "batch", keys: ["file", "stopOnError", "skipExisting", "update"])
         let path = try args.string("file")
-        let options = Batch.Options(stopOnError: try args.flag("stopOnError"), skipExisting: try args.flag("skipExisting"))
+        let options = Batch.Options(stopOnError: try args.flag("stopOnError"), skipExisting: try args.flag("skipExisting"),
+                                    update: try args.flag("update"))
         // The file, its text and the parsed rows exist at once while it is read.
         let table = try CSVTable.read(path: path, maxBytes: session.state.room.map { $0 / 4 })
         try session.state.requireRoom(forBytes: table.estimatedLuaBytes, what: "\(path)")
@@ -514,6 +607,32 @@ struct TableArguments {
         case LUA_TBOOLEAN: return stack.boolean(at: -1)
         default:
             throw ProvisionError(.invalidInput, "\(function): \(key) must be a boolean, got \(stack.typeName(at: -1))", field: key)
+        }
+    }
+
+    /// An array of strings (absent: none).
+    func strings(_ key: String) throws(ProvisionError) -> [String] {
+        let type = stack.rawField(index, key)
+        defer { stack.pop() }
+        switch type {
+        case LUA_TNIL: return []
+        case LUA_TTABLE:
+            let count = stack.rawLength(-1)
+            guard count <= 16 else {
+                throw ProvisionError(.invalidInput, "\(function): \(key) lists \(count) names; there are not that many", field: key)
+            }
+            var values: [String] = []
+            for offset in 0..<count {
+                let element = lua_rawgeti(stack.L, -1, lua_Integer(offset + 1))
+                defer { stack.pop() }
+                guard element == LUA_TSTRING, let value = try stack.string(at: -1, field: key) else {
+                    throw ProvisionError(.invalidInput, "\(function): \(key) must be an array of strings, got \(stack.typeName(at: -1)) at \(offset + 1)", field: key)
+                }
+                values.append(value)
+            }
+            return values
+        default:
+            throw ProvisionError(.invalidInput, "\(function): \(key) must be an array of strings, got \(stack.typeName(at: -1))", field: key)
         }
     }
 

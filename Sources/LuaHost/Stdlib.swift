@@ -20,6 +20,7 @@ public struct Stdlib: Sendable, Equatable {
     /// (a test keeps this list equal to the repository's stdlib/).
     public static let requiredFiles = [
         "playbooks/tenant.lua", "playbooks/batch.lua", "playbooks/reset-password.lua", "playbooks/delete.lua",
+        "playbooks/update.lua", "playbooks/member-add.lua", "playbooks/member-set-role.lua", "playbooks/member-remove.lua",
         "checks/1-owner-membership.lua", "checks/2-owner-password.lua", "checks/3-catalog.lua",
         "checks/4-portal-access.lua", "checks/5-support-contact.lua", "checks/6-time-zone.lua",
         "testing/assertions.lua",

@@ -5,6 +5,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case emailExists = "email_exists"
     case membershipExists = "membership_exists"
     case duplicateInBatch = "duplicate_in_batch"
+    /// A change that would leave a tenant without an OWNER.
+    case lastOwner = "last_owner"
     case notFound = "not_found"
     case tenantInUse = "tenant_in_use"
     case planStale = "plan_stale"
@@ -23,7 +25,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     public var exitStatus: Int32 {
         switch self {
         case .invalidInput: return 2
-        case .slugExists, .emailExists, .membershipExists, .duplicateInBatch: return 3
+        case .slugExists, .emailExists, .membershipExists, .duplicateInBatch, .lastOwner: return 3
         case .notMigrated, .readOnlyDatabase, .databaseUnavailable, .notFound, .tenantInUse, .planStale, .planUntrusted: return 4
         case .interrupted: return 130
         case .databaseError, .playbookError, .checkFailed, .limitExceeded, .forbidden:

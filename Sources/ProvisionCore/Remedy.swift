@@ -8,4 +8,7 @@ public enum Remedy: String, Sendable, CaseIterable {
     case runMigrate
     /// The applied migrations differ from the binary's.
     case showMigrationStatus
+    /// The change would leave a tenant without an OWNER: ownership is transferred by
+    /// adding the new OWNER first.
+    case addAnotherOwnerFirst
 }

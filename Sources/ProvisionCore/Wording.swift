@@ -23,6 +23,7 @@ public struct PlainWording: Wording {
         case .chooseAnotherSlug: return "choose a new slug or delete the existing tenant (if safe)"
         case .runMigrate: return "apply the bundled schema migrations"
         case .showMigrationStatus: return "compare the applied migrations with this binary's"
+        case .addAnotherOwnerFirst: return "add another OWNER first, then try again"
         }
     }
 

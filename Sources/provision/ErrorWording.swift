@@ -15,6 +15,7 @@ enum ErrorWording {
             case .runMigrate: return "run `provision migrate`"
             case .showMigrationStatus: return "see `provision migrate --status`"
             case .chooseAnotherSlug: return PlainWording().words(for: remedy)
+            case .addAnotherOwnerFirst: return "add another OWNER first (provision member add … --role OWNER), then try again"
             }
         }
 
@@ -28,7 +29,7 @@ enum ErrorWording {
         func words(for remedy: Remedy) -> String {
             switch remedy {
             case .allowExistingUser: return "set allowExistingUser to true on this row"
-            case .runMigrate, .showMigrationStatus, .chooseAnotherSlug: return Flags().words(for: remedy)
+            case .runMigrate, .showMigrationStatus, .chooseAnotherSlug, .addAnotherOwnerFirst: return Flags().words(for: remedy)
             }
         }
 

@@ -44,6 +44,11 @@ if let (help, error) = RunCommand.playbookHelp(arguments) {
 if let first = arguments.first,
    Provision.configuration.subcommands.contains(where: { $0.configuration.commandName == first }) {
     Output.command = first
+    // `member add`: a command with subcommands names the one it ran.
+    if first == MemberCommand.configuration.commandName, arguments.count > 1,
+       MemberCommand.configuration.subcommands.contains(where: { $0.configuration.commandName == arguments[1] }) {
+        Output.command = "\(first) \(arguments[1])"
+    }
 }
 
 do {

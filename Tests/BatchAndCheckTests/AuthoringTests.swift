@@ -125,14 +125,14 @@ struct HelpfulErrorTests {
         let result = try Self.run("""
             local p = require "provision"
             local function helper()
-              p.createUser{ email = "a@b.example" }
+              p.creatUser{ email = "a@b.example" }
             end
             helper()
             """, ["--json"])
         #expect(result.status == 1, "\(result)")
-        #expect(result.errorMessage?.contains("provision has no function 'createUser'; did you mean 'createOwner'?") == true, "\(result)")
+        #expect(result.errorMessage?.contains("provision has no function 'creatUser'; did you mean 'createUser'?") == true, "\(result)")
         #expect(!result.stderr.contains("attempt to call a nil value"))
-        #expect(result.stderr.contains(" 3 |   p.createUser{") && result.stderr.contains("^^^^^^^^^^"), "\(result.stderr)")
+        #expect(result.stderr.contains(" 3 |   p.creatUser{") && result.stderr.contains("^^^^^^^^^"), "\(result.stderr)")
         #expect(result.stderr.contains("stack traceback:") && result.stderr.contains("book.lua:5: in main chunk"), "\(result.stderr)")
         #expect(!result.stdout.contains(" 3 | "), "the excerpt is for people, never in the JSON")
     }

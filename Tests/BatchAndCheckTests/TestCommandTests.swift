@@ -24,7 +24,7 @@ struct TestCommandTests {
             let builtIn = try Self.runTests([], in: db, workingDirectory: root)
             #expect(builtIn.status == 0, "\(builtIn)")
             #expect(builtIn.stdout.contains("tests/checks/builtin_checks_test.lua"), "\(builtIn.stdout)")
-            #expect(builtIn.stdout.hasSuffix("10 passed, 0 failed\n"), "\(builtIn.stdout)")
+            #expect(builtIn.stdout.hasSuffix("18 passed, 0 failed\n"), "\(builtIn.stdout)")
 
             let example = try Self.runTests(["scripts/checks", "--checks", "scripts/checks", "--json"], in: db, workingDirectory: root)
             #expect(example.status == 0, "\(example)")

@@ -9,7 +9,7 @@ import Testing
 @Suite("CLI conventions")
 struct CLIConventionTests {
     static let commands = ["", "migrate", "tenant", "run", "batch", "check", "reset-password", "list", "show", "delete",
-                           "test", "apply", "show-plan"]
+                           "test", "apply", "show-plan", "update", "member", "member add", "member set-role", "member remove"]
 
     // MARK: --version
 
@@ -39,7 +39,7 @@ struct CLIConventionTests {
     // MARK: Help at 80 columns
 
     static func help(_ command: String) throws -> [String] {
-        let result = try ProvisionBinary.run((command.isEmpty ? [] : [command]) + ["--help"], databaseURL: nil,
+        let result = try ProvisionBinary.run(command.split(separator: " ").map(String.init) + ["--help"], databaseURL: nil,
                                              environment: ["COLUMNS": "80"])
         #expect(result.status == 0, "\(result)")
         return result.stdout.components(separatedBy: "\n")

@@ -46,6 +46,14 @@ struct GrantTests {
                         (["check", "--all"], 1), (["migrate", "--status"], 0), (Runbook.dryRun, 0)]
         case .resetPassword:
             commands = [(["reset-password", "--email", "owner@pilot-staging.example.com"], 0)]
+        case .changes:
+            let member = ["--tenantSlug", "pilot-staging", "--email", "admin@pilot-staging.example.com"]
+            let plan = FileManager.default.temporaryDirectory.appendingPathComponent("grants-\(UUID().uuidString).plan").path
+            commands = [(["update", "--tenantSlug", "pilot-staging", "--supportPhone", "+1 555 000 1111"], 0),
+                        (["member", "add"] + member + ["--role", "ADMIN", "--name", "Admin"], 0),
+                        (["member", "set-role"] + member + ["--role", "STAFF"], 0),
+                        (["member", "remove"] + member + ["--dryRun", "--planFile", plan], 0), (["apply", plan], 0),
+                        (Runbook.staging + ["--update"], 0), (Runbook.production, 0)]
         case .delete:
             commands = [(["delete", "--tenantSlug", "pilot-staging", "--dryRun"], 0), (["delete", "--tenantSlug", "pilot-staging"], 0)]
         case .test:

@@ -8,7 +8,7 @@ local check = {
       SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
       WHERE m.tenant_id = $1 AND m.role = 'OWNER' ORDER BY u.email]], ctx.tenant.id)
     if #owners == 0 then
-      return ctx.fail("the tenant has no OWNER: link one with `provision run` (linkMembership, role OWNER)")
+      return ctx.fail(("the tenant has no OWNER: add one with provision member add --tenantSlug %s --email EMAIL --role OWNER"):format(ctx.tenant.slug))
     end
     local emails = {}
     for _, row in ipairs(owners) do emails[#emails + 1] = row.email end

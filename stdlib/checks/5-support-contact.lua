@@ -11,7 +11,7 @@ local check = {
       if t.supportPhone then shown[#shown + 1] = t.supportPhone end
       return ctx.pass(table.concat(shown, ", "))
     end
-    ctx.warn("no support email or phone: the portal will show a generic ‘contact your center’ message")
+    ctx.warn(("no support email or phone: the portal will show a generic ‘contact your center’ message; set one with provision update --tenantSlug %s --supportEmail EMAIL (or --supportPhone PHONE)"):format(ctx.tenant.slug))
   end,
 }
 

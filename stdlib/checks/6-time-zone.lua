@@ -11,9 +11,9 @@ local check = {
       return ctx.pass("every center has a time zone")
     end
     if centers == 0 then
-      return ctx.warn("neither the tenant nor any center has a time zone: portal time hints fall back to UTC")
+      return ctx.warn(("neither the tenant nor any center has a time zone: portal time hints fall back to UTC; set one with provision update --tenantSlug %s --timeZone ZONE"):format(ctx.tenant.slug))
     end
-    ctx.warn(("%d of %d centers have no time zone and the tenant has none: set one on the tenant"):format(without, centers))
+    ctx.warn(("%d of %d centers have no time zone and the tenant has none: set one on the tenant with provision update --tenantSlug %s --timeZone ZONE"):format(without, centers, ctx.tenant.slug))
   end,
 }
 

@@ -4,7 +4,7 @@
 -- cannot drift: add a function here in the same change that adds it to the host.
 
 ---@class provision.Error
----@field code string One of invalid_input, slug_exists, email_exists, membership_exists, not_found, forbidden, limit_exceeded, database_error, database_unavailable, playbook_error, …
+---@field code string One of invalid_input, slug_exists, email_exists, membership_exists, last_owner, not_found, forbidden, limit_exceeded, database_error, database_unavailable, playbook_error, …
 ---@field message string What went wrong, for an operator.
 ---@field field? string The input the error is about, named as the table key (`slug`, `email`, …).
 ---@field problems? {file?: string, line?: integer, field: string, message: string}[] Every problem, when there are several (a batch's bad rows).
@@ -42,12 +42,18 @@
 ---@field planned boolean True when this run only planned the reset.
 
 ---@class provision.Action One change, typed, with every value it writes.
----@field kind "create_tenant"|"create_user"|"use_existing_user"|"link_membership"|"keep_tenant"|"reset_password"|"revoke_password"|"delete_tenant"|"delete_user"|"remove_membership"
+---@field kind "create_tenant"|"create_user"|"use_existing_user"|"link_membership"|"keep_tenant"|"update_tenant"|"set_role"|"reset_password"|"revoke_password"|"delete_tenant"|"delete_user"|"remove_membership"
 ---@field tenant string|nil The tenant's slug.
 ---@field email string|nil The user's email.
 ---@field role "OWNER"|"ADMIN"|"STAFF"|"PARENT"|nil
----@field values table<string, string>|nil Every value written (create_tenant: slug, name, timeZone, supportEmail, supportPhone).
+---@field values table<string, string>|nil Every value written (create_tenant: slug, name, timeZone, supportEmail, supportPhone; set_role: previousRole).
+---@field changes {field: string, from: string|nil, to: string|nil}[]|nil update_tenant: each setting, from and to.
 ---@field text string For people, e.g. "create tenant pilot"; never compare it.
+
+---@class provision.TenantUpdate What a change to an existing tenant did (or, planning, would do).
+---@field status "updated"|"unchanged"|"planned"
+---@field tenant provision.Tenant The tenant as the change left it.
+---@field changes {field: string, from: string|nil, to: string|nil}[] Each change: a setting (tenantName, timeZone, supportEmail, supportPhone) or a member ("member EMAIL", roles from and to; nil to: removed).
 
 ---@class provision.Plan
 ---@field actions provision.Action[] What the function would have done.
@@ -78,6 +84,31 @@ function provision.createOwner(spec) end
 ---@return provision.Membership
 function provision.linkMembership(spec) end
 
+--- createOwner for a user of any role (a member added after go-live): errors name
+--- `email` and `name`.
+---@param spec {email: string, name?: string, allowExistingUser?: boolean}
+---@return provision.User
+function provision.createUser(spec) end
+
+--- Changes an existing tenant's settings: only those given; `clear` lists settings to
+--- empty (timeZone, supportEmail, supportPhone). "unchanged" when they already are so.
+--- Fails with not_found when no tenant has the slug.
+---@param spec {tenant: provision.Tenant|string, name?: string, timeZone?: string, supportEmail?: string, supportPhone?: string, clear?: ("timeZone"|"supportEmail"|"supportPhone")[]}
+---@return provision.TenantUpdate
+function provision.updateTenant(spec) end
+
+--- Changes a member's role ("unchanged" when it already is). Fails with last_owner when
+--- the tenant would have no OWNER left, with not_found when the user is not a member.
+---@param spec {tenant: provision.Tenant|string, user: provision.User|string, role: "OWNER"|"ADMIN"|"STAFF"|"PARENT"}
+---@return provision.TenantUpdate
+function provision.setRole(spec) end
+
+--- Removes a membership; the user is never deleted. Fails with last_owner for the
+--- tenant's last OWNER, with not_found when the user is not a member.
+---@param spec {tenant: provision.Tenant|string, user: provision.User|string}
+---@return provision.TenantUpdate
+function provision.removeMember(spec) end
+
 --- Issues a new one-time password for an existing user (lost, expired, never delivered):
 --- to be changed at first login, expiring like a new user's, shown to the operator after
 --- commit and never to Lua. Fails with not_found when no user has the email.
@@ -87,13 +118,16 @@ function provision.resetPassword(spec) end
 
 --- For a re-run: when the tenant already exists with that Owner, records it as
 --- "unchanged" (its fields match) or "differs" (each differing field listed), changes
---- nothing and returns the verdict; nil when it is not provisioned that way.
----@param spec {tenant: {slug: string, name: string, timeZone?: string, supportEmail?: string, supportPhone?: string}, owner: {email: string, name?: string}}
----@return {status: "unchanged"|"differs", differences: {field: string, database: string|nil, input: string|nil}[]}|nil
+--- nothing and returns the verdict; nil when it is not provisioned that way. With
+--- `update = true`, such a tenant converges to the input instead (a provision.TenantUpdate:
+--- "updated" or "unchanged"), and one with another Owner "differs" on ownerEmail.
+---@param spec {tenant: {slug: string, name: string, timeZone?: string, supportEmail?: string, supportPhone?: string}, owner: {email: string, name?: string}, update?: boolean}
+---@return {status: "unchanged"|"differs", differences: {field: string, database: string|nil, input: string|nil}[]}|provision.TenantUpdate|nil
 function provision.keepExisting(spec) end
 
 --- The safe delete of a tenant provisioned by mistake: its memberships, the tenant, and
---- its members who belong to no other tenant and never logged in. Fails with
+--- its members whom nothing of another tenant refers to (a membership, a parent's portal
+--- login, any row) and who never logged in. Fails with
 --- tenant_in_use when it has platform rows (centers, …) or a member who logged in, and
 --- with not_found when no tenant has the slug.
 ---@param spec {slug: string}
@@ -150,7 +184,7 @@ function provision.warn(...) end
 
 ---@class provision.BatchOutcome
 ---@field line integer The line the row starts on.
----@field status "created"|"planned"|"unchanged"|"failed"
+---@field status "created"|"planned"|"unchanged"|"differs"|"updated"|"failed"
 ---@field slug string The row's tenant slug.
 ---@field email? string The row's Owner (absent for a failed row).
 ---@field error? provision.Error Why the row failed; its message starts FILE:LINE.
@@ -159,8 +193,9 @@ function provision.warn(...) end
 --- raises one invalid_input (or duplicate_in_batch) error whose `problems` list each
 --- problem with its file, line and column; then runs each row as a savepoint unit, with
 --- progress on stderr. With stopOnError the rows stop after the first failure; with
---- skipExisting a tenant that already has the row's Owner is `unchanged`.
----@param spec {file: string, stopOnError?: boolean, skipExisting?: boolean}
+--- skipExisting a tenant that already has the row's Owner is `unchanged` (or `differs`);
+--- with update it converges to the row (`updated` or `unchanged`).
+---@param spec {file: string, stopOnError?: boolean, skipExisting?: boolean, update?: boolean}
 ---@return provision.BatchOutcome[]
 function provision.batch(spec) end
 

@@ -6,11 +6,12 @@
 -- progress on stderr. With stopOnError the rows stop at the first failure, which this
 -- playbook raises so the whole batch rolls back.
 --
--- The CLI passes vars: file, stopOnError, skipExisting ("true"/"false").
+-- The CLI passes vars: file, stopOnError, skipExisting, update ("true"/"false").
 local p = require "provision"
 local v = p.vars
 
-local outcomes = p.batch{ file = v.file, stopOnError = v.stopOnError == "true", skipExisting = v.skipExisting == "true" }
+local outcomes = p.batch{ file = v.file, stopOnError = v.stopOnError == "true", skipExisting = v.skipExisting == "true",
+                         update = v.update == "true" }
 
 local last = outcomes[#outcomes]
 if v.stopOnError == "true" and last and last.status == "failed" then

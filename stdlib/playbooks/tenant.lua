@@ -13,9 +13,10 @@ local spec = {
 }
 
 -- --skipExisting: a re-run reports a tenant already provisioned with this Owner as
--- unchanged, or as differing field by field, and changes nothing.
-if v.skipExisting == "true"
-   and p.keepExisting{ tenant = spec, owner = { email = v.ownerEmail, name = v.ownerName } } then
+-- unchanged, or as differing field by field, and changes nothing. --update: such a
+-- tenant converges to the flags instead; one with another Owner differs.
+if (v.skipExisting == "true" or v.update == "true")
+   and p.keepExisting{ tenant = spec, owner = { email = v.ownerEmail, name = v.ownerName }, update = v.update == "true" } then
   return
 end
 

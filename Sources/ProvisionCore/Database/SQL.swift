@@ -126,6 +126,11 @@ public struct Bind: Sendable, Equatable, CustomStringConvertible {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Bind(type: .jsonb, text: String(decoding: data, as: UTF8.self))
     }
+    /// A JSON document with nested objects (`NSNull` for null), keys sorted.
+    public static func jsonb(document: [String: Any]) -> Bind {
+        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Bind(type: .jsonb, text: String(decoding: data, as: UTF8.self))
+    }
     /// An open cursor, by name (the argument of a function that fetches from it).
     public static func cursor(_ cursor: Identifier) -> Bind { Bind(type: .refcursor, text: cursor.name) }
     /// Text whose type the server infers (a script's own parameters).
@@ -194,11 +199,18 @@ public struct Identifier: Sendable, Hashable, CustomStringConvertible {
         self.name = name
     }
 
+    /// A name the database's catalog gave (a table of the platform's, a column): any
+    /// name PostgreSQL allows, quoted with its double quotes doubled.
+    init?(catalogName name: String) {
+        guard !name.isEmpty, name.utf8.count <= 63, !name.contains("\u{0}") else { return nil }
+        self.name = name
+    }
+
     /// `prefix_number`, for names numbered by the tool (savepoints).
     init(_ prefix: StaticString, number: Int) {
         self.init("\(prefix)_\(max(0, number))")!
     }
 
-    var quoted: String { "\"\(name)\"" }
+    var quoted: String { "\"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"" }
     public var description: String { name }
 }

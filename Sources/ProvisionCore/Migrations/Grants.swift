@@ -10,6 +10,10 @@ public enum GrantGroup: String, Sendable, CaseIterable {
     case reads
     case resetPassword = "reset-password"
     case delete
+    /// The changes after go-live: `update`, `member add | set-role | remove`, `tenant`
+    /// and `batch` with their update flag, and `apply` of their plans: provisioning's,
+    /// and changing a tenant's settings and a member's role.
+    case changes
     /// `provision test`: fixtures in every table, rolled back.
     case test
     /// A read-only auditor: what `reads` needs, and nothing that writes.
@@ -61,6 +65,12 @@ public enum Grants {
                 + grants("INSERT", ["tenants", "users", "memberships", "audit_events"])
                 + grants("DELETE", ["tenants", "users", "memberships", "audit_events"])
                 + [Grant(privilege: "UPDATE", table: "users", columns: ["password_hash", "password_expires_at"])]
+        case .changes:
+            // UPDATE on tenants: also the lock (SELECT … FOR UPDATE) that makes changes to
+            // one tenant take turns.
+            return required(for: .provisioning)
+                + [Grant(privilege: "UPDATE", table: "tenants", columns: ["name", "time_zone", "support_email", "support_phone"]),
+                   Grant(privilege: "UPDATE", table: "memberships", columns: ["role"])]
         case .resetPassword:
             return grants("SELECT", ["schema_migrations", "tenants", "memberships"]) + [readUsers]
                 + [Grant(privilege: "UPDATE", table: "users", columns: ["password_hash", "must_change_password", "password_expires_at"])]

@@ -143,6 +143,7 @@ public enum ReaderRole {
             GRANT INSERT ON TABLE "tenants", "users", "memberships", "audit_events", "centers", "levels", "programs",
                                   "groups", "students", "parents", "student_parents" TO provision_tester;
             GRANT UPDATE ON TABLE "tenants" TO provision_tester;
+            GRANT UPDATE (role) ON TABLE memberships TO provision_tester;
             GRANT UPDATE (name, password_hash, must_change_password, password_expires_at) ON TABLE users TO provision_tester;
             GRANT DELETE ON TABLE "tenants", "users", "memberships", "audit_events" TO provision_tester;
             """ + reads(for: testerName)))

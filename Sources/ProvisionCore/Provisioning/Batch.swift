@@ -7,7 +7,8 @@ import Foundation
 /// 2. `run`: the rows run in the caller's run (one transaction), each row a savepoint
 ///    unit: a row that fails at the database is recorded and rolled back alone. With
 ///    `skipExisting`, a row whose tenant already exists with that owner as OWNER is
-///    `unchanged`, so a wave can be re-run; with `stopOnError`, the rows stop at the first
+///    `unchanged`, so a wave can be re-run, and with `update` it converges to the row;
+///    with `stopOnError`, the rows stop at the first
 ///    failure, which the caller then raises to roll back the whole run.
 ///
 /// The columns are the domain's field names, which is what the batch file format calls
@@ -52,10 +53,14 @@ public enum Batch {
     public struct Options: Sendable {
         public var stopOnError: Bool
         public var skipExisting: Bool
+        /// A row whose tenant exists converges to the row (CONTRACT §12): see
+        /// `ProvisioningRun.keepExisting(_:owner:converge:)`.
+        public var update: Bool
 
-        public init(stopOnError: Bool = false, skipExisting: Bool = false) {
+        public init(stopOnError: Bool = false, skipExisting: Bool = false, update: Bool = false) {
             self.stopOnError = stopOnError
             self.skipExisting = skipExisting
+            self.update = update
         }
     }
 
@@ -182,8 +187,9 @@ public enum Batch {
         for (done, row) in rows.enumerated() {
             let slug = row.tenant.slug
             progress(done, rows.count, slug)
-            if options.skipExisting, let existing = try run.keepExisting(row.tenant, owner: row.owner) {
-                outcomes.append(Outcome(line: row.line, outcome: .kept(existing)))
+            if options.skipExisting || options.update,
+               let existing = try run.keepExisting(row.tenant, owner: row.owner, converge: options.update) {
+                outcomes.append(Outcome(line: row.line, outcome: existing))
                 continue
             }
             // No subtransaction per row: a failing row's inserts are removed instead, so a

@@ -14,14 +14,15 @@ extension ProvisionError {
     }
 
     /// `email` nil: the database refused the insert without saying which email.
-    static func emailExists(_ email: String?, inThisRun: Bool = false) -> ProvisionError {
+    static func emailExists(_ email: String?, inThisRun: Bool = false, field: Field = .ownerEmail) -> ProvisionError {
         let place = inThisRun ? "is already planned earlier in this run" : "already belongs to a user"
+        let named = field == .ownerEmail ? "owner email" : "email"
         let message: Template = if let email {
-            "owner email '\(email)' \(place): \(.remedy) if this user should intentionally belong to several tenants (membership), otherwise use another email"
+            "\(named) '\(email)' \(place): \(.remedy) if this user should intentionally belong to several tenants (membership), otherwise use another email"
         } else {
-            "owner email already exists: \(.remedy) if this user should intentionally belong to several tenants"
+            "\(named) already exists: \(.remedy) if this user should intentionally belong to several tenants"
         }
-        return ProvisionError(.emailExists, message, subject: .ownerEmail, remedy: .allowExistingUser, facts: Facts(email: email))
+        return ProvisionError(.emailExists, message, subject: field, remedy: .allowExistingUser, facts: Facts(email: email))
     }
 
     /// `email` and `slug` nil: the database refused the insert without saying which.
@@ -32,5 +33,12 @@ extension ProvisionError {
             "the user is already a member of this tenant"
         }
         return ProvisionError(.membershipExists, message, subject: nil, facts: Facts(slug: slug, email: email))
+    }
+
+    /// A change that would leave `slug` without an OWNER (CONTRACT §12): `change` says
+    /// which (`removing them`, `making them ADMIN`).
+    static func lastOwner(email: String, slug: String, change: String) -> ProvisionError {
+        ProvisionError(.lastOwner, "\(email) is the last OWNER of tenant \(slug), and \(change) would leave it without one: \(.remedy)",
+                       subject: nil, remedy: .addAnotherOwnerFirst, facts: Facts(slug: slug, email: email))
     }
 }

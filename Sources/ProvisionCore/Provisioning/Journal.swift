@@ -28,6 +28,13 @@ struct Journal {
 
     enum PlannedKey {
         case slug(String), user(String), membership(String)
+        /// A member's role planned (`membershipKey`), and what was planned before, if anything.
+        case role(String, previous: PlannedRole?)
+    }
+
+    /// A membership as planned: with a role, or removed.
+    enum PlannedRole: Equatable {
+        case member(Role), removed
     }
 
     private(set) var entries: [Entry] = []
@@ -45,6 +52,9 @@ struct Journal {
     private(set) var plannedUsers: [String: User] = [:]
     /// `slug NUL lowercased email`.
     private(set) var plannedMemberships: Set<String> = []
+    /// Memberships whose role a dry run planned (linked, changed or removed), by
+    /// `membershipKey`: what the database would hold after the plan.
+    private(set) var plannedRoles: [String: PlannedRole] = [:]
     private var preconditionsSeen: Set<Precondition> = []
 
     mutating func append(_ entry: Entry) { entries.append(entry) }
@@ -67,6 +77,10 @@ struct Journal {
         if plannedMemberships.insert(key).inserted { entries.append(.planned(.membership(key))) }
     }
 
+    mutating func plan(role: PlannedRole, key: String) {
+        entries.append(.planned(.role(key, previous: plannedRoles.updateValue(role, forKey: key))))
+    }
+
     static func membershipKey(slug: String, email: String) -> String {
         "\(slug)\u{0}\(email.lowercased())"
     }
@@ -77,7 +91,15 @@ struct Journal {
     var warnings: [String] { entries.compactMap { if case .warning(let message) = $0 { message } else { nil } } }
     var users: [User] { entries.compactMap { if case .user(let user) = $0 { user } else { nil } } }
     var memberships: [Membership] { entries.compactMap { if case .membership(let membership) = $0 { membership } else { nil } } }
-    var issued: [IssuedCredential] { entries.compactMap { if case .issued(let credential) = $0 { credential } else { nil } } }
+    /// The one-time passwords issued, in order; a user's password reset again later in
+    /// the run keeps only the last one, the only one that works (CONTRACT §12).
+    var issued: [IssuedCredential] {
+        let all = entries.compactMap { if case .issued(let credential) = $0 { credential } else { nil } }
+        var last: [User.ID: Int] = [:]
+        for (offset, credential) in all.enumerated() { last[credential.userId] = offset }
+        guard last.count < all.count else { return all }
+        return all.enumerated().filter { last[$0.element.userId] == $0.offset }.map(\.element)
+    }
     var outcomes: [TenantOutcome] { entries.compactMap { if case .outcome(let outcome) = $0 { outcome } else { nil } } }
     var preconditions: [Precondition] { entries.compactMap { if case .precondition(let precondition) = $0 { precondition } else { nil } } }
 
@@ -136,6 +158,8 @@ struct Journal {
             default: break
             }
         }
+        // Newest first, so a role planned twice is back to what it was before both.
+        for case .planned(.role(let key, let previous)) in undone.reversed() { plannedRoles[key] = previous }
         entries.removeSubrange(mark.count...)
         entries += kept
         if let error {

@@ -38,16 +38,103 @@ public struct TenantSpec: Sendable, Equatable {
     }
 }
 
-/// An Owner to create or, with `allowExistingUser`, to reuse.
+/// New settings for an existing tenant (CONTRACT §12): each kept, set to a validated
+/// value, or cleared.
+public struct TenantSettings: Sendable, Equatable {
+    public enum Value: Sendable, Equatable {
+        case keep, set(String), clear
+
+        func applied(to current: String?) -> String? {
+            switch self {
+            case .keep: current
+            case .set(let value): value
+            case .clear: nil
+            }
+        }
+    }
+
+    public let slug: String
+    public let name: Value
+    public let timeZone: Value
+    public let supportEmail: Value
+    public let supportPhone: Value
+
+    /// The settings a tenant can be without: not its name.
+    public static let clearable: [Field] = [.timeZone, .supportEmail, .supportPhone]
+
+    /// Validates the values given (nil: keep) and the fields to clear; an error names
+    /// its `Field`. Asking for no change at all is an error too.
+    public init(slug: String, name: String? = nil, timeZone: String? = nil, supportEmail: String? = nil,
+                supportPhone: String? = nil, clearing: [Field] = []) throws(ProvisionError) {
+        self.slug = try Validate.tenantSlug(slug)
+        for field in clearing {
+            guard Self.clearable.contains(field) else {
+                throw ProvisionError(.invalidInput, "\(.field) cannot be cleared: a tenant always has one (only \(Self.clearable.map(\.rawValue).joined(separator: ", ")) can be)",
+                                     subject: field)
+            }
+        }
+        func value(_ given: String?, _ field: Field, _ validate: (String) throws(ProvisionError) -> String) throws(ProvisionError) -> Value {
+            if let given {
+                guard !clearing.contains(field) else {
+                    throw ProvisionError(.invalidInput, "\(.field) is both given a value and cleared: give one or the other", subject: field)
+                }
+                return .set(try validate(given))
+            }
+            return clearing.contains(field) ? .clear : .keep
+        }
+        self.name = try value(name, .tenantName) { value throws(ProvisionError) in try Validate.displayName(value, .tenantName) }
+        self.timeZone = try value(timeZone, .timeZone) { value throws(ProvisionError) in try TimeZones.validate(value, .timeZone) }
+        self.supportEmail = try value(supportEmail, .supportEmail) { value throws(ProvisionError) in try Validate.email(value, .supportEmail) }
+        self.supportPhone = try value(supportPhone, .supportPhone) { value throws(ProvisionError) in try Validate.phone(value, .supportPhone) }
+        guard [self.name, self.timeZone, self.supportEmail, self.supportPhone].contains(where: { $0 != .keep }) else {
+            throw ProvisionError(.invalidInput, "nothing to change for tenant \(slug): give a new \(Self.settings.map(\.rawValue).joined(separator: ", ")), or clear one",
+                                 subject: nil)
+        }
+    }
+
+    /// The settings, in the order changes list them.
+    static let settings: [Field] = [.tenantName, .timeZone, .supportEmail, .supportPhone]
+
+    /// The tenant with these settings.
+    func applied(to tenant: Tenant) -> Tenant {
+        Tenant(stored: tenant.stored, slug: tenant.slug, name: name.applied(to: tenant.name) ?? tenant.name,
+               timeZone: timeZone.applied(to: tenant.timeZone), supportEmail: supportEmail.applied(to: tenant.supportEmail),
+               supportPhone: supportPhone.applied(to: tenant.supportPhone))
+    }
+
+    /// Each setting whose value these settings change, from the tenant's, in order.
+    func changes(from tenant: Tenant) -> [TenantUpdate.Change] {
+        let after = applied(to: tenant)
+        let pairs: [(Field, String?, String?)] = [
+            (.tenantName, tenant.name, after.name), (.timeZone, tenant.timeZone, after.timeZone),
+            (.supportEmail, tenant.supportEmail, after.supportEmail), (.supportPhone, tenant.supportPhone, after.supportPhone),
+        ]
+        return pairs.filter { $0.1 != $0.2 }.map { TenantUpdate.Change(field: $0.0.rawValue, from: $0.1, to: $0.2) }
+    }
+}
+
+/// A user to create (an Owner, a member) or, with `allowExistingUser`, to reuse.
 public struct OwnerSpec: Sendable, Equatable {
+    /// The fields an input names the user's email and name with: an Owner's
+    /// (`ownerEmail`, `ownerName`), or a member's (`email`, `name`).
+    public struct Fields: Sendable, Equatable {
+        public let email: Field
+        public let name: Field
+
+        public static let owner = Fields(email: .ownerEmail, name: .ownerName)
+        public static let member = Fields(email: .email, name: .name)
+    }
+
     public let email: String
     public let name: String?
     public let allowExistingUser: Bool
+    public let fields: Fields
 
-    public init(email: String, name: String? = nil, allowExistingUser: Bool = false) throws(ProvisionError) {
-        self.email = try Validate.email(email, .ownerEmail)
-        self.name = try name.map { value throws(ProvisionError) in try Validate.displayName(value, .ownerName) }
+    public init(email: String, name: String? = nil, allowExistingUser: Bool = false, fields: Fields = .owner) throws(ProvisionError) {
+        self.email = try Validate.email(email, fields.email)
+        self.name = try name.map { value throws(ProvisionError) in try Validate.displayName(value, fields.name) }
         self.allowExistingUser = allowExistingUser
+        self.fields = fields
     }
 
     public static func problems(email: String?, name: String?) -> [ProvisionError] {
@@ -146,7 +233,9 @@ public enum TenantOutcome: Sendable, Codable {
     /// Already provisioned with this Owner, kept as it is: `unchanged` when its fields
     /// are the input's, `differs` (with each difference) when they are not.
     case kept(ExistingProvision)
-    /// A tenant that existed before the run, changed by it (a member added).
+    /// A tenant that existed before the run, changed by it (its settings, a member added,
+    /// a role changed, a member removed); `unchanged` when the change asked for was
+    /// already so.
     case updated(TenantUpdate)
     /// Removed (or, planning, would be) by the safe delete.
     case deleted(TenantDeletion)
@@ -161,7 +250,7 @@ public enum TenantOutcome: Sendable, Codable {
         switch self {
         case .tenant(let tenant): tenant.planned ? .planned : .created
         case .kept(let existing): existing.differences.isEmpty ? .unchanged : .differs
-        case .updated(let update): update.planned ? .planned : .updated
+        case .updated(let update): update.changes.isEmpty ? .unchanged : update.planned ? .planned : .updated
         case .deleted(let deletion): deletion.planned ? .planned : .deleted
         case .failed: .failed
         case .reset(let reset): reset.planned ? .planned : .reset
@@ -261,9 +350,16 @@ public struct TenantUpdate: Sendable, Codable {
         public let field: String
         public let from: String?
         public let to: String?
+
+        public init(field: String, from: String?, to: String?) {
+            self.field = field
+            self.from = from
+            self.to = to
+        }
     }
 
-    public let tenant: Tenant
+    /// As the run left it.
+    public internal(set) var tenant: Tenant
     /// The members it gained (and their users), in order.
     public internal(set) var memberships: [Membership]
     public internal(set) var changes: [Change]

@@ -78,6 +78,7 @@ public final class ProvisioningRun {
                 continue
             }
             if let index = updatedAt[update.tenant.slug], case .updated(var merged) = outcomes[index] {
+                merged.tenant = update.tenant
                 merged.memberships += update.memberships
                 merged.changes += update.changes
                 outcomes[index] = .updated(merged)

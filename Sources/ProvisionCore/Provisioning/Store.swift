@@ -246,6 +246,63 @@ struct Store {
         return counts
     }
 
+    /// For each of `users`, why something outside tenant `tenantId` still needs them,
+    /// found through every foreign key the database has to `users` (the contract's and
+    /// any the platform added): a membership of another tenant, the portal login of a
+    /// parent in another tenant, any other row of another tenant, or a row of a table
+    /// that belongs to no tenant. Users no one else needs are absent.
+    func references(to users: [User.ID], besides tenantId: Tenant.ID) throws(ProvisionError) -> [User.ID: [String]] {
+        guard !users.isEmpty else { return [:] }
+        let ids = Bind.uuidArray(users.map(\.uuid))
+        var reasons: [User.ID: [String]] = [:]
+        for (user, others) in try otherTenantCounts(of: users, besides: tenantId) {
+            reasons[user, default: []].append("a member of \(others) other tenant\(others == 1 ? "" : "s")")
+        }
+        let keys = try connection.run("""
+            SELECT n.nspname AS schema_name, r.relname AS table_name, a.attname AS column_name,
+                   EXISTS (SELECT 1 FROM pg_attribute t
+                           WHERE t.attrelid = c.conrelid AND t.attname = 'tenant_id' AND NOT t.attisdropped) AS scoped
+            FROM pg_constraint c
+            JOIN pg_class r ON r.oid = c.conrelid
+            JOIN pg_namespace n ON n.oid = r.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+            WHERE c.contype = 'f' AND c.confrelid = 'users'::regclass AND cardinality(c.conkey) = 1
+              AND c.conparentid = 0 AND c.conrelid <> 'memberships'::regclass
+            ORDER BY r.relname, a.attname
+            """)
+        for key in keys {
+            let table = try key.decode(String.self, "table_name")
+            guard let schema = Identifier(catalogName: try key.decode(String.self, "schema_name")),
+                  let relation = Identifier(catalogName: table),
+                  let column = Identifier(catalogName: try key.decode(String.self, "column_name")) else { continue }
+            let scoped = try key.decode(Bool.self, "scoped")
+            let rows = scoped
+                ? try connection.run("""
+                    SELECT \(column) AS user_id, count(*) AS row_count, count(DISTINCT tenant_id) AS tenant_count
+                    FROM \(schema).\(relation)
+                    WHERE \(column) = ANY (\(ids)) AND tenant_id IS DISTINCT FROM \(tenantId)
+                    GROUP BY \(column)
+                    """)
+                : try connection.run("""
+                    SELECT \(column) AS user_id, count(*) AS row_count, 0::bigint AS tenant_count
+                    FROM \(schema).\(relation) WHERE \(column) = ANY (\(ids)) GROUP BY \(column)
+                    """)
+            for row in rows {
+                let user = try row.decode(User.ID.self, "user_id")
+                let count = Int(try row.decode(Int64.self, "row_count"))
+                let tenants = Int(try row.decode(Int64.self, "tenant_count"))
+                let reason = switch (table, scoped) {
+                case ("parents", true):
+                    "the portal login of \(count == 1 ? "a parent" : "\(count) parents") in \(tenants) other tenant\(tenants == 1 ? "" : "s")"
+                case (_, true): "\(count) \(table) row\(count == 1 ? "" : "s") of \(tenants) other tenant\(tenants == 1 ? "" : "s") refer to them"
+                case (_, false): "\(count) \(table) row\(count == 1 ? "" : "s") refer to them"
+                }
+                reasons[user, default: []].append(reason)
+            }
+        }
+        return reasons
+    }
+
     /// The column `role`, one of the contract's roles.
     static func role(of row: Row) throws(ProvisionError) -> Role {
         let text = try row.decode(String.self, "role")
@@ -319,6 +376,82 @@ struct Store {
             )
             SELECT 1 FROM inserted
             """).isEmpty)
+    }
+
+    // MARK: Changes after go-live
+
+    /// Locks the tenant's row (`FOR UPDATE`): changes to one tenant's settings and members
+    /// take turns, so two that each leave another OWNER cannot together leave none.
+    func lockTenant(id: Tenant.ID) throws(ProvisionError) {
+        try connection.run("SELECT 1 FROM tenants WHERE id = \(id) FOR UPDATE")
+    }
+
+    /// Writes the tenant's settings, with a `tenant.update` audit row holding the values
+    /// before and after, in one statement.
+    func updateTenant(from before: Tenant, to after: Tenant, audit: AuditContext) throws(ProvisionError) {
+        guard let id = before.id else { return }
+        func settings(_ tenant: Tenant) -> [String: Any] {
+            ["name": tenant.name, "timeZone": tenant.timeZone ?? NSNull(), "supportEmail": tenant.supportEmail ?? NSNull(),
+             "supportPhone": tenant.supportPhone ?? NSNull()]
+        }
+        let detail = Bind.jsonb(document: ["slug": before.slug, "before": settings(before), "after": settings(after)])
+        try connection.run("""
+            WITH updated AS (
+                UPDATE tenants SET name = \(after.name), time_zone = \(after.timeZone), support_email = \(after.supportEmail),
+                                   support_phone = \(after.supportPhone)
+                WHERE id = \(id)
+                RETURNING id
+            )
+            INSERT INTO audit_events (at, actor, action, run_id, tenant_id, detail)
+            SELECT clock_timestamp(), \(audit.actor), 'tenant.update', \(audit.runId), id, \(detail) FROM updated
+            """)
+    }
+
+    /// The user's role in the tenant; nil when they are not a member.
+    func role(tenantId: Tenant.ID, userId: User.ID) throws(ProvisionError) -> Role? {
+        let rows = try connection.run("SELECT role FROM memberships WHERE tenant_id = \(tenantId) AND user_id = \(userId)")
+        guard let row = rows.first else { return nil }
+        return try Self.role(of: row)
+    }
+
+    /// The emails (lowercased) of the tenant's OWNERs: one tenant's rows.
+    func ownerEmails(tenantId: Tenant.ID) throws(ProvisionError) -> Set<String> {
+        let rows = try connection.run("""
+            SELECT lower(u.email) AS email FROM memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.tenant_id = \(tenantId) AND m.role = \(Role.owner.rawValue)
+            """)
+        var emails: Set<String> = []
+        for row in rows { emails.insert(try row.decode(String.self, "email")) }
+        return emails
+    }
+
+    /// Changes a member's role, with its `membership.update` audit row (`detail`: slug,
+    /// email, from, to), in one statement.
+    func updateRole(tenantId: Tenant.ID, userId: User.ID, to role: Role, audit: AuditContext, detail: [String: String]) throws(ProvisionError) {
+        try connection.run("""
+            WITH updated AS (
+                UPDATE memberships SET role = \(role.rawValue)
+                WHERE tenant_id = \(tenantId) AND user_id = \(userId)
+                RETURNING tenant_id, user_id
+            )
+            INSERT INTO audit_events (at, actor, action, run_id, tenant_id, user_id, detail)
+            SELECT clock_timestamp(), \(audit.actor), 'membership.update', \(audit.runId), tenant_id, user_id, \(Bind.jsonb(detail))
+            FROM updated
+            """)
+    }
+
+    /// Removes a membership (never its user), with its `membership.delete` audit row
+    /// (`detail`: slug, email, role), in one statement.
+    func removeMembership(tenantId: Tenant.ID, userId: User.ID, audit: AuditContext, detail: [String: String]) throws(ProvisionError) {
+        try connection.run("""
+            WITH removed AS (
+                DELETE FROM memberships WHERE tenant_id = \(tenantId) AND user_id = \(userId)
+                RETURNING tenant_id, user_id
+            )
+            INSERT INTO audit_events (at, actor, action, run_id, tenant_id, user_id, detail)
+            SELECT clock_timestamp(), \(audit.actor), 'membership.delete', \(audit.runId), tenant_id, user_id, \(Bind.jsonb(detail))
+            FROM removed
+            """)
     }
 
     // MARK: Decoding

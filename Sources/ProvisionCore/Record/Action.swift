@@ -14,12 +14,17 @@ public enum Action: Sendable, Equatable {
     /// A tenant already provisioned with this Owner, kept as it is (a re-run): the
     /// fields where the input differs, none when it matches.
     case keepTenant(tenant: String, ownerEmail: String, differing: [Field])
+    /// An existing tenant's settings changed: each field, from what to what (CONTRACT §12).
+    case updateTenant(tenant: String, changes: [TenantUpdate.Change])
+    /// A member's role changed from `previous` to `role`.
+    case setRole(tenant: String, email: String, role: Role, previous: Role)
     case resetPassword(email: String)
     case revokePassword(email: String)
     case deleteTenant(tenant: String, name: String)
     /// A member deleted with their tenant (never logged in, no other tenant).
     case deleteUser(tenant: String, email: String, role: Role)
-    /// A membership removed while its user is kept (for a user another tenant references).
+    /// A membership removed while its user is kept: a member removed from a tenant, or
+    /// a user another tenant references, kept by a delete (`keptBecause`).
     case removeMembership(tenant: String, email: String, role: Role, keptBecause: String?)
 
     /// The `kind` of the JSON and of plans.
@@ -29,6 +34,8 @@ public enum Action: Sendable, Equatable {
         case useExistingUser = "use_existing_user"
         case linkMembership = "link_membership"
         case keepTenant = "keep_tenant"
+        case updateTenant = "update_tenant"
+        case setRole = "set_role"
         case resetPassword = "reset_password"
         case revokePassword = "revoke_password"
         case deleteTenant = "delete_tenant"
@@ -43,6 +50,8 @@ public enum Action: Sendable, Equatable {
         case .useExistingUser: .useExistingUser
         case .linkMembership: .linkMembership
         case .keepTenant: .keepTenant
+        case .updateTenant: .updateTenant
+        case .setRole: .setRole
         case .resetPassword: .resetPassword
         case .revokePassword: .revokePassword
         case .deleteTenant: .deleteTenant
@@ -56,6 +65,7 @@ public enum Action: Sendable, Equatable {
         switch self {
         case .createTenant(let slug, _, _, _, _): slug
         case .linkMembership(let tenant, _, _), .keepTenant(let tenant, _, _), .deleteTenant(let tenant, _),
+             .updateTenant(let tenant, _), .setRole(let tenant, _, _, _),
              .deleteUser(let tenant, _, _), .removeMembership(let tenant, _, _, _): tenant
         case .createUser, .useExistingUser, .resetPassword, .revokePassword: nil
         }
@@ -66,14 +76,15 @@ public enum Action: Sendable, Equatable {
         switch self {
         case .createUser(let email, _), .useExistingUser(let email), .linkMembership(_, let email, _),
              .keepTenant(_, let email, _), .resetPassword(let email), .revokePassword(let email),
-             .deleteUser(_, let email, _), .removeMembership(_, let email, _, _): email
-        case .createTenant, .deleteTenant: nil
+             .deleteUser(_, let email, _), .removeMembership(_, let email, _, _), .setRole(_, let email, _, _): email
+        case .createTenant, .deleteTenant, .updateTenant: nil
         }
     }
 
     public var role: Role? {
         switch self {
-        case .linkMembership(_, _, let role), .deleteUser(_, _, let role), .removeMembership(_, _, let role, _): role
+        case .linkMembership(_, _, let role), .deleteUser(_, _, let role), .removeMembership(_, _, let role, _),
+             .setRole(_, _, let role, _): role
         default: nil
         }
     }
@@ -88,6 +99,8 @@ public enum Action: Sendable, Equatable {
         case .keepTenant(_, _, let differing): [("differing", differing.isEmpty ? nil : differing.map(\.rawValue).joined(separator: ","))]
         case .deleteTenant(_, let name): [("name", name)]
         case .removeMembership(_, _, _, let reason): [("keptBecause", reason)]
+        case .updateTenant(_, let changes): changes.flatMap { [($0.field, $0.to), ("\($0.field) before", $0.from)] }
+        case .setRole(_, _, _, let previous): [("previousRole", previous.rawValue)]
         case .useExistingUser, .linkMembership, .resetPassword, .revokePassword, .deleteUser: []
         }
     }
@@ -105,12 +118,21 @@ public enum Action: Sendable, Equatable {
             "keep tenant \(tenant) (already provisioned with owner \(owner), but \(differing.count) field\(differing.count == 1 ? " differs" : "s differ") from the input; nothing was changed)"
         case .resetPassword(let email): "reset the password of \(email): a new one-time password, to be changed at first login"
         case .revokePassword(let email): "revoke the one-time password of \(email)"
+        case .updateTenant(let tenant, let changes):
+            "update tenant \(tenant): " + changes.map { "\($0.field) \(Self.shown($0.from)) → \(Self.shown($0.to))" }.joined(separator: ", ")
+        case .setRole(let tenant, let email, let role, let previous):
+            "change the role of \(email) in \(tenant) from \(previous.rawValue) to \(role.rawValue)"
         case .deleteTenant(let tenant, _): "delete tenant \(tenant)"
         case .deleteUser(_, let email, let role): "delete user \(email) (\(role.rawValue); never logged in, no other tenant)"
-        case .removeMembership(let tenant, let email, _, let reason):
-            "keep user \(email)\(reason.map { " (\($0))" } ?? ""); remove them from \(tenant)"
+        case .removeMembership(let tenant, let email, let role, nil):
+            "remove \(email) (\(role.rawValue)) from \(tenant); the user is kept"
+        case .removeMembership(let tenant, let email, _, let reason?):
+            "keep user \(email) (\(reason)); remove them from \(tenant)"
         }
     }
+
+    /// `'Pilot'`, or `none` for no value.
+    static func shown(_ value: String?) -> String { value.map { "'\($0)'" } ?? "none" }
 
     /// What identifies the action among a run's: two actions with one identity are the
     /// same change, whose values can then be compared.
@@ -130,14 +152,20 @@ public enum Action: Sendable, Equatable {
     /// Each field in which `other` (the same change, taken now) differs from this one
     /// (planned): `name: 'Wave One Pilot' planned, 'Wave One School' now`.
     public func differences(from other: Action) -> [String] {
-        func shown(_ value: String?) -> String { value.map { "'\($0)'" } ?? "none" }
+        let shown = Self.shown
         var differences: [String] = []
         if role != other.role { differences.append("role: \(shown(role?.rawValue)) planned, \(shown(other.role?.rawValue)) now") }
+        let planned = Dictionary(values.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         let now = Dictionary(other.values.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         for (name, value) in values where now[name] != value {
-            differences.append("\(name): \(shown(value)) planned, \(shown(now[name] ?? nil)) now")
+            differences.append("\(name): \(shown(value)) planned, \(now[name].map { shown($0) } ?? "not written") now")
+        }
+        // A value written now that the plan did not write at all (another field updated).
+        for (name, value) in other.values where planned[name] == nil {
+            differences.append("\(name): not written planned, \(shown(value)) now")
         }
         if email != other.email { differences.append("email: \(shown(email)) planned, \(shown(other.email)) now") }
+        if differences.isEmpty && self != other { differences.append("planned as '\(text)', now '\(other.text)'") }
         return differences
     }
 }
@@ -145,7 +173,8 @@ public enum Action: Sendable, Equatable {
 // MARK: JSON: {"kind", "tenant"?, "email"?, "role"?, "values"?, "text"}
 
 extension Action: Codable {
-    private enum Key: String, CodingKey { case kind, tenant, email, role, values, text }
+    private enum Key: String, CodingKey { case kind, tenant, email, role, values, changes, text }
+    private enum ChangeKey: String, CodingKey { case field, from, to }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
@@ -153,8 +182,16 @@ extension Action: Codable {
         try container.encodeIfPresent(tenant, forKey: .tenant)
         try container.encodeIfPresent(email, forKey: .email)
         try container.encodeIfPresent(role?.rawValue, forKey: .role)
-        let values = self.values
-        if !values.isEmpty {
+        if case .updateTenant(_, let changes) = self {
+            // `changes`: each field, from and to (null for none), as results show them.
+            var list = container.nestedUnkeyedContainer(forKey: .changes)
+            for change in changes {
+                var item = list.nestedContainer(keyedBy: ChangeKey.self)
+                try item.encode(change.field, forKey: .field)
+                try item.encode(change.from, forKey: .from)
+                try item.encode(change.to, forKey: .to)
+            }
+        } else if case let values = self.values, !values.isEmpty {
             var nested = container.nestedContainer(keyedBy: ValueKey.self, forKey: .values)
             for (name, value) in values { try nested.encode(value, forKey: ValueKey(name)) }
         }
@@ -196,6 +233,21 @@ extension Action: Codable {
         case .keepTenant:
             let differing = value("differing")?.split(separator: ",").compactMap { Field(rawValue: String($0)) } ?? []
             self = .keepTenant(tenant: try required(.tenant), ownerEmail: try required(.email), differing: differing)
+        case .updateTenant:
+            var list = try container.nestedUnkeyedContainer(forKey: .changes)
+            var changes: [TenantUpdate.Change] = []
+            while !list.isAtEnd {
+                let item = try list.nestedContainer(keyedBy: ChangeKey.self)
+                changes.append(TenantUpdate.Change(field: try item.decode(String.self, forKey: .field),
+                                                   from: try item.decodeIfPresent(String.self, forKey: .from),
+                                                   to: try item.decodeIfPresent(String.self, forKey: .to)))
+            }
+            self = .updateTenant(tenant: try required(.tenant), changes: changes)
+        case .setRole:
+            guard let previous = value("previousRole").flatMap(Role.init(rawValue:)) else {
+                throw DecodingError.dataCorruptedError(forKey: .values, in: container, debugDescription: "a set_role action has no previousRole")
+            }
+            self = .setRole(tenant: try required(.tenant), email: try required(.email), role: try role(), previous: previous)
         case .resetPassword: self = .resetPassword(email: try required(.email))
         case .revokePassword: self = .revokePassword(email: try required(.email))
         case .deleteTenant: self = .deleteTenant(tenant: try required(.tenant), name: value("name") ?? "")

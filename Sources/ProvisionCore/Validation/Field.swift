@@ -3,8 +3,10 @@
 /// (CONTRACT §3).
 public enum Field: String, Sendable, CaseIterable, Codable {
     case tenantSlug, tenantName, ownerEmail, ownerName, timeZone, supportEmail, supportPhone, allowExistingUser, role
-    /// An existing user's email (a password reset).
+    /// A user's email outside provisioning an Owner (a password reset, a member).
     case email
+    /// A member's display name.
+    case name
     /// The statement of a read-only query.
     case sql
 }

@@ -7,7 +7,7 @@ struct BatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batch",
         abstract: "Provision pilots from a CSV file, one row each.",
-        usage: "provision batch <FILE.csv> [--dryRun] [--json] [--stopOnError]\n  [--skipExisting] [--credentialsFile <PATH> [--recipient <R> ...]]\n  [--planFile <PATH>] [--timeout <seconds>] [--maxMemoryMB <MiB>]",
+        usage: "provision batch <FILE.csv> [--dryRun] [--json] [--stopOnError]\n  [--skipExisting | --update]\n  [--credentialsFile <PATH> [--recipient <R> ...]] [--planFile <PATH>]\n  [--timeout <seconds>] [--maxMemoryMB <MiB>]",
         discussion: HelpText.paragraphs("""
             Columns are named after the tenant flags: tenantSlug, tenantName, ownerEmail
             (required), ownerName, timeZone, supportEmail, supportPhone, allowExistingUser
@@ -39,6 +39,9 @@ struct BatchCommand: ParsableCommand {
           help: "Report a row whose tenant already exists with that owner as OWNER as unchanged (re-runs).")
     var skipExisting = false
 
+    @Flag(help: "Change a row's tenant that already exists with that owner as OWNER to the row (updated or unchanged); another owner differs.")
+    var update = false
+
     @OptionGroup var credentialOptions: CredentialOptions
 
     @OptionGroup var planOptions: PlanOptions
@@ -52,7 +55,8 @@ struct BatchCommand: ParsableCommand {
         guard FileManager.default.isReadableFile(atPath: file) else {
             throw ProvisionError(.invalidInput, "cannot read \(file): no such file", field: "file")
         }
-        let vars = ["file": file, "stopOnError": String(stopOnError), "skipExisting": String(skipExisting)]
+        var vars = ["file": file, "stopOnError": String(stopOnError), "skipExisting": String(skipExisting)]
+        if update { vars["update"] = "true" }
         let options = PlaybookOptions(stdlib: try Stdlib.located(), dryRun: dryRun, vars: vars, limits: try limits.limits(),
                                       wording: ErrorWording.csvColumns, showsLocation: false)
         let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
@@ -61,7 +65,7 @@ struct BatchCommand: ParsableCommand {
                                        extraSources: { () throws(ProvisionError) in [(absolute, try RegularFile.read(csv, field: "file", maxBytes: 256 << 20))] })
         var failure: Int32?
         try PlaybookRunner.run(playbook: options.stdlib.playbook("batch").path, options: options, output: output,
-                               credentials: target, hooks: hooks, grantsFor: .provisioning) { session, delivery in
+                               credentials: target, hooks: hooks, grantsFor: update ? .changes : .provisioning) { session, delivery in
             var report = RunReport(command: .batch, delivery: delivery)
             report.planFile = planPath
             report.print(to: output, title: "Batch \(self.file)")

@@ -25,7 +25,7 @@ struct Provision: ParsableCommand {
             """),
         version: VersionDocument.text,
         subcommands: [MigrateCommand.self, TenantCommand.self, RunCommand.self, BatchCommand.self, CheckCommand.self,
-                      ResetPasswordCommand.self, ListCommand.self, ShowCommand.self, DeleteCommand.self, TestCommand.self,
+                      ResetPasswordCommand.self, UpdateCommand.self, MemberCommand.self, ListCommand.self, ShowCommand.self, DeleteCommand.self, TestCommand.self,
                       ApplyCommand.self, ShowPlanCommand.self]
     )
 }

@@ -6,7 +6,7 @@ struct TenantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant",
         abstract: "Create a tenant and its first Owner user.",
-        usage: "provision tenant --tenantSlug <slug> --tenantName <name>\n  --ownerEmail <email> [--ownerName <name>] [--timeZone <zone>]\n  [--supportEmail <email>] [--supportPhone <phone>] [--allowExistingUser]\n  [--dryRun] [--json] [<options>]",
+        usage: "provision tenant --tenantSlug <slug> --tenantName <name>\n  --ownerEmail <email> [--ownerName <name>] [--timeZone <zone>]\n  [--supportEmail <email>] [--supportPhone <phone>] [--allowExistingUser]\n  [--skipExisting | --update] [--dryRun] [--json] [<options>]",
         discussion: HelpText.paragraphs("""
             The runbook's `pnpm provision:tenant`, flag for flag. Does not create a default
             center or seed catalog data. Fails (exit 3) if the slug
@@ -70,6 +70,9 @@ struct TenantCommand: ParsableCommand {
           help: "A tenant already provisioned with this owner is reported unchanged, or differs (exit 3) field by field; nothing is changed.")
     var skipExisting = false
 
+    @Flag(help: "A tenant already provisioned with this owner is changed to these flags: updated, or unchanged. Another owner differs (exit 3).")
+    var update = false
+
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
 
@@ -104,6 +107,7 @@ struct TenantCommand: ParsableCommand {
             "tenantSlug": tenantSpec.slug, "tenantName": tenantSpec.name, "ownerEmail": ownerSpec.email,
             "allowExistingUser": allowExistingUser ? "true" : "false", "skipExisting": skipExisting ? "true" : "false",
         ]
+        if update { vars["update"] = "true" }
         vars["ownerName"] = ownerSpec.name
         vars["timeZone"] = tenantSpec.timeZone
         vars["supportEmail"] = tenantSpec.supportEmail
@@ -115,15 +119,18 @@ struct TenantCommand: ParsableCommand {
         let plannedVars = vars
         let hooks = PlanOptions.writer(to: planPath, command: "tenant", inputs: { Plan.Inputs(vars: plannedVars, arguments: []) })
         try PlaybookRunner.run(playbook: options.stdlib.playbook("tenant").path, options: options, output: output,
-                               credentials: target, hooks: hooks, grantsFor: .provisioning) { session, delivery in
+                               credentials: target, hooks: hooks, grantsFor: update ? .changes : .provisioning) { session, delivery in
             var report = RunReport(command: .tenant, delivery: delivery)
             report.planFile = planPath
             let record = report.record
-            if skipExisting, case .kept? = record.outcomes.first {
-                // Already provisioned (--skipExisting): unchanged, or differs (exit 3).
+            switch record.outcomes.first {
+            case .kept?, .updated?:
+                // Already provisioned (--skipExisting, --update): unchanged, updated, or
+                // differs (exit 3).
                 report.print(to: output, title: "provision tenant")
                 keptStatus = report.failureStatus
                 return
+            default: break
             }
             guard case .tenant(let tenant)? = record.outcomes.first, let owner = record.memberships.first?.user else {
                 // Committed all the same (a stdlib replaced through PROVISION_STDLIB, say):

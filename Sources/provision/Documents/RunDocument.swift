@@ -158,7 +158,9 @@ extension RunDocument {
             case .updated(let update):
                 var result = Result(tenant: tenant, status: outcome.status,
                                     users: update.memberships.map { UserRecord($0.user, role: $0.role) }, error: nil)
-                result.changes = update.changes.map { ChangeRecord(field: $0.field, from: $0.from, to: $0.to) }
+                if !update.changes.isEmpty {
+                    result.changes = update.changes.map { ChangeRecord(field: $0.field, from: $0.from, to: $0.to) }
+                }
                 return result
             case .failed(let failure):
                 return Result(tenant: failure.tenantSlug.map(TenantRecord.init(slug:)), status: outcome.status, users: [],
@@ -210,4 +212,5 @@ extension RunDocument {
 /// The commands whose envelope is a `RunDocument`, as the CLI names them.
 enum Command: String, Sendable {
     case tenant, run, batch, resetPassword = "reset-password", delete, apply
+    case update, memberAdd = "member add", memberSetRole = "member set-role", memberRemove = "member remove"
 }

@@ -3,7 +3,7 @@ import Foundation
 import LuaHost
 import ProvisionCore
 
-/// `--planFile PATH` on the dry runs of `tenant`, `run` and `batch`.
+/// `--planFile PATH` on the dry runs of `tenant`, `run`, `batch`, `update` and `member`.
 struct PlanOptions: ParsableArguments {
     @Option(name: [.customLong("planFile"), .customLong("plan-file")],
             help: ArgumentHelp("With --dryRun: write the plan to this new file (0600), for review and `provision apply`.", valueName: "PATH"),
@@ -108,7 +108,7 @@ struct ApplyCommand: ParsableCommand {
         }
         do {
             try PlaybookRunner.run(playbook: replay.playbook, options: replay.options, output: output, credentials: target, hooks: hooks,
-                                   grantsFor: plan.command == "run" ? nil : .provisioning) { session, delivery in
+                                   grantsFor: replay.grants) { session, delivery in
                 let report = RunReport(command: .apply, delivery: delivery)
                 report.print(to: output, title: "provision apply \(planFile)")
                 failure = report.failureStatus

@@ -26,6 +26,9 @@ struct PlanReplay {
             var vars = plan.inputs.vars
             vars["file"] = plan.inputs.file ?? vars["file"]  // absolute: apply may run from another folder
             options = PlaybookOptions(stdlib: stdlib, vars: vars, wording: ErrorWording.csvColumns, showsLocation: false)
+        case "update", "member add", "member set-role", "member remove":
+            playbook = stdlib.playbook(plan.command.replacingOccurrences(of: " ", with: "-")).path
+            options = PlaybookOptions(stdlib: stdlib, vars: plan.inputs.vars, wording: ErrorWording.flags, showsLocation: false)
         case "run":
             guard let path = plan.inputs.playbook else {
                 throw ProvisionError(.invalidInput, "\(file) is a plan of `provision run` without its playbook", field: "plan")
@@ -134,6 +137,17 @@ struct PlanReplay {
 
     /// An error of the replayed playbook that means the world changed since the plan.
     static func meansStale(_ error: ProvisionError) -> Bool {
-        [.slugExists, .emailExists, .membershipExists, .duplicateInBatch, .notFound, .tenantInUse].contains(error.code)
+        [.slugExists, .emailExists, .membershipExists, .duplicateInBatch, .notFound, .tenantInUse, .lastOwner].contains(error.code)
+    }
+
+    /// The privileges applying the plan needs: a change after go-live's (a plan of
+    /// `update`, `member …`, or of `tenant`/`batch` converging), provisioning's, or for
+    /// `run`, whatever its primitives need.
+    var grants: GrantGroup? {
+        switch plan.command {
+        case "run": nil
+        case "tenant", "batch": plan.inputs.vars["update"] == "true" ? .changes : .provisioning
+        default: .changes
+        }
     }
 }

@@ -40,7 +40,7 @@ extension ProvisioningRun {
             existing = nil  // writing a new user: the insert itself finds a taken email
         }
         if let existing {
-            guard spec.allowExistingUser else { throw ProvisionError.emailExists(existing.email, inThisRun: existing.planned) }
+            guard spec.allowExistingUser else { throw ProvisionError.emailExists(existing.email, inThisRun: existing.planned, field: spec.fields.email) }
             journal.act(.useExistingUser(email: existing.email))
             return record(User(stored: existing.stored, email: existing.email, name: existing.name, created: false))
         }
@@ -55,7 +55,7 @@ extension ProvisioningRun {
         guard let inserted else {
             // The email is taken (by this run, before it, or meanwhile).
             guard spec.allowExistingUser else {
-                throw ProvisionError.emailExists(try store.user(email: spec.email)?.email ?? spec.email)
+                throw ProvisionError.emailExists(try store.user(email: spec.email)?.email ?? spec.email, field: spec.fields.email)
             }
             // allowExistingUser lost a race: the user now exists, so link them instead.
             guard let existing = try store.user(email: spec.email) else {
@@ -87,11 +87,13 @@ extension ProvisioningRun {
                 throw conflict
             }
             journal.plan(membership: key)
+            journal.plan(role: .member(role), key: key)
             return record(Membership(tenant: tenant, user: user, role: role, planned: true), userCreated: user.created)
         }
         guard try store.insertMembership(tenantId: tenantId, userId: userId, role: role, audit: audit,
                                          detail: ["slug": tenant.slug, "email": user.email, "role": role.rawValue]) else { throw conflict }
-        if role == .owner { journal.label(credentialOf: userId, tenant: tenant.slug) }
+        // A new user's one-time password is for the first tenant they join, whatever the role.
+        if user.created { journal.label(credentialOf: userId, tenant: tenant.slug) }
         return record(Membership(tenant: tenant, user: user, role: role, planned: false), userCreated: user.created)
     }
 
@@ -100,14 +102,28 @@ extension ProvisioningRun {
     /// field named), changes nothing, and returns it; nil when it is not provisioned that
     /// way (the caller then creates it, and meets any conflict). Without a database there
     /// is nothing to compare with: nil.
-    public func keepExisting(_ tenant: TenantSpec, owner: OwnerSpec) throws(ProvisionError) -> ExistingProvision? {
+    ///
+    /// With `converge` (CONTRACT §12), a tenant with this Owner is changed to the input
+    /// instead (`updated` with each change, or `unchanged`; a setting the input leaves
+    /// out is cleared, as `differs` would name it), and one with another Owner is
+    /// `differs` on its Owner: ownership never changes implicitly. The Owner's name is
+    /// the user's own, across tenants: it is never changed, only warned about.
+    public func keepExisting(_ tenant: TenantSpec, owner: OwnerSpec, converge: Bool = false) throws(ProvisionError) -> TenantOutcome? {
         guard let store else { return nil }
         try requireOpen()
-        guard let existing = try store.tenant(slug: tenant.slug), let tenantId = existing.id,
-              try store.isOwner(tenantId: tenantId, email: owner.email), let user = try store.user(email: owner.email) else { return nil }
+        guard let existing = try store.tenant(slug: tenant.slug), let tenantId = existing.id else { return nil }
+        typealias Difference = ExistingProvision.Difference
+        guard try store.isOwner(tenantId: tenantId, email: owner.email), let user = try store.user(email: owner.email) else {
+            guard converge else { return nil }
+            observe(tenant: existing, slug: tenant.slug)
+            let owners = try store.members(tenantId: tenantId).filter { $0.role == .owner }.map(\.user)
+            let shown = owners.isEmpty ? nil : owners.map(\.email).joined(separator: ", ")
+            let kept = ExistingProvision(tenant: existing, owner: owners.first ?? User(stored: .planned, email: owner.email, name: owner.name, created: false),
+                                         differences: [Difference(field: .ownerEmail, database: shown, input: owner.email)])
+            return keep(kept)
+        }
         observe(tenant: existing, slug: tenant.slug)
         observe(user: user, email: owner.email)
-        typealias Difference = ExistingProvision.Difference
         var differences: [Difference] = [
             Difference(field: .tenantName, database: existing.name, input: tenant.name),
             Difference(field: .timeZone, database: existing.timeZone, input: tenant.timeZone),
@@ -117,9 +133,24 @@ extension ProvisioningRun {
         // The Owner's name only when the input gives one: a shared Owner keeps theirs.
         if let name = owner.name { differences.append(Difference(field: .ownerName, database: user.name, input: name)) }
         differences.removeAll { $0.database == $0.input }
-        let kept = ExistingProvision(tenant: existing, owner: user, differences: differences)
+        guard converge else { return keep(ExistingProvision(tenant: existing, owner: user, differences: differences)) }
+        if let name = differences.first(where: { $0.field == .ownerName }) {
+            warn("\(user.email) is named '\(name.database ?? "")', not '\(name.input ?? "")' as the input says: a user's name is their own, across tenants, and is not changed by a re-run")
+            differences.removeAll { $0.field == .ownerName }
+        }
+        guard !differences.isEmpty else { return keep(ExistingProvision(tenant: existing, owner: user, differences: [])) }
+        let fields = Set(differences.map(\.field))
+        func given(_ field: Field, _ value: String?) -> String? { fields.contains(field) ? value : nil }
+        let settings = try TenantSettings(
+            slug: tenant.slug, name: given(.tenantName, tenant.name), timeZone: given(.timeZone, tenant.timeZone),
+            supportEmail: given(.supportEmail, tenant.supportEmail), supportPhone: given(.supportPhone, tenant.supportPhone),
+            clearing: differences.filter { $0.input == nil }.map(\.field))
+        return .updated(try updateTenant(settings, owner: user))
+    }
+
+    private func keep(_ kept: ExistingProvision) -> TenantOutcome {
         journal.append(.outcome(.kept(kept)))
-        journal.act(.keepTenant(tenant: tenant.slug, ownerEmail: user.email, differing: differences.map(\.field)))
-        return kept
+        journal.act(.keepTenant(tenant: kept.tenant.slug, ownerEmail: kept.owner.email, differing: kept.differences.map(\.field)))
+        return .kept(kept)
     }
 }

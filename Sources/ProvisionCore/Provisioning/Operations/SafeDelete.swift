@@ -37,11 +37,13 @@ extension ProvisioningRun {
             throw ProvisionError(.tenantInUse, "tenant '\(slug)' is in use and cannot be deleted: \(reasons.joined(separator: ", ")). Only a tenant with no platform rows whose members never logged in can be deleted",
                                  subject: nil, facts: .init(slug: slug))
         }
-        let otherTenants = try store.otherTenantCounts(of: members.compactMap(\.user.id), besides: id)
+        // Under the users' locks: a row of another tenant that refers to one of them waits
+        // for this transaction (its foreign key check), so it is either seen here or fails.
+        let references = try store.references(to: members.compactMap(\.user.id), besides: id)
         let removed = members.map { member in
-            let others = member.user.id.flatMap { otherTenants[$0] } ?? 0
-            return TenantDeletion.Member(user: member.user, role: member.role, removed: others == 0,
-                                         keptBecause: others == 0 ? nil : "a member of \(others) other tenant\(others == 1 ? "" : "s")")
+            let reasons = member.user.id.flatMap { references[$0] } ?? []
+            return TenantDeletion.Member(user: member.user, role: member.role, removed: reasons.isEmpty,
+                                         keptBecause: reasons.isEmpty ? nil : reasons.joined(separator: "; "))
         }
         for member in removed {
             journal.act(member.removed
