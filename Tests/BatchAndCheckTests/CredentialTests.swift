@@ -289,6 +289,23 @@ struct UndeliveredPasswordTests {
         try Self.expectResetWorks(email, in: db)
     }
 
+    @Test("member add with stdout closed: the new member's password is revoked and named, exit 1; a reset then works")
+    func memberAddClosedPipe() throws {
+        let db = try TestDatabase.create()
+        try ProvisionBinary.tenant("member-pipe", owner: "owner@member-pipe.example", in: db)
+        let email = "admin@member-pipe.example"
+
+        let result = try Self.runRedirected(["member", "add", "--tenantSlug", "member-pipe", "--email", email, "--role", "ADMIN"],
+                                            redirect: "| true", in: db)
+
+        #expect(result.status == 1, "\(result)")
+        Self.expectNamed([email], in: result.stderr)
+        #expect(try db.count("SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = \(literal(email))") == 1,
+                "the run committed")
+        try Self.expectRevoked(email, in: db)
+        try Self.expectResetWorks(email, in: db)
+    }
+
     @Test("stdout full (> /dev/full): a batch's passwords are all revoked and named, exit 1")
     func fullDevice() throws {
         let db = try TestDatabase.create()
@@ -427,7 +444,7 @@ struct CommitInterruptTests {
 
 @Suite("--credentialsFile and --recipient on every command that issues a password")
 struct CredentialsFileTests {
-    @Test("tenant, run and reset-password write a 0600 CSV that ends in a newline; nothing on stdout or in the JSON")
+    @Test("tenant, member add, run and reset-password write a 0600 CSV that ends in a newline; nothing on stdout or in the JSON")
     func everyCommand() throws {
         let db = try TestDatabase.create()
         let scratch = try Scratch()
@@ -440,6 +457,8 @@ struct CredentialsFileTests {
             """)
         let commands: [(String, [String], String)] = [
             ("tenant", ["tenant", "--tenantSlug", "file-tenant", "--tenantName", "File", "--ownerEmail", "owner@file-tenant.example"], "owner@file-tenant.example"),
+            ("member add", ["member", "add", "--tenantSlug", "file-tenant", "--email", "admin@file-tenant.example", "--role", "ADMIN"],
+             "admin@file-tenant.example"),
             ("run", ["run", playbook], "owner@file-run.example"),
             ("reset-password", ["reset-password", "--email", "owner@file-tenant.example"], "owner@file-tenant.example"),
         ]

@@ -170,6 +170,12 @@ struct CitusTests {
         let plan = folder.appendingPathComponent("p.plan").path
         #expect(try run(Runbook.tenant("\(prefix)-planned", owner: "owner@\(prefix)-planned.example") + ["--dryRun", "--planFile", plan]).status == 0)
         #expect(try run(["apply", plan, "--json"]).status == 0)
+        #expect(try run(["update", "--tenantSlug", slug, "--supportPhone", "+1 555 0142", "--json"]).status == 0)
+        let member = ["--tenantSlug", slug, "--email", "staff@\(slug).example"]
+        #expect(try run(["member", "add"] + member + ["--role", "STAFF", "--json"]).status == 0)
+        #expect(try run(["member", "set-role"] + member + ["--role", "ADMIN", "--json"]).status == 0)
+        #expect(try run(["member", "remove"] + member + ["--json"]).status == 0)
+        #expect(try run(["member", "remove", "--tenantSlug", slug, "--email", "owner@\(slug).example", "--json"]).status == 3)
 
         // The controls: a statement over every shard is refused under the same setting,
         // the host's own (list reads every tenant) and a query from a script alike.
@@ -264,6 +270,16 @@ struct Scenario {
         let playbook = folder.appendingPathComponent("add-admin.lua").path
         try Self.addAdmin.write(toFile: playbook, atomically: true, encoding: .utf8)
         try step("run add-admin.lua", ["run", playbook, "--var", "slug=\(p)-one", "--var", "email=admin@\(p)-one.example", "--json"])
+        // The changes after go-live (CONTRACT §12).
+        try step("update --dryRun", ["update", "--tenantSlug", "\(p)-one", "--supportPhone", "+1 555 0199", "--dryRun", "--json"])
+        try step("update", ["update", "--tenantSlug", "\(p)-one", "--supportPhone", "+1 555 0199", "--clear", "timeZone", "--json"])
+        try step("member add", ["member", "add", "--tenantSlug", "\(p)-one", "--email", "staff@\(p)-one.example", "--role", "STAFF", "--json"])
+        try step("member set-role", ["member", "set-role", "--tenantSlug", "\(p)-one", "--email", "staff@\(p)-one.example", "--role", "OWNER", "--json"])
+        try step("member set-role, last owner", ["member", "set-role", "--tenantSlug", "\(p)-three", "--email", owner("\(p)-three"), "--role", "ADMIN", "--json"])
+        try step("member remove --dryRun", ["member", "remove", "--tenantSlug", "\(p)-one", "--email", owner("\(p)-one"), "--dryRun", "--json"])
+        try step("member remove", ["member", "remove", "--tenantSlug", "\(p)-one", "--email", "admin@\(p)-one.example", "--json"])
+        try step("tenant --update", Runbook.tenant("\(p)-three", owner: owner("\(p)-three")) + ["--update", "--json"])
+        try step("batch --update", ["batch", csv, "--update", "--json"])
         let plan = folder.appendingPathComponent("five.plan").path
         try step("plan", Runbook.tenant("\(p)-five", owner: owner("\(p)-five")) + ["--dryRun", "--planFile", plan, "--json"])
         try step("apply", ["apply", plan, "--json"])

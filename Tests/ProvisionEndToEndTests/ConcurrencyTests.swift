@@ -91,41 +91,8 @@ struct ConcurrencyTests {
                 "a run that lost prints no password: \(result)", sourceLocation: sourceLocation)
     }
 
-    /// Starts every run while holding `LOCK TABLE table IN ACCESS EXCLUSIVE MODE`, waits
-    /// until all of them wait for that lock (or one has ended early), releases it, and
-    /// collects the results in the order of `runs`.
+    /// Races the runs through `LOCK TABLE table IN ACCESS EXCLUSIVE MODE` (`Race`).
     private func race(_ runs: [[String]], throughLockOn table: String, in db: TestDatabase) throws -> [ProvisionBinary.Result] {
-        let gate = try db.connect()
-        try gate.begin()
-        try gate.run(fixture: "LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE")
-        let monitor = try db.connect()
-
-        var started: [(Process, Pipe, Pipe)] = []
-        var waiting = 0
-        do {
-            for arguments in runs {
-                started.append(try ProvisionBinary.start(arguments, databaseURL: db.url))
-            }
-            // Not a timeout: ends when every run waits at the gate, or when one has ended
-            // without reaching it (its result then shows why).
-            while true {
-                let rows = try monitor.run("""
-                    SELECT count(DISTINCT pid)::text FROM pg_locks
-                    WHERE NOT granted AND relation = to_regclass(\(table))
-                      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    """)
-                waiting = Int((rows.values.first?.first ?? nil) ?? "") ?? 0
-                if waiting >= runs.count || started.contains(where: { !$0.0.isRunning }) { break }
-                Thread.sleep(forTimeInterval: 0.02)
-            }
-        } catch {
-            gate.rollback()
-            for (process, _, _) in started where process.isRunning { process.terminate() }
-            throw error
-        }
-        gate.rollback()
-        let results = started.map(ProvisionBinary.finish)
-        #expect(waiting == runs.count, "all \(runs.count) runs met at the gate, so they really raced: \(results)")
-        return results
+        try Race.run(runs, gate: "LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE", in: db)
     }
 }

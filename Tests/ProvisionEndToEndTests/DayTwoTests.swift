@@ -777,32 +777,8 @@ struct DayTwoTests {
         // The gate lets both runs read (the OWNERs they would leave) but not write, so both
         // reach the point of removing at once; only a lock taken before reading (the
         // tenant's row) makes the second read again after the first committed.
-        let gate = try db.connect()
-        try gate.begin()
-        try gate.run(fixture: "LOCK TABLE memberships IN EXCLUSIVE MODE")
-        var started: [(Process, Pipe, Pipe)] = []
-        do {
-            for email in [first, second] {
-                started.append(try ProvisionBinary.start(["member", "remove", "--tenantSlug", slug, "--email", email, "--json"],
-                                                         databaseURL: db.url))
-            }
-            // Until both runs wait for a lock, one has ended, or 5 s have passed.
-            let deadline = Date().addingTimeInterval(5)
-            while Date() < deadline {
-                let waiting = Int(try db.scalar("""
-                    SELECT count(*) FROM pg_stat_activity
-                    WHERE datname = current_database() AND wait_event_type = 'Lock'
-                    """) ?? "") ?? 0
-                if waiting >= 2 || started.contains(where: { !$0.0.isRunning }) { break }
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-        } catch {
-            gate.rollback()
-            for (process, _, _) in started where process.isRunning { process.terminate() }
-            throw error
-        }
-        gate.rollback()
-        let results = started.map(ProvisionBinary.finish)
+        let results = try Race.run([first, second].map { ["member", "remove", "--tenantSlug", slug, "--email", $0, "--json"] },
+                                   gate: "LOCK TABLE memberships IN EXCLUSIVE MODE", in: db)
 
         #expect(results.map(\.status).sorted() == [0, 3], "one wins, one is refused: \(results)")
         let loser = try #require(results.first { $0.status != 0 }, "\(results)")
@@ -1137,5 +1113,70 @@ struct DayTwoTests {
         try ContractSchema.validate(result.stdout, as: .error)
         try ContractSchema.validate(result.stdout)
         #expect(try DatabaseContents(db) == before, "nothing written")
+    }
+}
+
+extension DayTwoTests {
+    /// §12 "any platform row": tables the platform added that refer to `users` through a
+    /// foreign key keep the user too — one scoped to a tenant (rows of another tenant
+    /// count, rows of the deleted one do not), and one that belongs to no tenant (any
+    /// row counts). A user referenced only from the deleted tenant's own rows goes.
+    @Test("delete keeps a user that a table the platform added refers to, in another tenant or in no tenant")
+    func deleteKeepsUsersOfPlatformTables() throws {
+        let db = try TestDatabase.create()
+        let invoiced = "billing@del-tables.example", noted = "noted@del-tables.example", alone = "owner@del-tables.example"
+        try seedTenant("del-tables", owner: alone, in: db)
+        try linkMember(invoiced, to: "del-tables", as: "ADMIN", in: db)
+        try linkMember(noted, to: "del-tables", as: "STAFF", in: db)
+        try seedTenant("del-other", owner: "owner@del-other.example", in: db)
+        let connection = try db.connect()
+        try connection.run(fixture: """
+            CREATE TABLE "Invoices" (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                                     tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                                     "issued By" uuid REFERENCES users (id) ON DELETE SET NULL);
+            CREATE TABLE staff_notes (id serial PRIMARY KEY, author uuid REFERENCES users (id) ON DELETE CASCADE, body text);
+            INSERT INTO "Invoices" (tenant_id, "issued By")
+              SELECT t.id, u.id FROM tenants t, users u WHERE t.slug = 'del-other' AND u.email = '\(invoiced)';
+            INSERT INTO staff_notes (author, body) SELECT id, 'call back' FROM users WHERE email = '\(noted)';
+            """)
+
+        let result = try ProvisionBinary.run(["delete", "--tenantSlug", "del-tables", "--json"], databaseURL: db.url)
+
+        #expect(result.status == 0, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .run)
+        let invoicedUser = try #require(result.resultUser(invoiced), "\(result)")
+        #expect(invoicedUser["deleted"] as? Bool == false)
+        #expect((invoicedUser["keptBecause"] as? String)?.contains("1 Invoices row of 1 other tenant refers to them") == true, "\(invoicedUser)")
+        let notedUser = try #require(result.resultUser(noted), "\(result)")
+        #expect(notedUser["deleted"] as? Bool == false)
+        #expect((notedUser["keptBecause"] as? String)?.contains("staff_notes row") == true, "\(notedUser)")
+        #expect(result.resultUser(alone)?["deleted"] as? Bool == true, "no one else refers to the Owner: \(result)")
+        #expect(try db.count("SELECT 1 FROM users WHERE email IN ('\(invoiced)', '\(noted)')") == 2)
+        #expect(try db.count(#"SELECT 1 FROM "Invoices" WHERE "issued By" IS NOT NULL"#) == 1, "the other tenant's row is untouched")
+        #expect(try db.count("SELECT 1 FROM staff_notes") == 1)
+    }
+
+    /// §12: the built-in checks' remedies name the command that fixes them.
+    @Test("the time-zone and support-contact checks name provision update, and update makes them pass")
+    func checksNameTheCommandThatFixesThem() throws {
+        let db = try TestDatabase.create()
+        try seedTenant("remedy", owner: "owner@remedy.example", in: db)
+
+        let before = try ProvisionBinary.run(["check", "--tenantSlug", "remedy", "--json"], databaseURL: db.url)
+        let checks = (before.json?["checks"] as? [[String: Any]]) ?? []
+        func message(_ id: String, in checks: [[String: Any]]) -> String {
+            checks.first { $0["id"] as? String == id }?["message"] as? String ?? ""
+        }
+        #expect(message("time-zone", in: checks).contains("provision update --tenantSlug remedy --timeZone"), "\(checks)")
+        #expect(message("support-contact", in: checks).contains("provision update --tenantSlug remedy --supportEmail"), "\(checks)")
+
+        let update = try ProvisionBinary.run(["update", "--tenantSlug", "remedy", "--timeZone", "America/Edmonton",
+                                              "--supportEmail", "help@remedy.example"], databaseURL: db.url)
+        #expect(update.status == 0, "\(update)")
+        let after = try ProvisionBinary.run(["check", "--tenantSlug", "remedy", "--json"], databaseURL: db.url)
+        let statuses = Dictionary(uniqueKeysWithValues: ((after.json?["checks"] as? [[String: Any]]) ?? []).compactMap { check in
+            (check["id"] as? String).map { ($0, check["status"] as? String ?? "") }
+        })
+        #expect(statuses["time-zone"] == "pass" && statuses["support-contact"] == "pass", "\(after)")
     }
 }

@@ -259,3 +259,46 @@ func tenantsWithoutOwner(in db: TestDatabase) throws -> Int {
         WHERE NOT EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = t.id AND m.role = 'OWNER')
         """)
 }
+
+/// Runs that really race: each started while another session holds a lock (`gate`, a
+/// statement run in its open transaction), released only once every run waits for a
+/// lock, so all of them reach the contended point together.
+enum Race {
+    /// Starts every run while `gate` holds, waits until all of them wait for a lock (or
+    /// one has ended without reaching it: its result then shows why), releases the gate,
+    /// and returns the results in the order of `runs`; it is an issue when the runs did
+    /// not all meet.
+    static func run(_ runs: [[String]], gate: String, in db: TestDatabase,
+                    sourceLocation: SourceLocation = #_sourceLocation) throws -> [ProvisionBinary.Result] {
+        let holder = try db.connect()
+        try holder.begin()
+        try holder.run(fixture: gate)
+        let monitor = try db.connect()
+        var started: [(Process, Pipe, Pipe)] = []
+        var waiting = 0
+        do {
+            for arguments in runs {
+                started.append(try ProvisionBinary.start(arguments, databaseURL: db.url))
+            }
+            // Not a timeout: ends when every run waits, or one has ended early.
+            while true {
+                let rows = try monitor.run("""
+                    SELECT count(DISTINCT pid)::text FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+                    """)
+                waiting = Int((rows.values.first?.first ?? nil) ?? "") ?? 0
+                if waiting >= runs.count || started.contains(where: { !$0.0.isRunning }) { break }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        } catch {
+            holder.rollback()
+            for (process, _, _) in started where process.isRunning { process.terminate() }
+            throw error
+        }
+        holder.rollback()
+        let results = started.map(ProvisionBinary.finish)
+        #expect(waiting == runs.count, "all \(runs.count) runs met at the gate, so they really raced: \(results)",
+                sourceLocation: sourceLocation)
+        return results
+    }
+}

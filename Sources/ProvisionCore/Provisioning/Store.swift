@@ -294,8 +294,8 @@ struct Store {
                 let reason = switch (table, scoped) {
                 case ("parents", true):
                     "the portal login of \(count == 1 ? "a parent" : "\(count) parents") in \(tenants) other tenant\(tenants == 1 ? "" : "s")"
-                case (_, true): "\(count) \(table) row\(count == 1 ? "" : "s") of \(tenants) other tenant\(tenants == 1 ? "" : "s") refer to them"
-                case (_, false): "\(count) \(table) row\(count == 1 ? "" : "s") refer to them"
+                case (_, true): "\(count) \(table) row\(count == 1 ? "" : "s") of \(tenants) other tenant\(tenants == 1 ? "" : "s") refer\(count == 1 ? "s" : "") to them"
+                case (_, false): "\(count) \(table) row\(count == 1 ? "" : "s") refer\(count == 1 ? "s" : "") to them"
                 }
                 reasons[user, default: []].append(reason)
             }

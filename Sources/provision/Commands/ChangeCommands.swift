@@ -217,7 +217,7 @@ struct MemberSetRoleCommand: ParsableCommand {
 struct MemberRemoveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remove",
-        abstract: "Remove a member from a tenant; the user is never deleted.",
+        abstract: "Remove a member from a tenant (the user stays).",
         usage: "provision member remove --tenantSlug <slug> --email <email>\n  [--dryRun] [--json] [--planFile <PATH>]",
         discussion: HelpText.paragraphs("""
             Only the membership goes: the user keeps their account (and any other

@@ -44,6 +44,9 @@ extension ProvisioningRun {
             journal.append(.outcome(.reset(reset)))
             return reset
         }
+        if journal.issued.contains(where: { $0.userId == id }) {
+            warn("\(found.email)'s password was already reset in this run: the new one-time password replaces that one, and only the new one is shown")
+        }
         let password = try passwords.next()
         let expiresAt = try store.resetPassword(userId: id, passwordHash: password.hash, lifetimeHours: passwordLifetimeHours)
         let reset = PasswordReset(user: found, memberships: memberships, previousState: previous, planned: false)

@@ -60,10 +60,6 @@ extension ProvisioningRun {
         let member = try self.member(slug: slug, email: email)
         if member.role == .owner { try requireAnotherOwner(besides: member, change: "removing them") }
         journal.act(.removeMembership(tenant: slug, email: member.user.email, role: member.role, keptBecause: nil))
-        if let store, let tenantId = member.tenant.id, let userId = member.user.id,
-           try store.otherTenantCounts(of: [userId], besides: tenantId)[userId] == nil {
-            warn("\(member.user.email) belongs to no tenant once removed from \(slug): their account stays, and opens no portal until they are added to one")
-        }
         if let store, !isPlanning, let tenantId = member.tenant.id, let userId = member.user.id {
             try store.removeMembership(tenantId: tenantId, userId: userId, audit: audit,
                                        detail: ["slug": slug, "email": member.user.email, "role": member.role.rawValue])
