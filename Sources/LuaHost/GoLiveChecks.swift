@@ -200,18 +200,20 @@ public final class GoLiveChecks {
         outcome.refusedWrite = nil
         outcome.timedOutQuery = nil
         outcome.oversizedQuery = nil
-        let unit = try run.beginUnit()
+        // Nothing of a check's outlives it: its only statements are read-only queries,
+        // each in a savepoint of its own that is rolled back, under the check's limit.
         let limit = String(format: "the check's %g s limit", options.timeoutSeconds)
         let own = Connection.Deadline(seconds: options.timeoutSeconds, limit: limit)
         let enclosing = run.setDeadline(own)
         // A check run from a playbook (runChecks) stays within the playbook's deadline too.
         if let enclosing, enclosing.instant < own.instant { run.setDeadline(enclosing) }
+        let enclosingLimit = run.queryStatementTimeoutMilliseconds
+        run.queryStatementTimeoutMilliseconds = Int((min(options.timeoutSeconds, 86_400) * 1000).rounded(.up)) + 1000
         defer {
             run.setDeadline(enclosing)
-            _ = try? run.rollback(unit)
+            run.queryStatementTimeoutMilliseconds = enclosingLimit
             outcome.run = nil
         }
-        try run.limitStatements(toMilliseconds: Int((min(options.timeoutSeconds, 86_400) * 1000).rounded(.up)))
 
         stack.setTop(0)
         _ = lua_rawgeti(state.L, provision_lua_registryindex(), lua_Integer(check.runReference))

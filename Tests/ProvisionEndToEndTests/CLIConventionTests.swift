@@ -240,7 +240,7 @@ struct CLIConventionTests {
         let prefix = try #require(Self.installedPrefix)
         let pages = prefix + "/share/man/man1"
         for command in Self.commands {
-            let page = "\(pages)/provision\(command.isEmpty ? "" : ".\(command)").1"
+            let page = "\(pages)/provision\(command.isEmpty ? "" : ".\(command.replacingOccurrences(of: " ", with: "."))").1"
             let (status, text, warnings) = try Self.tool("/usr/bin/man", ["-l", page],
                                                          environment: ["MANWIDTH": "80", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"])
             #expect(status == 0, "man -l \(page): \(warnings)")

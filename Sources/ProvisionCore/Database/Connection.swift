@@ -262,6 +262,24 @@ public final class Connection {
         try run("RELEASE SAVEPOINT \(savepoint.identifier)")
     }
 
+    /// Opens a savepoint and runs `script` in it, in one round trip; returns the
+    /// savepoint and the rows of the script's last statement.
+    func savepoint(then script: StaticScript) throws(ProvisionError) -> (Savepoint, Rows) {
+        savepointCounter += 1
+        let savepoint = Savepoint(identifier: Identifier("provision_sp", number: savepointCounter))
+        let rows = try executeScript(StaticScript(text: "SAVEPOINT \(savepoint.identifier.quoted);\n" + script.text))
+        return (savepoint, rows)
+    }
+
+    /// Rolls back to `savepoint` and releases it, then releases every session-level
+    /// advisory lock, in one round trip (what a query from a script leaves behind).
+    func rollbackQuery(to savepoint: Savepoint) throws(ProvisionError) {
+        let name = savepoint.identifier.quoted
+        try withoutDeadline { () throws(ProvisionError) in
+            _ = try executeScript(StaticScript(text: "ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name); SELECT pg_advisory_unlock_all()"))
+        }
+    }
+
     public func rollback(to savepoint: Savepoint) throws(ProvisionError) {
         try withoutDeadline { () throws(ProvisionError) in
             try run("ROLLBACK TO SAVEPOINT \(savepoint.identifier)")

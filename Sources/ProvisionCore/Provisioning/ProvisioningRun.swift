@@ -289,7 +289,8 @@ public final class ProvisioningRun {
         guard let connection else {
             throw ProvisionError(.databaseUnavailable, "this dry run has no database (DATABASE_URL is not set), so it cannot query")
         }
-        let query = try ReadOnlyQuery(text, parameters: parameters, maxBytes: maxBytes)
+        var query = try ReadOnlyQuery(text, parameters: parameters, maxBytes: maxBytes)
+        query.statementTimeoutMilliseconds = queryStatementTimeoutMilliseconds
         try requireOpen()
         let identity: ReadOnlyQuery.Identity
         if let known = queryIdentity {
@@ -301,12 +302,10 @@ public final class ProvisioningRun {
         return try query.run(on: connection, as: identity)
     }
 
-    /// Bounds every statement until the current unit ends (a go-live check's own limit):
-    /// on the server a second later than `deadline`, which cancels first and says why.
-    public func limitStatements(toMilliseconds milliseconds: Int) throws(ProvisionError) {
-        guard let connection else { return }
-        try connection.run("SELECT set_config('statement_timeout', \(String(max(1, milliseconds) + 1000)), true)")
-    }
+    /// The statement timeout every read-only query runs under while it is set (a
+    /// go-live check's own limit, a second later than its deadline, which cancels first
+    /// and says why): set in each query's own savepoint, so nothing else is bounded by it.
+    public var queryStatementTimeoutMilliseconds: Int?
 
     /// The wall-clock deadline over the run's statements (a playbook's time limit, a
     /// check's limit; nil for none): a statement still running then is cancelled on the

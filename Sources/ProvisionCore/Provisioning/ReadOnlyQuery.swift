@@ -37,6 +37,9 @@ struct ReadOnlyQuery {
     let statement: Statement
     let parameters: [Bind]
     let maxBytes: Int?
+    /// The statement timeout the query runs under (a go-live check's own limit), set in
+    /// its savepoint and guarded like the others; nil: the one in force.
+    var statementTimeoutMilliseconds: Int?
 
     /// Chosen here, never derived from input; the savepoint around the query drops it.
     static let cursor = Identifier("provision_query_rows")!
@@ -109,16 +112,18 @@ struct ReadOnlyQuery {
 
     /// Runs the query in a savepoint of its own, rolled back afterwards with any
     /// session-level advisory lock the query took, and returns its rows.
+    ///
+    /// Three statements besides the cursor's own (a fleet's checks send thousands): the
+    /// savepoint with the fences, and the rollback with the advisory unlock, each one
+    /// round trip.
     func run(on connection: Connection, as identity: Identity) throws(ProvisionError) -> Rows {
-        let savepoint = try connection.savepoint()
+        let (savepoint, settings) = try connection.savepoint(then: fences(for: identity))
         do throws(ProvisionError) {
-            let rows = try fetch(on: connection, as: identity)
-            try connection.rollback(to: savepoint)
-            try connection.run("SELECT pg_advisory_unlock_all()")
+            let rows = try fetch(on: connection, settings: settings, as: identity)
+            try connection.rollbackQuery(to: savepoint)
             return rows
         } catch {
-            try? connection.rollback(to: savepoint)
-            _ = try? connection.run("SELECT pg_advisory_unlock_all()")
+            try? connection.rollbackQuery(to: savepoint)
             throw error
         }
     }
@@ -128,25 +133,31 @@ struct ReadOnlyQuery {
     /// so they are set again before every chunk after the first.
     static let guardedSettings = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "search_path"]
 
-    private func fetch(on connection: Connection, as identity: Identity) throws(ProvisionError) -> Rows {
-        let settings: Rows
+    /// What runs in the query's savepoint before its cursor: read-only, the check's
+    /// statement limit, the role, and the limits in force read back (to guard them).
+    private func fences(for identity: Identity) -> StaticScript {
+        // An integer of the tool's own options, never input.
+        let limit = statementTimeoutMilliseconds.map { "SET LOCAL statement_timeout = \(max(1, $0));\n" } ?? ""
+        let current = """
+            SELECT current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout, current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout, current_setting('search_path') AS search_path;
+            """
         switch identity {
         case .reader:
             // Names resolve as the connecting role sees them: under the reader, "$user"
             // in search_path would name another schema.
-            settings = try connection.executeScript(StaticScript(text: """
+            return StaticScript(text: """
                 SET LOCAL transaction_read_only = on;
-                SELECT set_config('search_path', concat_ws(', ', (SELECT string_agg(quote_ident(name), ', ' ORDER BY position)
+                \(limit)SELECT set_config('search_path', concat_ws(', ', (SELECT string_agg(quote_ident(name), ', ' ORDER BY position)
                                                                   FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (name, position)), 'pg_temp'), true);
                 SET LOCAL ROLE provision_reader;
-                SELECT current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout, current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout, current_setting('search_path') AS search_path;
-                """))
+                \(current)
+                """)
         case .connectingRole, .tester:
-            settings = try connection.executeScript(StaticScript(text: """
-                SET LOCAL transaction_read_only = on;
-                SELECT current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout, current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout, current_setting('search_path') AS search_path;
-                """))
+            return StaticScript(text: "SET LOCAL transaction_read_only = on;\n\(limit)\(current)")
         }
+    }
+
+    private func fetch(on connection: Connection, settings: Rows, as identity: Identity) throws(ProvisionError) -> Rows {
         // current_setting, not pg_settings: the view builds every setting on each read, a
         // millisecond per query that a fleet's checks pay thousands of times.
         guard let row = settings.first else { throw ProvisionError(.databaseError, "the database did not report its limits") }

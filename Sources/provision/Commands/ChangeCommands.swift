@@ -19,9 +19,9 @@ struct UpdateCommand: ParsableCommand {
             (not_found) when no tenant has the slug, 2 for an invalid value.
 
             Example:
-              provision update --tenantSlug pilot-staging --timeZone America/Edmonton
-              provision update --tenantSlug pilot-staging --clear supportPhone \\
-                --supportEmail help@pilot-staging.example.com
+              provision update --tenantSlug pilot --timeZone America/Edmonton
+              provision update --tenantSlug pilot --clear supportPhone \\
+                --supportEmail help@pilot.example.com
             """)
     )
 
@@ -97,11 +97,12 @@ struct MemberCommand: ParsableCommand {
             first, then remove the old one or change their role.
 
             Example:
-              provision member add --tenantSlug pilot --email admin@pilot.example.com \\
-                --role ADMIN --name "Pilot Admin"
+              provision member add --tenantSlug pilot \\
+                --email admin@pilot.example.com --role ADMIN --name "Pilot Admin"
               provision member set-role --tenantSlug pilot \\
                 --email admin@pilot.example.com --role STAFF
-              provision member remove --tenantSlug pilot --email admin@pilot.example.com
+              provision member remove --tenantSlug pilot \\
+                --email admin@pilot.example.com
             """),
         subcommands: [MemberAddCommand.self, MemberSetRoleCommand.self, MemberRemoveCommand.self]
     )
@@ -153,8 +154,8 @@ struct MemberAddCommand: ParsableCommand {
             Audited as user.create and membership.create.
 
             Example:
-              provision member add --tenantSlug pilot --email owner2@pilot.example.com \\
-                --role OWNER --name "Second Owner"
+              provision member add --tenantSlug pilot \\
+                --email owner2@pilot.example.com --role OWNER --name "Second Owner"
             """)
     )
 
