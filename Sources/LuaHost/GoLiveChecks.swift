@@ -16,6 +16,14 @@ public struct CheckResult: Sendable {
     public let message: String
     /// The module the check came from.
     public let file: String
+
+    public init(id: String, title: String, status: Status, message: String, file: String) {
+        self.id = id
+        self.title = title
+        self.status = status
+        self.message = message
+        self.file = file
+    }
 }
 
 /// Finds check modules, loads each into a stricter sandbox of its own (no io, no
@@ -62,6 +70,8 @@ public final class GoLiveChecks {
         var tenant: Tenant?
         var run: ProvisioningRun?
         var reports: [(CheckResult.Status, String)] = []
+        /// The bytes of `reports`' messages, held here outside the check's Lua memory.
+        var reportBytes = 0
         var refusedWrite: ProvisionError?
         var timedOutQuery: ProvisionError?
         var oversizedQuery: ProvisionError?
@@ -125,6 +135,10 @@ public final class GoLiveChecks {
     }
 
     public var ids: [String] { checks.map(\.id) }
+
+    /// Told each check's id and file just before it runs for a tenant (what a fleet's
+    /// report names if that check gets stuck past every limit).
+    public var onCheck: ((_ id: String, _ file: String) -> Void)?
 
     /// Closes every check's state: finalizers run now, under each check's limits, and can
     /// no longer reach a run. Checks cannot run after this.
@@ -197,6 +211,7 @@ public final class GoLiveChecks {
         outcome.tenant = tenant
         outcome.run = run
         outcome.reports = []
+        outcome.reportBytes = 0
         outcome.refusedWrite = nil
         outcome.timedOutQuery = nil
         outcome.oversizedQuery = nil
@@ -218,7 +233,8 @@ public final class GoLiveChecks {
         stack.setTop(0)
         _ = lua_rawgeti(state.L, provision_lua_registryindex(), lua_Integer(check.runReference))
         pushContext(for: check, tenant: tenant)
-        Watchdog.setActivity("the check '\(check.id)' (\(check.file))")
+        Watchdog.setActivity("the check '\(check.id)' (\(check.file)) for tenant \(tenant.slug)")
+        onCheck?(check.id, check.file)
         state.startScripts(timeoutSeconds: options.timeoutSeconds)
         let status = state.call(arguments: 1, results: 0)
         if state.timeTripped || state.memoryTripped {
@@ -272,7 +288,10 @@ public final class GoLiveChecks {
             return 1
         }))
         functions.append(("count", state.register("ctx.count") { stack in
-            guard let table = stack.lossyString(at: 1), table.wholeMatch(of: /[a-z_][a-z0-9_]*/) != nil else {
+            // Checked byte by byte: a regex here would be compiled again on every call,
+            // thousands of times in a fleet's checks.
+            guard let table = stack.lossyString(at: 1), let first = table.utf8.first, first == UInt8(ascii: "_") || (97...122).contains(first),
+                  table.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (97...122).contains($0) || (48...57).contains($0) }) else {
                 throw ProvisionError(.invalidInput, "ctx.count expects a table name such as \"centers\"", field: "table")
             }
             var condition = ""
@@ -286,8 +305,14 @@ public final class GoLiveChecks {
             return 1
         }))
         for status in [CheckResult.Status.pass, .warn, .fail] {
-            functions.append((status.rawValue, state.register("ctx.\(status.rawValue)") { stack in
-                context.reports.append((status, stack.top >= 1 ? stack.describe(1) : ""))
+            functions.append((status.rawValue, state.register("ctx.\(status.rawValue)") { [unowned state] stack in
+                // The messages are held until the check ends, on its memory account: a
+                // check cannot grow the host past its limit with them.
+                let length = stack.top >= 1 && stack.type(at: 1) == LUA_TSTRING ? Int(stack.rawLength(1)) : 64
+                try state.requireRoom(forBytes: context.reportBytes + length, what: "the check's messages")
+                let message = stack.top >= 1 ? stack.describe(1) : ""
+                context.reportBytes += message.utf8.count
+                context.reports.append((status, message))
                 return 0
             }))
         }

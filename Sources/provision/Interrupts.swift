@@ -23,7 +23,8 @@ import Glibc
 ///
 /// With `--json`, stdout holds one document whatever happens: an interrupt before any
 /// document was printed prints the `interrupted` error document; once a document is out
-/// (`documentPrinted`) an interrupt only says so on stderr.
+/// (`documentPrinted`), or has begun to go out in pieces (`list`, `outputStreamed`), an
+/// interrupt only says so on stderr.
 enum Interrupts {
     /// Where the run is; read by the handler.
     private static let state = SignalState.shared
@@ -52,9 +53,27 @@ enum Interrupts {
         pthread_sigmask(SIG_UNBLOCK, &both, nil)
     }
 
+    /// A document being written a part at a time: what an interrupt closes it with (the
+    /// parts so far stay valid JSON), prepared with both signals blocked.
+    static func streaming(closing: String) {
+        var all = sigset_t()
+        sigfillset(&all)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &all, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        state.prepareInterrupted(json: closing)
+    }
+
     /// The one JSON document is out: from now on an interrupt must not add a second one.
     static func documentPrinted() {
         state.documentOut.store(true, ordering: .releasing)
+    }
+
+    /// Output has begun to reach stdout in pieces (`Output.Stream`): an interrupt from now
+    /// on adds no document of its own, and says that what was printed is incomplete.
+    static func outputStreamed() {
+        state.streamed.store(true, ordering: .releasing)
+        documentPrinted()
     }
 
     /// A file the run created that an interrupt before the commit removes (an empty
@@ -160,6 +179,13 @@ enum Interrupts {
             _ = write(2, message.utf8Start, message.utf8CodeUnitCount)
             _exit(signal == SIGTERM ? 143 : 130)
         }
+        if state.streamed.load(ordering: .acquiring) {
+            // A read that was printing as it went (`list`): nothing to roll back.
+            state.removeFile()
+            let message: StaticString = "\ninterrupted: the output on stdout is incomplete; nothing was changed\n"
+            _ = write(2, message.utf8Start, message.utf8CodeUnitCount)
+            _exit(signal == SIGTERM ? 143 : 130)
+        }
         if state.json.load(ordering: .acquiring) && !state.documentOut.load(ordering: .acquiring) {
             state.writeInterrupted()
         }
@@ -186,6 +212,8 @@ private final class SignalState: @unchecked Sendable {
 
     let json = Atomic<Bool>(false)
     let documentOut = Atomic<Bool>(false)
+    /// Output is on its way to stdout in pieces (`Output.Stream`).
+    let streamed = Atomic<Bool>(false)
     let committing = Atomic<Bool>(false)
     /// COMMIT returned: nothing can be rolled back any more.
     let committed = Atomic<Bool>(false)

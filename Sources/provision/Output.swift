@@ -43,6 +43,42 @@ struct Output {
         }
     }
 
+    private static func writeRaw(_ text: String) {
+        guard standardOutputFailure == nil else { return }
+        if let code = StandardStream.write(text, to: 1) ?? StandardStream.flush(1) {
+            stdoutFailure.store(code, ordering: .releasing)
+        }
+    }
+
+    // MARK: A document written a part at a time (`check --all`)
+
+    /// Starts the one JSON document with `header`; until `streamEnd`, an interrupt closes
+    /// it with `closing` (prepared now: the handler may not allocate) instead of printing
+    /// a document of its own.
+    static func streamStart(_ header: String, closing: String) {
+        Interrupts.deferring {
+            writeRaw(header)
+            Interrupts.streaming(closing: closing)
+        }
+    }
+
+    /// One element of the document's array, whole or not at all; `closing` is what an
+    /// interrupt now closes the document with.
+    static func streamElement(_ text: String, first: Bool, closing: String) {
+        Interrupts.deferring {
+            writeRaw((first ? "\n" : ",\n") + text)
+            if !closing.isEmpty { Interrupts.streaming(closing: closing) }
+        }
+    }
+
+    /// Closes the document: it is out.
+    static func streamEnd(_ closing: String) {
+        Interrupts.deferring {
+            writeRaw(closing)
+            Interrupts.documentPrinted()
+        }
+    }
+
     func result(_ text: String) { Output.standardOutput(text) }
 
     func progress(_ text: String) { Output.standardError(text) }
@@ -77,11 +113,93 @@ struct Output {
             let line = (place.isEmpty ? [] : [place]) + [problem.field, problem.message]
             Output.standardError(TerminalText.escaped(line.joined(separator: ": "), keeping: .tabs))
         }
-        if json {
+        if json && !Stream.hasBegun {
             document(ErrorDocument(error))
         } else {
             Output.standardError("error: \(TerminalText.message(error.message, keepingLines: error.keepsLines))")
         }
         if let detail = error.detail { Output.standardError(detail) }
+        if Stream.hasBegun {
+            Output.standardError(json ? "the JSON document on stdout is incomplete: it stops where this error came, and is not valid JSON"
+                                      : "the output on stdout is incomplete: it stops where this error came")
+        }
+    }
+}
+
+extension Output {
+    /// What a command writes to stdout as it goes (`list`), in flat memory whatever its
+    /// size. Text and JSON gather in a buffer that goes out when it holds 64 KiB, and on a
+    /// terminal at the end of each item (a tenant's lines); each piece gets the safety net
+    /// `Output` gives a whole report or document (text escaped but for its line breaks and
+    /// tabs, JSON's C1 controls and format characters as `\uXXXX`).
+    ///
+    /// Until the first byte goes out nothing is lost: a failure is reported as any other
+    /// (with `--json`, the error document instead of the one begun). After it, stdout holds
+    /// the start of the report or of the one document and nothing is added to it: the
+    /// failure goes to stderr, saying that stdout is incomplete, and the exit status is the
+    /// failure's (an interrupt's 130 or 143). A document cut short is not valid JSON, so
+    /// that a reader never takes part of a fleet for all of it.
+    final class Stream {
+        private let json: Bool
+        private var buffer = ""
+        /// On a terminal each item is shown as soon as it is complete.
+        private let eachItem = isatty(1) == 1
+        private static let block = 65_536
+
+        /// Whether a stream has begun to reach stdout: from then on nothing written can be
+        /// taken back, and a failure is told on stderr only.
+        static var hasBegun: Bool { begun.load(ordering: .acquiring) }
+        private static let begun = Atomic<Bool>(false)
+
+        init(json: Bool) {
+            self.json = json
+            buffer.reserveCapacity(Self.block + 4_096)
+        }
+
+        /// Adds `text`, laid out by the caller (every data value in it escaped already).
+        /// False once stdout failed: make no more.
+        @discardableResult
+        func write(_ text: String) -> Bool {
+            buffer += json ? TerminalText.jsonEscaped(text) : TerminalText.escaped(text, keeping: [.lineBreaks, .tabs])
+            if buffer.utf8.count >= Self.block { send() }
+            return Output.standardOutputFailure == nil
+        }
+
+        /// An item is complete: on a terminal it goes out now. False once stdout failed.
+        func itemDone() -> Bool {
+            if eachItem { send() }
+            return Output.standardOutputFailure == nil
+        }
+
+        /// Sends what is left, and makes sure a file's bytes reached it (a delayed
+        /// `ENOSPC` shows here). Returns the `errno` of the first write that failed, if any.
+        func finish() -> Int32? {
+            send()
+            if Output.standardOutputFailure == nil, let code = StandardStream.flush(1) {
+                Output.stdoutFailure.store(code, ordering: .releasing)
+            }
+            return Output.standardOutputFailure
+        }
+
+        /// The command failed: what was written goes out when stdout holds part of it
+        /// already (the failure is told after it, on stderr); otherwise it is dropped, and
+        /// the failure is reported as if nothing had been begun.
+        func abandon() {
+            if Self.hasBegun { send() }
+            buffer = ""
+        }
+
+        private func send() {
+            guard !buffer.isEmpty else { return }
+            if !Self.hasBegun {
+                // Before the first byte: an interrupt from now on adds no document of its own.
+                Interrupts.outputStreamed()
+                Self.begun.store(true, ordering: .releasing)
+            }
+            if Output.standardOutputFailure == nil, let code = StandardStream.write(buffer, to: 1) {
+                Output.stdoutFailure.store(code, ordering: .releasing)
+            }
+            buffer.removeAll(keepingCapacity: true)
+        }
     }
 }

@@ -22,6 +22,12 @@ enum TerminalText {
     /// stays on one line, whatever it holds. Escaping is idempotent (the result holds
     /// nothing left to escape), so a value escaped twice reads the same.
     static func escaped(_ text: String, keeping kept: Layout = []) -> String {
+        // Printable ASCII (most data, and most lines of a report) is read byte by byte.
+        let lineBreaks = kept.contains(.lineBreaks), tabs = kept.contains(.tabs)
+        let plain = text.utf8.withContiguousStorageIfAvailable { bytes in
+            !bytes.contains { !((0x20..<0x7F).contains($0) || ($0 == 0x0A && lineBreaks) || ($0 == 0x09 && tabs)) }
+        }
+        if plain == true { return text }
         guard text.unicodeScalars.contains(where: { needsEscape($0, keeping: kept) }) else { return text }
         var result = ""
         result.reserveCapacity(text.utf8.count + 8)
@@ -92,6 +98,9 @@ extension TerminalText {
         // C0 controls other than DEL are escaped by the encoder already (and the layout's
         // own line breaks must stay).
         func escapes(_ scalar: Unicode.Scalar) -> Bool { (scalar == "\u{7F}" || !scalar.isASCII) && needsEscape(scalar, keeping: []) }
+        // ASCII but DEL (most documents, and most tenants `list --json` writes) is read
+        // byte by byte.
+        if document.utf8.withContiguousStorageIfAvailable({ bytes in !bytes.contains { $0 >= 0x7F } }) == true { return document }
         guard document.unicodeScalars.contains(where: escapes) else { return document }
         var result = ""
         result.reserveCapacity(document.utf8.count + 16)

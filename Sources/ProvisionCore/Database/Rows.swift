@@ -43,13 +43,30 @@ public struct Row: Sendable {
 
     /// The column's value as `type`, nil for NULL.
     public func decode<Value: SQLDecodable>(_ type: Value?.Type, _ column: String) throws(ProvisionError) -> Value? {
-        guard let text = self[column] else {
+        guard let index = columns.firstIndex(where: { $0.name == column }) else {
             throw ProvisionError(.databaseError, "the database returned no column \(column)")
         }
-        guard let text else { return nil }
+        return try decode(type, at: index)
+    }
+
+    /// The value of the column at `index` as `type`; NULL is an error. For rows read by
+    /// position, many thousands at a time (`Connection.forEachRow` hands over values only).
+    func decode<Value: SQLDecodable>(_ type: Value.Type, at index: Int) throws(ProvisionError) -> Value {
+        guard let value = try decode(Value?.self, at: index) else {
+            throw ProvisionError(.databaseError, "the database returned NULL in column \(columns[index].name), where a value was expected")
+        }
+        return value
+    }
+
+    /// The value of the column at `index` as `type`, nil for NULL.
+    func decode<Value: SQLDecodable>(_ type: Value?.Type, at index: Int) throws(ProvisionError) -> Value? {
+        guard index < columns.count, index < values.count else {
+            throw ProvisionError(.databaseError, "the database returned no column \(index < columns.count ? columns[index].name : "number \(index + 1)")")
+        }
+        guard let text = values[index] else { return nil }
         // The value itself stays out of the message: it may be a secret.
         guard let value = Value(sqlText: text) else {
-            throw ProvisionError(.databaseError, "the database returned a value in column \(column) that is not a \(Value.self)")
+            throw ProvisionError(.databaseError, "the database returned a value in column \(columns[index].name) that is not a \(Value.self)")
         }
         return value
     }

@@ -7,37 +7,108 @@ public struct Fleet {
 
     public init(connection: Connection) { self.connection = connection }
 
-    /// Every tenant by slug, with its Owners and their password states.
-    public func tenants() throws(ProvisionError) -> [TenantListing] {
+    /// Every tenant by slug with its Owners and their password states, each tenant handed
+    /// to `body` as soon as its last Owner is read (its rows are consecutive), so that a
+    /// fleet of any size is listed in flat memory. Read in one read-only transaction
+    /// through a cursor, a chunk of rows per FETCH, each row arriving on its own (libpq's
+    /// single-row mode): neither libpq nor this process holds more than one row at a time,
+    /// however long a value is. Each FETCH is a statement of its own: the first joins and
+    /// sorts the fleet (0.4 s for 100,000 tenants), the others hand over rows already
+    /// sorted, so a reader slow to take the output never meets the statement limit.
+    /// `body` returns false to stop. Instants are formatted by the database
+    /// (`TenantListing`).
+    public func forEachTenant(_ body: (TenantListing) -> Bool) throws(ProvisionError) {
         try readOnly { () throws(ProvisionError) in
-            let rows = try connection.run("""
-                SELECT t.id AS tenant_id, t.slug, t.name AS tenant_name, t.time_zone, t.support_email, t.support_phone,
-                       t.created_at, u.id, u.email, u.name, m.role,
-                       u.must_change_password AS pending, u.password_expires_at AS expires,
-                       u.password_expires_at <= now() AS expired
+            // Every row is read, so the plan is for all of them: for a cursor PostgreSQL
+            // otherwise plans for the first tenth, with an index look-up per tenant that
+            // took 1.0 s over 100,000 tenants where hash joins and one sort take 0.4 s.
+            try connection.run("SELECT set_config('cursor_tuple_fraction', '1', true)")
+            try connection.run("""
+                DECLARE \(Self.listingCursor) NO SCROLL CURSOR FOR
+                SELECT t.slug, t.id, t.name, t.time_zone, t.support_email, t.support_phone,
+                       to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created_at,
+                       u.id AS user_id, u.email, u.name AS user_name,
+                       u.must_change_password AS pending, u.password_expires_at <= now() AS expired,
+                       to_char(u.password_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS expires
                 FROM tenants t
                 LEFT JOIN memberships m ON m.tenant_id = t.id AND m.role = 'OWNER'
                 LEFT JOIN users u ON u.id = m.user_id
                 ORDER BY t.slug, u.email
                 """)
-            var listings: [TenantListing] = []
-            var current: (tenant: Tenant, created: Date, owners: [MemberState])?
-            for row in rows {
-                let slug = try row.decode(String.self, "slug")
-                if current?.tenant.slug != slug {
-                    if let done = current { listings.append(TenantListing(tenant: done.tenant, createdAt: done.created, owners: done.owners)) }
-                    let tenant = Tenant(stored: .stored(try row.decode(Tenant.ID.self, "tenant_id")), slug: slug,
-                                        name: try row.decode(String.self, "tenant_name"), timeZone: try row.decode(String?.self, "time_zone"),
-                                        supportEmail: try row.decode(String?.self, "support_email"),
-                                        supportPhone: try row.decode(String?.self, "support_phone"))
-                    current = (tenant, try row.decode(Date.self, "created_at"), [])
-                }
-                if try row.decode(UUID?.self, "id") != nil {
-                    current?.owners.append(try Store.memberState(of: row))
-                }
+            var current: (tenant: Tenant, createdAt: String, owners: [TenantListing.Owner])?
+            var failure: ProvisionError?
+            var wanted = true
+            func handOver() {
+                guard wanted, let done = current else { return }
+                current = nil
+                wanted = body(TenantListing(tenant: done.tenant, createdAt: done.createdAt, owners: done.owners))
             }
-            if let done = current { listings.append(TenantListing(tenant: done.tenant, createdAt: done.created, owners: done.owners)) }
-            return listings
+            func take(_ values: [String?]) throws(ProvisionError) {
+                let row = Row(columns: Self.listingColumns, values: values)
+                let slug = try row.decode(String.self, at: 0)
+                if let open = current, open.tenant.slug != slug { handOver() }
+                if current == nil {
+                    let tenant = Tenant(stored: .stored(try row.decode(Tenant.ID.self, at: 1)), slug: slug,
+                                        name: try row.decode(String.self, at: 2), timeZone: try row.decode(String?.self, at: 3),
+                                        supportEmail: try row.decode(String?.self, at: 4), supportPhone: try row.decode(String?.self, at: 5))
+                    current = (tenant, try row.decode(String.self, at: 6), [])
+                }
+                guard let id = try row.decode(User.ID?.self, at: 7) else { return }
+                let user = User(stored: .stored(id), email: try row.decode(String.self, at: 8),
+                                name: try row.decode(String?.self, at: 9), created: false)
+                // As `Store.passwordState` judges it, on the database's clock.
+                let expires = try row.decode(String?.self, at: 12)
+                let state: PasswordState.Kind = try row.decode(Bool.self, at: 10) && expires != nil
+                    ? (try row.decode(Bool.self, at: 11) ? .oneTimeExpired : .oneTimePending) : .changed
+                current?.owners.append(TenantListing.Owner(user: user, password: state, passwordExpiresAt: state == .changed ? nil : expires))
+            }
+            while wanted {
+                var received = 0
+                do throws(DatabaseFailure) {
+                    // 200 rows (about 60 KB) fit in the socket's buffers, so each FETCH ends
+                    // on the server even while a reader that paused (a pager) holds this
+                    // process: a FETCH still sending would be cancelled at the statement
+                    // limit. A hundred thousand tenants take 500 FETCHes: 0.2 s more than 100 would.
+                    try connection.forEachRow("FETCH FORWARD 200 FROM \(Self.listingCursor)") { values in
+                        received += 1
+                        do throws(ProvisionError) {
+                            try take(values)
+                        } catch {
+                            failure = error
+                        }
+                        return wanted && failure == nil
+                    }
+                } catch {
+                    throw ProvisionError(error)
+                }
+                if let failure { throw failure }
+                if received == 0 { break }
+            }
+            handOver()
+        }
+    }
+
+    private static let listingCursor = Identifier("provision_listing")!
+    /// The listing's columns, by position.
+    private static let listingColumns: [Rows.Column] = [
+        "slug", "id", "name", "time_zone", "support_email", "support_phone", "created_at",
+        "user_id", "email", "user_name", "pending", "expired", "expires",
+    ].map { Rows.Column(name: $0, typeOID: 0) }
+
+    /// The most characters (PostgreSQL's `length`) of a slug, a tenant name and an Owner's
+    /// email that `forEachTenant` would hand over now, for a table laid out before its rows
+    /// are read. Read on its own: a tenant created meanwhile may have longer ones.
+    public func longestListedValues() throws(ProvisionError) -> TenantListing.Longest {
+        try readOnly { () throws(ProvisionError) -> TenantListing.Longest in
+            let row = try Store.only(try connection.run("""
+                SELECT coalesce(max(length(t.slug)), 0) AS slug, coalesce(max(length(t.name)), 0) AS name,
+                       coalesce(max(length(u.email)), 0) AS owner_email
+                FROM tenants t
+                LEFT JOIN memberships m ON m.tenant_id = t.id AND m.role = 'OWNER'
+                LEFT JOIN users u ON u.id = m.user_id
+                """))
+            return TenantListing.Longest(slug: try row.decode(Int.self, "slug"), name: try row.decode(Int.self, "name"),
+                                         ownerEmail: try row.decode(Int.self, "owner_email"))
         }
     }
 

@@ -290,14 +290,23 @@ public enum PasswordState: Sendable, Equatable, Codable {
     /// The user replaced the one-time password (or never had one).
     case changed
 
-    /// `one-time pending`, `one-time expired`, `changed` (CONTRACT §8).
-    public var label: String {
+    /// Which of the three states, without its instant.
+    public enum Kind: String, Sendable {
+        case oneTimePending = "one-time pending"
+        case oneTimeExpired = "one-time expired"
+        case changed
+    }
+
+    public var kind: Kind {
         switch self {
-        case .oneTimePending: return "one-time pending"
-        case .oneTimeExpired: return "one-time expired"
-        case .changed: return "changed"
+        case .oneTimePending: .oneTimePending
+        case .oneTimeExpired: .oneTimeExpired
+        case .changed: .changed
         }
     }
+
+    /// `one-time pending`, `one-time expired`, `changed` (CONTRACT §8).
+    public var label: String { kind.rawValue }
 }
 
 /// A password reset: the user, the tenants they belong to (with their role in each), and
@@ -391,12 +400,30 @@ public struct MemberState: Sendable {
     public let passwordState: PasswordState
 }
 
-/// One tenant as `provision list` shows it.
+/// One tenant as `provision list` shows it. Its instants are ISO 8601 in UTC to the
+/// second (`2026-12-01T06:55:50Z`), as the database formatted them: a fleet of 100,000
+/// tenants is listed without a date parsed or formatted here.
 public struct TenantListing: Sendable {
+    /// An OWNER of the tenant and where their password stands.
+    public struct Owner: Sendable {
+        public let user: User
+        public let password: PasswordState.Kind
+        /// When the one-time password expires (pending) or expired (expired); nil once changed.
+        public let passwordExpiresAt: String?
+    }
+
+    /// The most characters a listed value of each kind has, for laying out a table whose
+    /// every row is not known yet (0 when there is none).
+    public struct Longest: Sendable {
+        public let slug: Int
+        public let name: Int
+        public let ownerEmail: Int
+    }
+
     public let tenant: Tenant
-    public let createdAt: Date
+    public let createdAt: String
     /// Its OWNER members, by email.
-    public let owners: [MemberState]
+    public let owners: [Owner]
 }
 
 /// One tenant as `provision show` shows it.

@@ -12,10 +12,10 @@ struct CheckCommand: ParsableCommand {
             Checks come from stdlib/checks/, every --checks DIR and $PROVISION_CHECKS_PATH
             (colon-separated). Each runs read-only with a time limit of its own and ends in
             pass (✓), warn (!), fail (✗) or error (E); one broken check never stops the
-            others. With --all, every tenant is checked in one read-only transaction, each
-            check a unit of its own: one line per tenant, then each failing check with its
-            tenant. Exit 0 when nothing failed or errored, 1 otherwise; 4 (not_found) when
-            the tenant does not exist.
+            others. With --all, every tenant is checked in one read-only transaction and
+            reported as soon as it is: one line per tenant, each failing check under it.
+            Exit 0 when nothing failed or errored, 1 otherwise; 4 (not_found) when the
+            tenant does not exist.
 
             Example:
               provision check --tenantSlug pilot-staging
@@ -63,28 +63,40 @@ struct CheckCommand: ParsableCommand {
                                       stdlib: stdlib)
         let selected = try selection(among: checks.ids + checks.brokenIds)
         let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(grantsFor: .reads) }
-        var checked: [(tenant: Tenant, results: [CheckResult])] = []
-        // One read-only transaction, rolled back whatever the checks do; each check runs
-        // in a unit of its own in it, so one that fails at the database stops no other.
+        // One read-only transaction, rolled back whatever the checks do; each query of a
+        // check runs in a savepoint of its own, so one that fails at the database stops
+        // no other.
         let run = ProvisioningRun(connection: connection, dryRun: true)
         defer { run.rollback() }
         try run.begin()
-        if let slug {
-            guard let tenant = try run.findTenant(slug: slug) else {
-                throw ProvisionError(.notFound, "tenant '\(slug)' does not exist (see provision list)", field: "tenantSlug")
+        guard let slug else {
+            // The fleet: each tenant reported as soon as its checks ran, and then let go.
+            let fleet = Fleet(connection: connection)
+            let stream = FleetCheckStream(json: output.json, total: try fleet.tenantCount())
+            checks.onCheck = { id, file in stream.checking(id: id, file: file) }
+            // A check stuck where no limit can stop it ends the process (the watchdog):
+            // what was done is out already, and the report says where it stopped.
+            Watchdog.setReporter { error in stream.stop(error) }
+            stream.begin()
+            do {
+                try fleet.forEachTenant { tenant throws(ProvisionError) in
+                    stream.checking(tenant: tenant)
+                    stream.write(tenant: tenant, results: try checks.run(for: tenant, in: run, only: selected))
+                }
+            } catch {
+                // The report is open: it is closed with what was done, and says why it ended.
+                stream.fail(error)
+                throw ExitCode(error.exitStatus)
             }
-            checked.append((tenant, try checks.run(for: tenant, in: run, only: selected)))
-        } else {
-            for tenant in try Fleet(connection: connection).tenantsInTransaction() {
-                checked.append((tenant, try checks.run(for: tenant, in: run, only: selected)))
-            }
+            if stream.finish() { throw ExitCode(1) }
+            return
         }
-        if all {
-            FleetCheckReport(tenants: checked).print(to: output)
-        } else if let only = checked.first {
-            CheckReport(tenant: only.tenant, results: only.results).print(to: output)
+        guard let tenant = try run.findTenant(slug: slug) else {
+            throw ProvisionError(.notFound, "tenant '\(slug)' does not exist (see provision list)", field: "tenantSlug")
         }
-        if checked.contains(where: { $0.results.contains { $0.status == .fail || $0.status == .error } }) { throw ExitCode(1) }
+        let results = try checks.run(for: tenant, in: run, only: selected)
+        CheckReport(tenant: tenant, results: results).print(to: output)
+        if results.contains(where: { $0.status == .fail || $0.status == .error }) { throw ExitCode(1) }
     }
 
     /// `--only`'s ids, each one a check that exists (exit 2 naming the unknown ones and
@@ -104,39 +116,182 @@ struct CheckCommand: ParsableCommand {
     }
 }
 
-/// `check --all`: one line per tenant, then each failing check with its tenant.
-struct FleetCheckReport {
-    let tenants: [(tenant: Tenant, results: [CheckResult])]
+/// `check --all`, streamed (CONTRACT §14): one line per tenant as soon as its checks ran,
+/// each failing check under it, then the recap; with `--json`, `FleetCheckDocument`
+/// written a tenant at a time. Only the counts outlive a tenant. Interrupted, or stopped
+/// by a check stuck past every limit (the watchdog, on its own thread), the document is
+/// still closed: the tenants done, and `stopped` saying where and why.
+final class FleetCheckStream: @unchecked Sendable {
+    private let lock = NSLock()
+    private let json: Bool
+    /// How many tenants there are to check.
+    private let total: Int
+    private var done = 0
+    private var failing = 0
+    private var counts: [CheckResult.Status: Int] = [:]
+    private var current: (tenant: Tenant, check: String, file: String)?
+    private var stopped = false
 
-    func print(to output: Output) {
-        if output.json {
-            output.document(FleetCheckDocument(tenants.map { CheckDocument(tenant: $0.tenant, results: $0.results) }))
-            return
+    /// The longest message a text line shows whole (JSON has every message whole).
+    static let messageWidth = 200
+
+    init(json: Bool, total: Int) {
+        self.json = json
+        self.total = total
+    }
+
+    func begin() {
+        lock.withLock {
+            if json {
+                Output.streamStart(#"{\#n  "command" : "check",\#n  "tenants" : ["#, closing: closing(stop: interruption))
+            } else {
+                Output.standardOutput(total == 0 ? "No tenants to check." : "Go-live checks for \(total) tenant\(total == 1 ? "" : "s"):")
+            }
         }
-        guard !tenants.isEmpty else {
-            output.result("No tenants to check.")
-            return
+    }
+
+    func checking(tenant: Tenant) { lock.withLock { current = (tenant, "", "") } }
+
+    func checking(id: String, file: String) { lock.withLock { current?.check = id; current?.file = file } }
+
+    func write(tenant: Tenant, results: [CheckResult]) {
+        lock.withLock {
+            guard !stopped else { return }
+            count(results)
+            if json {
+                Output.streamElement(Self.indented(CheckDocument(tenant: tenant, results: results).encoded), first: done == 1,
+                                     closing: closing(stop: interruption))
+            } else {
+                Output.standardOutput(Self.lines(tenant: tenant, results: results).joined(separator: "\n"))
+            }
+            current = nil
         }
-        var lines = ["Go-live checks for \(tenants.count) tenant\(tenants.count == 1 ? "" : "s"):"]
-        let width = tenants.map(\.tenant.slug.terminalEscaped.count).max() ?? 0
-        var failures: [(slug: String, result: CheckResult)] = []
-        for (tenant, results) in tenants {
-            let report = CheckReport(tenant: tenant, results: results)
-            let worst = results.map(\.status).max() ?? .pass
-            lines.append("  \(CheckReport.symbol(worst)) \(tenant.slug.terminalEscaped.padding(width))  \(report.recap)")
-            failures += results.filter { $0.status == .fail || $0.status == .error }.map { (tenant.slug, $0) }
+    }
+
+    /// Ends the report; true when a check failed or erred.
+    @discardableResult
+    func finish() -> Bool {
+        lock.withLock {
+            if json {
+                Output.streamEnd(closing(stop: nil))
+            } else if total > 0 {
+                Output.standardOutput("\n\(done - failing) of \(done) tenant\(done == 1 ? "" : "s") ready, \(failing) with failing checks")
+            }
+            stopped = true
+            return failing > 0
         }
-        if !failures.isEmpty {
-            lines.append("")
-            lines.append("Failing checks:")
-            var table = TextTable(header: ["", "TENANT", "CHECK", "MESSAGE"])
-            table.rows = failures.map { [CheckReport.symbol($0.result.status), $0.slug, $0.result.id, $0.result.message] }
-            lines += table.text.split(separator: "\n").dropFirst().map { "  " + $0 }
+    }
+
+    /// The run failed between checks (the database went away): the report is closed
+    /// with the tenants done, and says why.
+    func fail(_ error: ProvisionError) {
+        lock.withLock {
+            guard !stopped else { return }
+            stopped = true
+            let unchecked = max(0, total - done)
+            Output.standardError("error: \(error.message)")
+            if json {
+                Output.streamEnd(closing(stop: Stop(reason: "error", tenant: current?.tenant.slug, check: nil, message: error.message,
+                                                    unchecked: unchecked)))
+            } else {
+                Output.standardOutput("\nstopped: \(done - failing) of \(done) tenant\(done == 1 ? "" : "s") ready, \(failing) with failing checks; \(unchecked) not checked")
+            }
         }
-        let failing = tenants.filter { $0.results.contains { $0.status == .fail || $0.status == .error } }.count
-        lines.append("")
-        lines.append("\(tenants.count - failing) of \(tenants.count) tenant\(tenants.count == 1 ? "" : "s") ready, \(failing) with failing checks")
-        output.result(lines.joined(separator: "\n"))
+    }
+
+    /// The watchdog ended a check stuck past every limit: that tenant's check is an
+    /// error, the report is closed with the tenants done, and the process exits.
+    func stop(_ error: ProvisionError) {
+        lock.withLock {
+            guard !stopped else { return }
+            stopped = true
+            if let current {
+                let result = CheckResult(id: current.check.isEmpty ? "checks" : current.check, title: current.check, status: .error,
+                                         message: error.message, file: current.file)
+                count([result])
+                if json {
+                    Output.streamElement(Self.indented(CheckDocument(tenant: current.tenant, results: [result]).encoded), first: done == 1,
+                                         closing: "")
+                } else {
+                    Output.standardOutput(Self.lines(tenant: current.tenant, results: [result]).joined(separator: "\n"))
+                }
+            }
+            let unchecked = max(0, total - done)
+            let stop = Stop(reason: "stuck", tenant: current?.tenant.slug, check: current?.check, message: error.message, unchecked: unchecked)
+            Output.standardError("error: \(error.message)")
+            if json {
+                Output.streamEnd(closing(stop: stop))
+            } else {
+                Output.standardOutput("\nstopped at \(current?.tenant.slug ?? "a tenant"): \(done - failing) of \(done) tenant\(done == 1 ? "" : "s") ready, \(failing) with failing checks; \(unchecked) not checked")
+            }
+        }
+    }
+
+    // MARK: Layout
+
+    private func count(_ results: [CheckResult]) {
+        done += 1
+        if results.contains(where: { $0.status == .fail || $0.status == .error }) { failing += 1 }
+        for result in results { counts[result.status, default: 0] += 1 }
+    }
+
+    /// `stopped` of the document.
+    struct Stop: Encodable {
+        let reason: String
+        @Nullable var tenant: String?
+        @Nullable var check: String?
+        let message: String
+        let unchecked: Int
+    }
+
+    private var interruption: Stop {
+        Stop(reason: "interrupted", tenant: nil, check: nil, message: "interrupted: the remaining tenants were not checked; nothing was written",
+             unchecked: max(0, total - done))
+    }
+
+    /// What closes the document: the tenants' end, the summary so far, and where it
+    /// stopped, if it did.
+    private func closing(stop: Stop?) -> String {
+        let summary = FleetCheckDocument.Summary(tenants: done, failing: failing, pass: counts[.pass] ?? 0, warn: counts[.warn] ?? 0,
+                                                 fail: counts[.fail] ?? 0, error: counts[.error] ?? 0)
+        var text = done == 0 ? "]" : "\n  ]"
+        if let stop { text += ",\n  \"stopped\" : " + Self.indented(JSONFragment(stop).encoded, by: "  ", first: false) }
+        text += ",\n  \"summary\" : " + Self.indented(JSONFragment(summary).encoded, by: "  ", first: false) + "\n}\n"
+        return text
+    }
+
+    /// A document nested in the fleet's: its lines indented (a JSON string holds no raw
+    /// line break, so every line break is layout).
+    static func indented(_ text: String, by indent: String = "    ", first: Bool = true) -> String {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return lines.enumerated().map { offset, line in (offset == 0 && !first ? "" : indent) + line }.joined(separator: "\n")
+    }
+
+    /// A tenant's line, and each failing check under it (its message cut at
+    /// `messageWidth` characters, with a marker: `--json` has it whole).
+    static func lines(tenant: Tenant, results: [CheckResult]) -> [String] {
+        let report = CheckReport(tenant: tenant, results: results)
+        let worst = results.map(\.status).max() ?? .pass
+        var lines = ["  \(CheckReport.symbol(worst)) \(tenant.slug.terminalEscaped)  \(report.recap)"]
+        for result in results where result.status == .fail || result.status == .error {
+            lines.append("      \(CheckReport.symbol(result.status)) \(tenant.slug.terminalEscaped)  \(result.id.terminalEscaped)  \(TextCap.cut(result.message.terminalEscaped, to: messageWidth))")
+        }
+        return lines
+    }
+}
+
+/// Any encodable value, encoded as documents are.
+struct JSONFragment<Value: Encodable>: JSONDocument {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}
+
+/// Long values cut for a terminal, with a marker saying so.
+enum TextCap {
+    static func cut(_ text: String, to width: Int) -> String {
+        guard text.count > width else { return text }
+        return String(text.prefix(width)) + "… (\(text.count - width) more characters; --json has it whole)"
     }
 }
 

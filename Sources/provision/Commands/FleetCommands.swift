@@ -3,32 +3,16 @@ import Foundation
 import LuaHost
 import ProvisionCore
 
-/// A table for a terminal: columns padded to their widest cell, every cell escaped.
-struct TextTable {
-    let header: [String]
-    var rows: [[String]] = []
-
-    var text: String {
-        let escaped = rows.map { $0.map(\.terminalEscaped) }
-        let widths = header.indices.map { column in
-            ([header[column]] + escaped.map { $0[column] }).map(\.count).max() ?? 0
-        }
-        func line(_ cells: [String]) -> String {
-            zip(cells, widths).enumerated().map { offset, pair in
-                offset == cells.count - 1 ? pair.0 : pair.0.padding(pair.1)
-            }.joined(separator: "  ")
-        }
-        return ([line(header)] + escaped.map(line)).joined(separator: "\n")
-    }
-}
-
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List every tenant with its Owners and where their passwords stand.",
         discussion: HelpText.paragraphs("""
             One line per tenant, by slug: name, when it was created, and each Owner with
-            their password state (one-time pending, one-time expired, changed).
+            their password state (one-time pending, one-time expired, changed). Printed
+            as it is read, whatever the number of tenants. A name longer than 40
+            characters or an email longer than 64 is cut, ending in …; --json has every
+            value whole.
 
             Example:
               provision list
@@ -40,28 +24,36 @@ struct ListCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let output = Output(json: json)
-        let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(grantsFor: .reads) }
-        let listings = try Fleet(connection: connection).tenants()
-        if json {
-            output.document(ListDocument(listings))
-            return
-        }
-        guard !listings.isEmpty else {
-            output.result("No tenants yet. Provision one with `provision tenant` (see provision tenant --help).")
-            return
-        }
-        var table = TextTable(header: ["SLUG", "NAME", "CREATED", "OWNER", "PASSWORD"])
-        for listing in listings {
-            let created = UTCTimestamp(listing.createdAt).description
-            let owners = listing.owners.isEmpty ? [nil] : listing.owners.map(Optional.some)
-            for (index, owner) in owners.enumerated() {
-                let first = index == 0
-                table.rows.append([first ? listing.tenant.slug : "", first ? listing.tenant.name : "", first ? created : "",
-                                   owner?.user.email ?? "(no owner)", owner.map { PasswordRecord($0.passwordState).text } ?? ""])
+        let fleet = Fleet(connection: try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in
+            try DatabaseURL.connectMigrated(grantsFor: .reads)
+        })
+        // Streamed (CONTRACT §14): each tenant is written as soon as its last Owner is read.
+        let stream = Output.Stream(json: json)
+        var count = 0
+        do throws(ProvisionError) {
+            if json {
+                var document = ListDocument(on: stream)
+                var failure: ProvisionError?
+                try fleet.forEachTenant { listing in
+                    do throws(ProvisionError) { return try document.add(listing) } catch { failure = error; return false }
+                }
+                if let failure { throw failure }
+                document.end()
+                count = document.count
+            } else {
+                var report = ListReport(longest: try fleet.longestListedValues(), on: stream)
+                try fleet.forEachTenant { report.add($0) }
+                report.end()
+                count = report.count
             }
+        } catch {
+            stream.abandon()
+            throw error
         }
-        output.result(table.text + "\n\n\(listings.count) tenant\(listings.count == 1 ? "" : "s")")
+        if let code = stream.finish() {
+            Output.standardError("error: could not write to stdout (\(StandardStream.describe(code))): the listing stopped after at most \(count) tenant\(count == 1 ? "" : "s")")
+            throw ExitCode.failure
+        }
     }
 }
 
@@ -104,16 +96,18 @@ struct ShowCommand: ParsableCommand {
             return
         }
         let tenant = detail.tenant
-        var lines = ["Tenant \(tenant.slug.terminalEscaped)  \"\(tenant.name.terminalEscaped)\"  id \(tenant.id?.description ?? "")"]
+        let (name, email) = (TextTable.nameCap, TextTable.emailCap)
+        var lines = ["Tenant \(tenant.slug.terminalEscaped)  \"\(TextTable.cell(tenant.name, cap: name))\"  id \(tenant.id?.description ?? "")"]
         lines.append("  created     \(UTCTimestamp(detail.createdAt))")
-        lines.append("  time zone   \(tenant.timeZone?.terminalEscaped ?? "(none)")")
-        let support = [tenant.supportEmail, tenant.supportPhone].compactMap { $0?.terminalEscaped }.joined(separator: ", ")
+        lines.append("  time zone   \(tenant.timeZone.map { TextTable.cell($0, cap: name) } ?? "(none)")")
+        let support = [tenant.supportEmail.map { TextTable.cell($0, cap: email) }, tenant.supportPhone.map { TextTable.cell($0, cap: name) }]
+            .compactMap { $0 }.joined(separator: ", ")
         lines.append("  support     \(support.ifEmpty("(none: the portal shows a generic “contact your center” message)"))")
         lines.append("")
         if detail.members.isEmpty {
             lines.append("Members: none")
         } else {
-            var table = TextTable(header: ["ROLE", "EMAIL", "NAME", "PASSWORD"])
+            var table = TextTable(header: ["ROLE", "EMAIL", "NAME", "PASSWORD"], caps: [nil, email, name, nil])
             table.rows = detail.members.map { [$0.role.rawValue, $0.user.email, $0.user.name ?? "", PasswordRecord($0.passwordState).text] }
             lines.append("Members:")
             lines += table.text.split(separator: "\n").map { "  " + $0 }
@@ -124,7 +118,7 @@ struct ShowCommand: ParsableCommand {
         if detail.recentEvents.isEmpty {
             lines.append("Audit events: none")
         } else {
-            var table = TextTable(header: ["AT", "ACTOR", "ACTION", "USER", "RUN"])
+            var table = TextTable(header: ["AT", "ACTOR", "ACTION", "USER", "RUN"], caps: [nil, name, name, email, nil])
             table.rows = detail.recentEvents.map { [UTCTimestamp($0.at).description, $0.actor, $0.action, $0.userEmail ?? "", $0.runId ?? ""] }
             lines.append("Latest audit events (newest first):")
             lines += table.text.split(separator: "\n").map { "  " + $0 }

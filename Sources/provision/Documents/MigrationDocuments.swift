@@ -95,7 +95,7 @@ struct MigrationStatusDocument: JSONDocument {
         self.layout = LayoutRecord(layout)
         migrations = entries.map { entry in
             let (state, at) = Self.describe(entry.state)
-            return MigrationRecord(version: entry.version, name: entry.name, state: state, appliedAt: at.map(UTCTimestamp.init))
+            return MigrationRecord(version: entry.version, name: entry.name, state: state, appliedAt: at.map(UTCTimestamp.init(_:)))
         }
         pending = entries.filter { $0.state == .pending }.count
         modified = entries.filter { if case .modified = $0.state { true } else { false } }.count

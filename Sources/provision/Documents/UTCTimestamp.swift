@@ -19,6 +19,12 @@ struct UTCTimestamp: Encodable, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Text the database formatted in this very form already (`to_char` in UTC, as
+    /// `Fleet.forEachTenant` reads instants): taken as it is, nothing parsed.
+    init(formatted text: String) {
+        description = text
+    }
+
     init(_ date: Date) {
         description = IssuedCredential.iso8601(date)
     }

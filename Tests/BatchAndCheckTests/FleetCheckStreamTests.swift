@@ -1,0 +1,114 @@
+import Foundation
+import ProvisionCore
+import ProvisionTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// CONTRACT §14: `check --all` at fleet scale — a tenant reported as soon as it is checked
+// and then let go, long messages cut in text (whole in JSON), and a report that is
+// complete and valid however the run ends: a check stuck past every limit, an interrupt.
+
+@Suite("check --all, streamed")
+struct FleetCheckStreamTests {
+    static func tenants(_ slugs: [String], in db: TestDatabase) throws {
+        for slug in slugs { try ProvisionBinary.tenant(slug, owner: "owner@\(slug).example", in: db) }
+    }
+
+    static func slugs(of json: [String: Any]?) -> [String] {
+        ((json?["tenants"] as? [[String: Any]]) ?? []).compactMap { ($0["tenant"] as? [String: Any])?["slug"] as? String }
+    }
+
+    @Test("a check stuck past every limit for one tenant: the tenants before it are reported, that tenant's check is an error naming tenant and check, the rest are counted as not checked")
+    func stuckCheck() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try Self.tenants(["s-1", "s-2", "s-3"], in: db)
+        try scratch.write("checks/stuck.lua", """
+            return { id = "stuck-for-s-2", title = "Stuck for one tenant", run = function(ctx)
+              if ctx.tenant.slug == "s-2" then string.find(string.rep("a", 40000), ".-.-.-.-.-.-.-.-.-b") end
+              ctx.pass("not stuck")
+            end }
+            """)
+        let arguments = ["check", "--all", "--checks", scratch.path("checks"), "--only", "stuck-for-s-2,owner-membership", "--checkTimeout", "0.5"]
+
+        let text = try ProvisionBinary.run(arguments, databaseURL: db.url, timeout: 60)
+        #expect(text.status == 1, "\(text)")
+        let lines = text.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("  ✓ s-1 ") }, "the tenant before it was reported: \(text.stdout)")
+        #expect(lines.contains { $0.hasPrefix("  E s-2 ") }, "\(text.stdout)")
+        #expect(lines.contains { $0.contains("s-2") && $0.contains("stuck-for-s-2") && $0.contains("did not stop") }, "\(text.stdout)")
+        #expect(text.stdout.contains("stopped at s-2") && text.stdout.contains("1 not checked"), "\(text.stdout)")
+        #expect(text.stderr.contains("for tenant s-2"), "stderr names the tenant: \(text.stderr)")
+
+        let json = try ProvisionBinary.run(arguments + ["--json"], databaseURL: db.url, timeout: 60)
+        #expect(json.status == 1, "\(json)")
+        try ContractSchema.validate(json.stdout, as: .fleetCheck)
+        #expect(Self.slugs(of: json.json) == ["s-1", "s-2"], "\(json.stdout)")
+        let stopped = json.json?["stopped"] as? [String: Any]
+        #expect(stopped?["reason"] as? String == "stuck" && stopped?["tenant"] as? String == "s-2"
+                && stopped?["check"] as? String == "stuck-for-s-2" && stopped?["unchecked"] as? Int == 1, "\(String(describing: stopped))")
+        let summary = json.json?["summary"] as? [String: Any]
+        #expect(summary?["tenants"] as? Int == 2 && summary?["error"] as? Int == 1, "\(String(describing: summary))")
+    }
+
+    @Test("an interrupt while the fleet is checked: exit 130, and stdout is still one valid document with the tenants done and stopped: interrupted")
+    func interrupted() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try Self.tenants(["i-1", "i-2", "i-3", "i-4"], in: db)
+        try scratch.write("checks/slow.lua", """
+            return { id = "slow", title = "Slow", run = function(ctx)
+              ctx.query("SELECT pg_sleep(0.4)")
+              ctx.pass("slow but fine")
+            end }
+            """)
+        let started = try ProvisionBinary.start(["check", "--all", "--checks", scratch.path("checks"), "--only", "slow", "--json"],
+                                                databaseURL: db.url)
+        Thread.sleep(forTimeInterval: 1.0)
+        kill(started.0.processIdentifier, SIGINT)
+        let result = ProvisionBinary.finish(started)
+
+        #expect(result.status == 130, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .fleetCheck)
+        let stopped = result.json?["stopped"] as? [String: Any]
+        #expect(stopped?["reason"] as? String == "interrupted", "\(result.stdout)")
+        let done = Self.slugs(of: result.json)
+        #expect(done.count < 4 && (result.json?["summary"] as? [String: Any])?["tenants"] as? Int == done.count, "\(result.stdout)")
+        #expect(stopped?["unchecked"] as? Int == 4 - done.count)
+    }
+
+    @Test("a long message is cut in the text line with a marker, and whole in JSON; a check's messages count against its memory limit")
+    func longMessages() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try Self.tenants(["m-1"], in: db)
+        try scratch.write("checks/long.lua", """
+            return { id = "long", title = "Long", run = function(ctx) ctx.fail(string.rep("x", 5000)) end }
+            """)
+        try scratch.write("checks/huge.lua", """
+            return { id = "huge", title = "Huge", run = function(ctx)
+              local big = string.rep("y", 24 * 1024 * 1024)
+              ctx.warn(big)
+              ctx.warn(big)
+            end }
+            """)
+        let arguments = ["check", "--all", "--checks", scratch.path("checks"), "--only", "long,huge", "--checkTimeout", "10"]
+
+        let text = try ProvisionBinary.run(arguments, databaseURL: db.url)
+        #expect(text.status == 1, "\(text)")
+        let line = try #require(text.stdout.split(separator: "\n").first { $0.contains("  long  ") }, "\(text.stdout)")
+        #expect(line.count < 400 && line.contains("… (4800 more characters; --json has it whole)"), "\(line)")
+        #expect(text.stdout.contains("huge") && text.stdout.contains("used more than 64 MB"),
+                "two 24 MiB messages do not fit a check's 64 MB: an error, not the host's memory: \(text.stdout.prefix(2000))")
+
+        let json = try ProvisionBinary.run(arguments + ["--json"], databaseURL: db.url)
+        try ContractSchema.validate(json.stdout, as: .fleetCheck)
+        let checks = ((json.json?["tenants"] as? [[String: Any]])?.first?["checks"] as? [[String: Any]]) ?? []
+        #expect((checks.first { $0["id"] as? String == "long" }?["message"] as? String)?.count == 5000, "whole in JSON")
+    }
+}
