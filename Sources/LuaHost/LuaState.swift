@@ -246,6 +246,16 @@ final class LuaState {
     var tostringTripped: Bool { limits.pointee.tostring_tripped != 0 }
 
     /// Starts the script's clock (nil: no time limit).
+    /// A full collection cycle run as script code (see `provision_collect_garbage`),
+    /// within `timeoutSeconds`; false when a finalizer failed or hit a limit.
+    @discardableResult
+    func collectGarbage(timeoutSeconds: Double) -> Bool {
+        startScripts(timeoutSeconds: timeoutSeconds)
+        let status = provision_collect_garbage(L)
+        if status != LUA_OK { stack.pop() }
+        return status == LUA_OK
+    }
+
     func startScripts(timeoutSeconds: Double?) {
         provision_start_clock(L, timeoutSeconds ?? 0)
     }

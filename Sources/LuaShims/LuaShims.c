@@ -401,6 +401,18 @@ int provision_pcall(lua_State *L, int nargs, int nresults) {
     return status;
 }
 
+static int collect_garbage(lua_State *L) {
+    lua_gc(L, LUA_GCCOLLECT);
+    return 0;
+}
+
+int provision_collect_garbage(lua_State *L) {
+    // A full cycle, as the script's own code: finalizers run under its limits, and an
+    // error in one stays inside this protected call.
+    lua_pushcfunction(L, collect_garbage);
+    return provision_pcall(L, 0, 0);
+}
+
 static int tostring_helper(lua_State *L) {
     luaL_tolstring(L, 1, NULL);
     return 1;

@@ -94,6 +94,13 @@ void provision_start_clock(lua_State *L, double seconds);
 /// registry (`provision.traceback`). Returns the lua_pcall status.
 int provision_pcall(lua_State *L, int nargs, int nresults);
 
+/// A full garbage-collection cycle run as script code (finalizers under the state's
+/// limits, with the clock `provision_start_clock` started), in a protected call. The host
+/// holds the collector while its own code runs, and what it allocates then (a check's
+/// `ctx`, a tenant's table) adds no debt: a state whose scripts allocate little would
+/// otherwise never collect it. Returns the pcall status.
+int provision_collect_garbage(lua_State *L);
+
 /// Before a host function raises again an error it caught from provision_pcall: the
 /// message handler will then keep the traceback of where the error was first raised.
 void provision_keep_traceback_for_reraise(lua_State *L, int index);
