@@ -1,4 +1,4 @@
-/// The fleet as `check --all` walks it: every tenant, in slug order, without holding
+/// The fleet as a check of every tenant walks it: every tenant, in slug order, without holding
 /// them all (CONTRACT §14).
 extension Fleet {
     /// How many tenants there are, in the caller's open transaction.
