@@ -128,15 +128,7 @@ final class ProvisionModule {
         let args = try TableArguments(stack, index: 1, function: "updateTenant",
                                       keys: ["tenant", "name", "timeZone", "supportEmail", "supportPhone", "clear"])
         let slug = try args.reference("tenant", key: "slug", field: wording.name(of: .tenantSlug))
-        let clearing = try args.strings("clear").map { name throws(ProvisionError) -> Field in
-            let fields: [(key: String, field: Field)] = [("name", .tenantName)] + TenantSettings.clearable.map { ($0.rawValue, $0) }
-            guard let field = fields.first(where: { $0.key == name })?.field else {
-                let hint = Suggestion.closest(to: name, among: fields.map(\.key)).map { "; did you mean '\($0)'?" } ?? ""
-                throw ProvisionError(.invalidInput, "updateTenant: clear: unknown setting '\(name)'\(hint) (\(TenantSettings.clearable.map(\.rawValue).joined(separator: ", ")) can be cleared)",
-                                     field: "clear")
-            }
-            return field
-        }
+        let clearing = try TenantSettings.fields(clearing: args.strings("clear"), wording: wording)
         let settings = try TenantSettings(
             slug: Validate.tenantSlug(slug), name: args.optional("name", as: .tenantName), timeZone: args.optional("timeZone", as: .timeZone),
             supportEmail: args.optional("supportEmail", as: .supportEmail), supportPhone: args.optional("supportPhone", as: .supportPhone),

@@ -95,6 +95,21 @@ public struct TenantSettings: Sendable, Equatable {
     /// The settings, in the order changes list them.
     static let settings: [Field] = [.tenantName, .timeZone, .supportEmail, .supportPhone]
 
+    /// The settings that `names` ask to clear, each named as `wording` names fields (a
+    /// flag, a table key); a name that is no setting is refused with the closest one. A
+    /// setting that cannot be cleared is left for `init` to refuse, naming it.
+    public static func fields(clearing names: [String], wording: some Wording) throws(ProvisionError) -> [Field] {
+        let named = settings.map { (name: wording.name(of: $0), field: $0) }
+        return try names.map { name throws(ProvisionError) -> Field in
+            guard let field = named.first(where: { $0.name == name })?.field else {
+                let hint = Suggestion.closest(to: name, among: named.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
+                throw ProvisionError(.invalidInput, "clear: '\(name)' is not a setting that can be cleared\(hint) (\(clearable.map { wording.name(of: $0) }.joined(separator: ", ")) can be)",
+                                     field: "clear")
+            }
+            return field
+        }
+    }
+
     /// The tenant with these settings.
     func applied(to tenant: Tenant) -> Tenant {
         Tenant(stored: tenant.stored, slug: tenant.slug, name: name.applied(to: tenant.name) ?? tenant.name,

@@ -61,15 +61,7 @@ struct UpdateCommand: ParsableCommand {
     func run() throws {
         let output = Output(json: json)
         let slug = try requiredSlug(tenantSlug)
-        let clearing = try clear.map { name throws(ProvisionError) -> Field in
-            guard let field = Field(rawValue: name), field == .tenantName || TenantSettings.clearable.contains(field) else {
-                let names = TenantSettings.clearable.map(\.rawValue)
-                let hint = Suggestion.closest(to: name, among: names).map { "; did you mean '\($0)'?" } ?? ""
-                throw ProvisionError(.invalidInput, "--clear '\(name)' is not a setting that can be cleared\(hint) (one of \(names.joined(separator: ", ")))",
-                                     field: "clear")
-            }
-            return field
-        }
+        let clearing = try TenantSettings.fields(clearing: clear, wording: ErrorWording.flags)
         if tenantName == nil && timeZone == nil && supportEmail == nil && supportPhone == nil && clearing.isEmpty {
             throw ProvisionError(.invalidInput, "nothing to change: give --tenantName, --timeZone, --supportEmail or --supportPhone, or --clear a setting")
         }

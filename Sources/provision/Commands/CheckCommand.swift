@@ -159,8 +159,7 @@ final class FleetCheckStream: @unchecked Sendable {
             guard !stopped else { return }
             count(results)
             if json {
-                Output.streamElement(Self.indented(CheckDocument(tenant: tenant, results: results).encoded), first: done == 1,
-                                     closing: closing(stop: interruption))
+                Output.streamElement(Self.element(tenant: tenant, results: results), first: done == 1, closing: closing(stop: interruption))
             } else {
                 Output.standardOutput(Self.lines(tenant: tenant, results: results).joined(separator: "\n"))
             }
@@ -175,7 +174,7 @@ final class FleetCheckStream: @unchecked Sendable {
             if json {
                 Output.streamEnd(closing(stop: nil))
             } else if total > 0 {
-                Output.standardOutput("\n\(done - failing) of \(done) tenant\(done == 1 ? "" : "s") ready, \(failing) with failing checks")
+                Output.standardOutput("\n" + recap)
             }
             stopped = true
             return failing > 0
@@ -187,15 +186,8 @@ final class FleetCheckStream: @unchecked Sendable {
     func fail(_ error: ProvisionError) {
         lock.withLock {
             guard !stopped else { return }
-            stopped = true
-            let unchecked = max(0, total - done)
-            Output.standardError("error: \(error.message)")
-            if json {
-                Output.streamEnd(closing(stop: Stop(reason: "error", tenant: current?.tenant.slug, check: nil, message: error.message,
-                                                    unchecked: unchecked)))
-            } else {
-                Output.standardOutput("\nstopped: \(done - failing) of \(done) tenant\(done == 1 ? "" : "s") ready, \(failing) with failing checks; \(unchecked) not checked")
-            }
+            close(error, stop: Stop(reason: "error", tenant: current?.tenant.slug, check: nil, message: error.message,
+                                    unchecked: max(0, total - done)), where: "stopped")
         }
     }
 
@@ -204,27 +196,37 @@ final class FleetCheckStream: @unchecked Sendable {
     func stop(_ error: ProvisionError) {
         lock.withLock {
             guard !stopped else { return }
-            stopped = true
             if let current {
                 let result = CheckResult(id: current.check.isEmpty ? "checks" : current.check, title: current.check, status: .error,
                                          message: error.message, file: current.file)
                 count([result])
                 if json {
-                    Output.streamElement(Self.indented(CheckDocument(tenant: current.tenant, results: [result]).encoded), first: done == 1,
-                                         closing: "")
+                    Output.streamElement(Self.element(tenant: current.tenant, results: [result]), first: done == 1, closing: "")
                 } else {
                     Output.standardOutput(Self.lines(tenant: current.tenant, results: [result]).joined(separator: "\n"))
                 }
             }
-            let unchecked = max(0, total - done)
-            let stop = Stop(reason: "stuck", tenant: current?.tenant.slug, check: current?.check, message: error.message, unchecked: unchecked)
-            Output.standardError("error: \(error.message)")
-            if json {
-                Output.streamEnd(closing(stop: stop))
-            } else {
-                Output.standardOutput("\nstopped at \(current?.tenant.slug ?? "a tenant"): \(done - failing) of \(done) tenant\(done == 1 ? "" : "s") ready, \(failing) with failing checks; \(unchecked) not checked")
-            }
+            close(error, stop: Stop(reason: "stuck", tenant: current?.tenant.slug, check: current?.check, message: error.message,
+                                    unchecked: max(0, total - done)),
+                  where: "stopped at \(current?.tenant.slug ?? "a tenant")")
         }
+    }
+
+    /// Ends a report that stopped early: the error on stderr, then the document closed
+    /// with `stop`, or the text's recap saying where it stopped. Called holding the lock.
+    private func close(_ error: ProvisionError, stop: Stop, where place: String) {
+        stopped = true
+        Output.standardError("error: \(error.message)")
+        if json {
+            Output.streamEnd(closing(stop: stop))
+        } else {
+            Output.standardOutput("\n\(place): \(recap); \(stop.unchecked) not checked")
+        }
+    }
+
+    /// `2 of 3 tenants ready, 1 with failing checks`.
+    private var recap: String {
+        "\(done - failing) of \(done) tenant\(done == 1 ? "" : "s") ready, \(failing) with failing checks"
     }
 
     // MARK: Layout
@@ -255,16 +257,19 @@ final class FleetCheckStream: @unchecked Sendable {
         let summary = FleetCheckDocument.Summary(tenants: done, failing: failing, pass: counts[.pass] ?? 0, warn: counts[.warn] ?? 0,
                                                  fail: counts[.fail] ?? 0, error: counts[.error] ?? 0)
         var text = done == 0 ? "]" : "\n  ]"
-        if let stop { text += ",\n  \"stopped\" : " + Self.indented(JSONFragment(stop).encoded, by: "  ", first: false) }
-        text += ",\n  \"summary\" : " + Self.indented(JSONFragment(summary).encoded, by: "  ", first: false) + "\n}\n"
+        if let stop { text += ",\n  \"stopped\" : " + Self.property(stop) }
+        text += ",\n  \"summary\" : " + Self.property(summary) + "\n}\n"
         return text
     }
 
-    /// A document nested in the fleet's: its lines indented (a JSON string holds no raw
-    /// line break, so every line break is layout).
-    static func indented(_ text: String, by indent: String = "    ", first: Bool = true) -> String {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        return lines.enumerated().map { offset, line in (offset == 0 && !first ? "" : indent) + line }.joined(separator: "\n")
+    /// One tenant's document, as an element of `tenants`: two levels down.
+    static func element(tenant: Tenant, results: [CheckResult]) -> String {
+        JSONText.indented(Data(CheckDocument(tenant: tenant, results: results).encoded.utf8), by: 4)
+    }
+
+    /// A value of the document's own: one level down, after its key on the same line.
+    static func property(_ value: some Encodable) -> String {
+        String(JSONText.indented(Data(JSONFragment(value).encoded.utf8), by: 2).dropFirst(2))
     }
 
     /// A tenant's line, and each failing check under it (its message cut at
