@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,7 +19,7 @@ public struct AuditContext: Sendable {
 
     /// `$PROVISION_ACTOR`, else the OS login name.
     public static func currentActor(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let actor = environment["PROVISION_ACTOR"]?.trimmingCharacters(in: .whitespacesAndNewlines), !actor.isEmpty {
+        if let actor = environment["PROVISION_ACTOR"]?.trimmed(), !actor.isEmpty {
             return String(actor.prefix(200))
         }
         if let login = getlogin() { return String(cString: login) }

@@ -1,5 +1,12 @@
 import CLibPQ
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One libpq connection. Every value goes to the server as a bound parameter with its
 /// type (`PQsendQueryParams`); every failure comes back as a redacted `DatabaseFailure`.
@@ -107,7 +114,7 @@ public final class Connection {
 
     /// libpq's multi-line messages, trimmed, one line each (a front end shows them as lines).
     static func lines(of message: String) -> String {
-        message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "\n")
+        message.split(separator: "\n").map { $0.trimmed(.spaces) }.filter { !$0.isEmpty }.joined(separator: "\n")
     }
 
     @discardableResult
@@ -514,7 +521,7 @@ public final class Connection {
         }
         let sqlState = field(provision_pg_diag_sqlstate).map(SQLState.init)
         let primary = field(provision_pg_diag_message_primary)
-            ?? String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines)
+            ?? String(cString: PQerrorMessage(handle)).trimmed()
         let redact = { (text: String) in self.redactor.redact(text, boundValues: parameters) }
         var failure = DatabaseFailure(
             sqlState: sqlState,

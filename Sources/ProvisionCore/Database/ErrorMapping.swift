@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The one place where what PostgreSQL said becomes a contract error. Conflicts are
 /// recognised by SQLSTATE *and* constraint name, so a unique violation elsewhere never
@@ -33,7 +37,7 @@ extension ProvisionError {
     }
 
     static func seconds(_ milliseconds: Int) -> String {
-        milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : String(format: "%g s", Double(milliseconds) / 1000)
+        milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : String(cFormat: "%g s", Double(milliseconds) / 1000)
     }
 
     public init(_ failure: DatabaseFailure) {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Rows a statement returned, in PostgreSQL's text format, with column names and types.
 public struct Rows: Sendable, RandomAccessCollection {
@@ -116,7 +120,7 @@ extension Date: SQLDecodable {
 enum PostgresTimestamp {
     private static let utc: Calendar = {
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
+        calendar.timeZone = .gmt
         return calendar
     }()
 
@@ -125,7 +129,7 @@ enum PostgresTimestamp {
         let seconds = (microseconds / 1_000_000).rounded(.down)
         let fraction = Int(microseconds - seconds * 1_000_000)
         let parts = utc.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: seconds))
-        return String(format: "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0,
+        return String(cFormat: "%04ld-%02ld-%02ld %02ld:%02ld:%02ld.%06ld+00", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0,
                       parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0, fraction)
     }
 
@@ -142,7 +146,7 @@ enum PostgresTimestamp {
         parts.second = Int(match.6)
         guard let base = utc.date(from: parts) else { return nil }
         let digits = match.7.map(String.init) ?? ""
-        let fraction = (Double(digits.padding(toLength: 6, withPad: "0", startingAt: 0)) ?? 0) / 1_000_000
+        let fraction = (Double(digits + String(repeating: "0", count: max(0, 6 - digits.count))) ?? 0) / 1_000_000
         var offset = 0
         if let sign = match.8, let hours = match.9.flatMap({ Int($0) }) {
             offset = hours * 3600 + (match.10.flatMap { Int($0) } ?? 0) * 60 + (match.11.flatMap { Int($0) } ?? 0)

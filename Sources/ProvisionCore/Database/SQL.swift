@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A statement whose interpolated values become bound parameters (`$1`, `$2`, …), each
 /// sent with its PostgreSQL type, so the text needs no casts. There is no way to splice a
@@ -103,7 +107,7 @@ public struct Bind: Sendable, Equatable, CustomStringConvertible {
     public static func timestamp(_ value: Date?) -> Bind { Bind(type: .timestamptz, text: value?.sqlText) }
     /// A text array (`{"a","b"}`), every element quoted.
     public static func textArray(_ values: [String]) -> Bind {
-        let elements = values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        let elements = values.map { "\"" + $0.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\"" }
         return Bind(type: .textArray, text: "{" + elements.joined(separator: ",") + "}")
     }
     /// A uuid array (`{…,…}`): uuids need no quoting.
@@ -123,12 +127,13 @@ public struct Bind: Sendable, Equatable, CustomStringConvertible {
     }
     /// A JSON object of strings, as `jsonb`.
     public static func jsonb(_ object: [String: String]) -> Bind {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Bind(type: .jsonb, text: String(decoding: data, as: UTF8.self))
+        jsonb(document: object.mapValues(JSONValue.string))
     }
-    /// A JSON document with nested objects (`NSNull` for null), keys sorted.
-    public static func jsonb(document: [String: Any]) -> Bind {
-        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data("{}".utf8)
+    /// A JSON document with nested objects, keys sorted.
+    public static func jsonb(document: [String: JSONValue]) -> Bind {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(document)) ?? Data("{}".utf8)
         return Bind(type: .jsonb, text: String(decoding: data, as: UTF8.self))
     }
     /// An open cursor, by name (the argument of a function that fetches from it).
@@ -211,6 +216,6 @@ public struct Identifier: Sendable, Hashable, CustomStringConvertible {
         self.init("\(prefix)_\(max(0, number))")!
     }
 
-    var quoted: String { "\"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"" }
+    var quoted: String { "\"\(name.replacing("\"", with: "\"\""))\"" }
     public var description: String { name }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Several pilots from one CSV file, one row each (CONTRACT §2 batch CSV, §4).
 ///

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Rows for tests of checks and playbooks (`provision test`), inserted through the real
 /// schema with typed binds, inside the test's transaction, which is always rolled back.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The tenants as they are after go-live (`provision list`, `provision show`): read in
 /// one read-only transaction, password states judged by the database's clock.

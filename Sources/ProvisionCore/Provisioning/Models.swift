@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 public enum Role: String, Sendable, CaseIterable, Codable {
     case owner = "OWNER"
@@ -232,10 +236,10 @@ public struct IssuedCredential: Sendable {
 
     public static func iso8601(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
+        calendar.timeZone = .gmt
         let seconds = Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
         let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: seconds)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0,
+        return String(cFormat: "%04ld-%02ld-%02ldT%02ld:%02ld:%02ldZ", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0,
                       parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0)
     }
 }

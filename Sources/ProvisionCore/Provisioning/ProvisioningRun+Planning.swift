@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What planning saw in the database (a plan's preconditions), and what of it no longer
 /// holds when the plan is applied.

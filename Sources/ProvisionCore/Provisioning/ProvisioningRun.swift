@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One run of provisioning: one transaction (`RunTransaction`), the log of what it did
 /// (`Journal`), and the operations that write (or, in a dry run, plan) through them:

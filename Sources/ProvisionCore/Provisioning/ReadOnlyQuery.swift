@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A read-only query from a script (a playbook or a check; CONTRACT §5, §9), and the
 /// fences around it.
@@ -225,7 +229,7 @@ struct ReadOnlyQuery {
             query = query.drop { $0.isWhitespace }
             if query.hasPrefix("--") {
                 query = query.drop { $0 != "\n" }
-            } else if query.hasPrefix("/*"), let end = query.range(of: "*/") {
+            } else if query.hasPrefix("/*"), let end = query.firstRange(of: "*/") {
                 query = query[end.upperBound...]
             } else {
                 break
@@ -265,6 +269,6 @@ struct ReadOnlyQuery {
 
     static func mebibytes(_ bytes: Int) -> String {
         let value = Double(bytes) / 1_048_576
-        return value >= 10 || value == value.rounded() ? "\(Int(value)) MiB" : String(format: "%.1f MiB", value)
+        return value >= 10 || value == value.rounded() ? "\(Int(value)) MiB" : String(cFormat: "%.1f MiB", value)
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The SQL of the contract's tables (CONTRACT §7) that provisioning reads and writes:
 /// tenants, users, memberships. Values are bound with their types and rows decode into
@@ -390,11 +394,11 @@ struct Store {
     /// before and after, in one statement.
     func updateTenant(from before: Tenant, to after: Tenant, audit: AuditContext) throws(ProvisionError) {
         guard let id = before.id else { return }
-        func settings(_ tenant: Tenant) -> [String: Any] {
-            ["name": tenant.name, "timeZone": tenant.timeZone ?? NSNull(), "supportEmail": tenant.supportEmail ?? NSNull(),
-             "supportPhone": tenant.supportPhone ?? NSNull()]
+        func settings(_ tenant: Tenant) -> JSONValue {
+            .object(["name": .string(tenant.name), "timeZone": JSONValue(tenant.timeZone), "supportEmail": JSONValue(tenant.supportEmail),
+                     "supportPhone": JSONValue(tenant.supportPhone)])
         }
-        let detail = Bind.jsonb(document: ["slug": before.slug, "before": settings(before), "after": settings(after)])
+        let detail = Bind.jsonb(document: ["slug": .string(before.slug), "before": settings(before), "after": settings(after)])
         try connection.run("""
             WITH updated AS (
                 UPDATE tenants SET name = \(after.name), time_zone = \(after.timeZone), support_email = \(after.supportEmail),

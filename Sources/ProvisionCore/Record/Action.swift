@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One change a run makes (or, planning, would make), with every value it writes: the
 /// run's record of what it did, the JSON's `actions[]`, a plan's actions, and what

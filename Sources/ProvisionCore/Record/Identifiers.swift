@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The id of a stored row of one kind (a tenant's, a user's): a UUID that cannot be
 /// mistaken for another kind's. Bound and decoded as `uuid`; text (lowercase) only at the

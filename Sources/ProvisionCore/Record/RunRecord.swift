@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The typed record of a run (CONTRACT §13): what it did or planned, in order, as typed
 /// actions with every value they write; what happened to each tenant; the memberships it

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A new Owner's first password. Typeable (an alphabet without 0/o, 1/l/i), grouped with
 /// dashes, drawn from the system CSPRNG: 20 symbols of 31 carry 99 bits.

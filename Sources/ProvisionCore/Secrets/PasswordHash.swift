@@ -1,5 +1,12 @@
 import CArgon2
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// argon2id through libargon2, at or above OWASP's floor (m=19456 KiB, t=2, p=1), with a
 /// random 16-byte salt, as a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
@@ -42,7 +49,7 @@ public enum PasswordHash {
     /// The PHC string libargon2's own encoder writes: unpadded standard base64.
     static func phc(salt: [UInt8], digest: [UInt8]) -> String {
         func base64(_ bytes: [UInt8]) -> String {
-            Data(bytes).base64EncodedString().replacingOccurrences(of: "=", with: "")
+            Data(bytes).base64EncodedString().replacing("=", with: "")
         }
         return "$argon2id$v=19$m=\(memoryKiB),t=\(iterations),p=\(parallelism)$\(base64(salt))$\(base64(digest))"
     }

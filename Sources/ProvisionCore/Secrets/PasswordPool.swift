@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Hashes one-time passwords ahead of need on every core. argon2id is slow on purpose
 /// (~19 MiB and tens of milliseconds a hash), so a batch that hashed on the main thread
@@ -14,7 +21,7 @@ public final class PasswordPool: @unchecked Sendable {
         public let hash: String
     }
 
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var remaining: Int
     private var ready: [Hashed] = []
     private var failure: ProvisionError?
@@ -24,9 +31,13 @@ public final class PasswordPool: @unchecked Sendable {
     public init(count: Int, workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
         remaining = max(0, count)
         for _ in 0..<max(1, min(workers, count)) {
-            let thread = Thread { [weak self] in self?.work() }
-            thread.stackSize = 1 << 20
-            thread.start()
+            guard Self.startThread({ [weak self] in self?.work() }) else {
+                condition.lock()
+                failure = ProvisionError(.limitExceeded, "could not start a thread to hash one-time passwords: \(String(cString: strerror(errno)))")
+                condition.broadcast()
+                condition.unlock()
+                break
+            }
         }
     }
 
@@ -79,4 +90,50 @@ public final class PasswordPool: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
     }
+
+    /// A detached thread with a 1 MiB stack (argon2's memory is on the heap) running `body`.
+    private static func startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
+        final class Work { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, 1 << 20)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        let context = Unmanaged.passRetained(Work(body)).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(&thread, &attributes, { context in
+            Unmanaged<Work>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, context)
+        if status != 0 {
+            Unmanaged<Work>.fromOpaque(context).release()
+            errno = status
+        }
+        return status == 0
+    }
+}
+
+/// A mutex and its condition variable, the C library's (what Foundation's NSCondition
+/// wraps), at fixed addresses as pthreads require.
+final class Condition: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let variable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(variable, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(variable)
+        pthread_mutex_destroy(mutex)
+        variable.deallocate()
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+    /// Waits for a broadcast, the mutex released meanwhile (held again on return).
+    func wait() { pthread_cond_wait(variable, mutex) }
+    func broadcast() { pthread_cond_broadcast(variable) }
 }

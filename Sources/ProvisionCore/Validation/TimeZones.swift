@@ -1,8 +1,17 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// IANA zone names, from the system's tz database (`/usr/share/zoneinfo/tzdata.zi`, as
-/// Debian's tzdata ships it; Foundation's list where that file is missing). PostgreSQL's
-/// own list is checked too, once a database is at hand (`Store.knowsTimeZone`).
+/// Debian's tzdata ships it; where that file is missing, the zone files of the same
+/// folder). PostgreSQL's own list is checked too, once a database is at hand
+/// (`Store.knowsTimeZone`). The system's database is the one authority: no zone list is
+/// compiled in (full Foundation's came with ICU's tables, 34 MB of the binary).
 ///
 /// Accepted: the canonical Area/Location zones and UTC. Refused with a suggestion: wrong
 /// case, and aliases (`US/Mountain` → `America/Denver`). Refused: abbreviations (`MST`,
@@ -14,40 +23,60 @@ public enum TimeZones {
         var aliases: [String: String] = [:]
         /// Zones that exist but are abbreviations, not places (`MST`, `CET`).
         var abbreviations: Set<String> = []
-    }
 
-    static let systemFile = "/usr/share/zoneinfo/tzdata.zi"
-
-    static let database: Database = {
-        var database = Database()
-        if let file = FileManager.default.contents(atPath: systemFile) {
-            // Only zone (`Z name …`) and link (`L target alias`) lines matter; the rules and
-            // continuation lines, most of the file, are skipped on their first byte.
-            let space = UInt8(ascii: " "), newline = UInt8(ascii: "\n")
-            file.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                var rest = raw[...]
-                while !rest.isEmpty {
-                    let end = rest.firstIndex(of: newline) ?? rest.endIndex
-                    let line = rest[rest.startIndex..<end]
-                    rest = end < rest.endIndex ? rest[(end + 1)...] : rest[end...]
-                    guard let kind = line.first, kind == UInt8(ascii: "Z") || kind == UInt8(ascii: "L") else { continue }
-                    let fields = line.split(separator: space).map { String(decoding: $0, as: UTF8.self) }
-                    if kind == UInt8(ascii: "Z"), fields.count >= 2, fields[0] == "Z" {
-                        let name = fields[1]
-                        if name.contains("/") { database.canonical.insert(name) } else { database.abbreviations.insert(name) }
-                    } else if fields.count >= 3, fields[0] == "L" {
-                        database.aliases[fields[2]] = fields[1]
+        /// The tz database in `folder` (`/usr/share/zoneinfo`): its `tzdata.zi`, which
+        /// names every zone and link; where that file is missing, its zone files.
+        static func read(from folder: String) -> Database {
+            var database = Database()
+            if let file = FileManager.default.contents(atPath: folder + "/tzdata.zi") {
+                // Only zone (`Z name …`) and link (`L target alias`) lines matter; the rules and
+                // continuation lines, most of the file, are skipped on their first byte.
+                let space = UInt8(ascii: " "), newline = UInt8(ascii: "\n")
+                file.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                    var rest = raw[...]
+                    while !rest.isEmpty {
+                        let end = rest.firstIndex(of: newline) ?? rest.endIndex
+                        let line = rest[rest.startIndex..<end]
+                        rest = end < rest.endIndex ? rest[(end + 1)...] : rest[end...]
+                        guard let kind = line.first, kind == UInt8(ascii: "Z") || kind == UInt8(ascii: "L") else { continue }
+                        let fields = line.split(separator: space).map { String(decoding: $0, as: UTF8.self) }
+                        if kind == UInt8(ascii: "Z"), fields.count >= 2, fields[0] == "Z" {
+                            let name = fields[1]
+                            if name.contains("/") { database.canonical.insert(name) } else { database.abbreviations.insert(name) }
+                        } else if fields.count >= 3, fields[0] == "L" {
+                            database.aliases[fields[2]] = fields[1]
+                        }
                     }
                 }
+            } else {
+                // No tzdata.zi (a tz database installed some other way): every zone file
+                // (TZif) named Area/Location is taken for a zone; links cannot be told
+                // apart from zones there, so none is called an alias.
+                database.canonical = Set(zoneFiles(in: folder).filter { $0.contains("/") })
             }
-        } else {
-            // No tzdata.zi: fall back on the zones Foundation knows (through ICU).
-            database.canonical = Set(TimeZone.knownTimeZoneIdentifiers.filter { $0.contains("/") })
+            database.canonical.insert("UTC")
+            database.aliases["UTC"] = nil
+            return database
         }
-        database.canonical.insert("UTC")
-        database.aliases["UTC"] = nil
-        return database
-    }()
+
+        /// The names of the zone files under `folder`: files that start with TZif's
+        /// magic, outside the `posix/` and `right/` copies of the whole database.
+        static func zoneFiles(in folder: String) -> [String] {
+            let files = (try? FileManager.default.subpathsOfDirectory(atPath: folder)) ?? []
+            return files.filter { name in
+                guard !name.hasPrefix("posix/"), !name.hasPrefix("right/"),
+                      let handle = fopen(folder + "/" + name, "r") else { return false }
+                defer { fclose(handle) }
+                var magic = [UInt8](repeating: 0, count: 4)
+                return fread(&magic, 1, 4, handle) == 4 && magic == Array("TZif".utf8)
+            }
+        }
+    }
+
+    static let systemFolder = "/usr/share/zoneinfo"
+    static let systemFile = systemFolder + "/tzdata.zi"
+
+    static let database = Database.read(from: systemFolder)
 
     public static var canonical: Set<String> { database.canonical }
 
@@ -60,7 +89,7 @@ public enum TimeZones {
     public static func validate(_ value: String, _ field: Field = .timeZone) throws(ProvisionError) -> String {
         let field = Validate.Subject.field(field)
         try Validate.general(value, field)
-        let name = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = value.trimmed()
         if name.isEmpty {
             throw Validate.invalid("\(.field) must not be empty", field)
         }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One function per field (CONTRACT §3). Every front end calls these; nothing
 /// else decides what a valid slug or email is. Each returns the value as stored, or
@@ -67,7 +71,7 @@ public enum Validate {
     public static func tenantSlug(_ value: String) throws(ProvisionError) -> String {
         let field = Subject.field(.tenantSlug)
         try general(value, field)
-        let slug = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        let slug = value.trimmed()
         if slug.isEmpty {
             throw invalid("\(.field) is required and must not be empty", field)
         }
@@ -98,7 +102,7 @@ public enum Validate {
     public static func displayName(_ value: String, _ field: Field) throws(ProvisionError) -> String {
         let field = Subject.field(field)
         try general(value, field)
-        let name = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = value.trimmed()
         if name.isEmpty {
             throw invalid("\(.field) must not be empty", field)
         }
@@ -138,7 +142,7 @@ public enum Validate {
     public static func email(_ value: String, _ field: Field) throws(ProvisionError) -> String {
         let field = Subject.field(field)
         try general(value, field)
-        let email = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        let email = value.trimmed()
         if email.isEmpty {
             throw invalid("\(.field) must not be empty", field)
         }
@@ -164,7 +168,7 @@ public enum Validate {
     public static func phone(_ value: String, _ field: Field = .supportPhone) throws(ProvisionError) -> String {
         let field = Subject.field(field)
         try general(value, field)
-        let phone = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        let phone = value.trimmed()
         if phone.isEmpty {
             throw invalid("\(.field) must not be empty", field)
         }
@@ -181,7 +185,7 @@ public enum Validate {
     public static func role(_ value: String) throws(ProvisionError) -> Role {
         let field = Subject.field(.role)
         try general(value, field)
-        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = value.trimmed()
         if let role = Role(rawValue: trimmed) { return role }
         if let role = Role(rawValue: trimmed.uppercased()) {
             throw invalid("\(.field) '\(trimmed)' must be uppercase: did you mean '\(role.rawValue)'?", field)
@@ -215,7 +219,7 @@ public enum Validate {
     /// true/false/yes/no/1/0, any case; empty means false (CONTRACT §2, batch CSV).
     public static func flag(_ value: String, _ field: Field = .allowExistingUser) throws(ProvisionError) -> Bool {
         let field = Subject.field(field)
-        switch value.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() {
+        switch value.trimmed().lowercased() {
         case "", "false", "no", "0": return false
         case "true", "yes", "1": return true
         default:

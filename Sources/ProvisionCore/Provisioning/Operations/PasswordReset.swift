@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One-time passwords after provisioning (CONTRACT §8): a reset for an existing user, and
 /// the revoke of passwords that could not be shown after the commit.
