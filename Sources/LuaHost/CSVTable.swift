@@ -1,5 +1,9 @@
 import CSV
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ProvisionCore
 
 /// A CSV file read through CSV.swift: header, rows (as many fields as the header), and
@@ -31,7 +35,7 @@ struct CSVTable {
             throw ProvisionError(.invalidInput, "\(path):1: the file has no header row", field: "path")
         }
         var seen: Set<String> = []
-        for name in header.map({ $0.trimmingCharacters(in: .whitespaces) }) where !seen.insert(name).inserted {
+        for name in header.map({ $0.trimmed(.spaces) }) where !seen.insert(name).inserted {
             throw ProvisionError(.invalidInput, "\(path):1: \(name): the header names this column twice", field: name)
         }
         var line = 2 + Self.newlines(in: header)
@@ -61,7 +65,7 @@ struct CSVTable {
             error.problems = problems
             throw error
         }
-        return CSVTable(header: header.map { $0.trimmingCharacters(in: .whitespaces) }, rows: rows, lines: lines)
+        return CSVTable(header: header.map { $0.trimmed(.spaces) }, rows: rows, lines: lines)
     }
 
     private static func newlines(in fields: [String]) -> Int {

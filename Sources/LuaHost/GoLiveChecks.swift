@@ -1,5 +1,9 @@
 import CLua
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaShims
 import ProvisionCore
 
@@ -106,8 +110,8 @@ public final class GoLiveChecks {
         self.stdlib = stdlib
         var seen: [String: String] = [:]
         for folder in options.folders {
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
+            var isFolder = false
+            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder else {
                 throw ProvisionError(.invalidInput, "check folder \(folder.path) does not exist", field: "checks")
             }
             let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
@@ -230,7 +234,7 @@ public final class GoLiveChecks {
         outcome.oversizedQuery = nil
         // Nothing of a check's outlives it: its only statements are read-only queries,
         // each in a savepoint of its own that is rolled back, under the check's limit.
-        let limit = String(format: "the check's %g s limit", options.timeoutSeconds)
+        let limit = String(cFormat: "the check's %g s limit", options.timeoutSeconds)
         let own = Connection.Deadline(seconds: options.timeoutSeconds, limit: limit)
         let enclosing = run.setDeadline(own)
         // A check run from a playbook (runChecks) stays within the playbook's deadline too.
@@ -251,7 +255,7 @@ public final class GoLiveChecks {
         state.startScripts(timeoutSeconds: options.timeoutSeconds)
         let status = state.call(arguments: 1, results: 0)
         if state.timeTripped || state.memoryTripped {
-            let what = state.timeTripped ? "ran longer than its \(String(format: "%g", options.timeoutSeconds)) s limit" : "used more than \(options.maxMemoryMB) MB"
+            let what = state.timeTripped ? "ran longer than its \(String(cFormat: "%g", options.timeoutSeconds)) s limit" : "used more than \(options.maxMemoryMB) MB"
             let cause = state.memoryTripped ? outcome.oversizedQuery.map { ": \($0.message)" } ?? "" : ""
             return result(.error, "the check \(what)\(cause)")
         }

@@ -1,5 +1,9 @@
 import CLua
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaShims
 import ProvisionCore
 
@@ -81,7 +85,7 @@ extension LuaState {
     static func location(in traceback: String?, message: String) -> String? {
         guard let traceback else { return nil }
         for line in traceback.split(separator: "\n").dropFirst() {
-            let frame = line.trimmingCharacters(in: .whitespaces)
+            let frame = line.trimmed(.spaces)
             guard !frame.hasPrefix("[C]"), !frame.hasPrefix("sandbox"), !frame.hasPrefix("(...tail calls...)") else { continue }
             let parts = frame.split(separator: ":", maxSplits: 2)
             if parts.count >= 2, Int(parts[1]) != nil { return "\(parts[0]):\(parts[1])" }
@@ -93,7 +97,7 @@ extension LuaState {
     /// frames), as "stack traceback:" and at most eight lines; empty when there are none.
     static func playbookFrames(_ traceback: String) -> String {
         let frames = traceback.split(separator: "\n", omittingEmptySubsequences: true).dropFirst()
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { $0.trimmed(.spaces) }
             .filter { !$0.hasPrefix("[C]") && !$0.hasPrefix("sandbox") && !$0.hasPrefix("(...tail calls...)") && !$0.hasPrefix("=") }
         guard !frames.isEmpty else { return "" }
         return (["stack traceback:"] + frames.prefix(8).map { "\t" + $0 } + (frames.count > 8 ? ["\t…"] : [])).joined(separator: "\n")

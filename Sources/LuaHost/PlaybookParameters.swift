@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import CLua
 import LuaShims
 import ProvisionCore
@@ -174,11 +178,11 @@ public struct PlaybookParameters: Sendable {
             case .string:
                 values[parameter.name] = .string(text)
             case .integer:
-                if let value = Int64(text.trimmingCharacters(in: .whitespaces)) { values[parameter.name] = .integer(value) } else {
+                if let value = Int64(text.trimmed(.spaces)) { values[parameter.name] = .integer(value) } else {
                     problems.append(Problem(field: parameter.name, message: "must be a whole number, got '\(text)'"))
                 }
             case .number:
-                if let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite { values[parameter.name] = .number(value) } else {
+                if let value = Double(text.trimmed(.spaces)), value.isFinite { values[parameter.name] = .number(value) } else {
                     problems.append(Problem(field: parameter.name, message: "must be a number, got '\(text)'"))
                 }
             case .boolean:

@@ -1,5 +1,12 @@
 import CLua
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import LuaShims
 import ProvisionCore
 
@@ -87,7 +94,7 @@ public final class PlaybookSession {
             // The database's work counts against --timeout too: a statement still running
             // at the deadline is cancelled on the server.
             if let seconds = options.limits.timeoutSeconds {
-                enclosingDeadline = run.setDeadline(Connection.Deadline(seconds: seconds, limit: String(format: "--timeout (%g s)", seconds)))
+                enclosingDeadline = run.setDeadline(Connection.Deadline(seconds: seconds, limit: String(cFormat: "--timeout (%g s)", seconds)))
             }
             state.startScripts(timeoutSeconds: options.limits.timeoutSeconds)
             var status = state.call(arguments: Int32(options.arguments.count), results: 1)
@@ -251,7 +258,7 @@ public final class PlaybookSession {
             // In floating point and clamped: any counts a script passes give a finite ETA.
             let remaining = min(now.timeIntervalSince(started) / Double(done) * Double(total - done), 359_999)
             if remaining.isFinite, remaining >= 0 {
-                line += String(format: "  ETA %d:%02d", Int(remaining) / 60, Int(remaining) % 60)
+                line += String(cFormat: "  ETA %ld:%02ld", Int(remaining) / 60, Int(remaining) % 60)
             }
         }
         progressSink(line, done >= total)
@@ -268,7 +275,7 @@ public final class PlaybookSession {
         if state.tostringTripped || options.limits.timeoutSeconds == nil {
             return ProvisionError(.limitExceeded, "a __tostring metamethod of the playbook ran longer than the 2 s the host gives it to describe a value")
         }
-        let seconds = options.limits.timeoutSeconds.map { String(format: "%g", $0) } ?? ""
+        let seconds = options.limits.timeoutSeconds.map { String(cFormat: "%g", $0) } ?? ""
         return ProvisionError(.limitExceeded, "the playbook ran longer than --timeout allows (\(seconds) s)")
     }
 

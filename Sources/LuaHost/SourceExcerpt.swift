@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ProvisionCore
 
 /// The source line an error points at, as compilers show it:
@@ -26,7 +30,7 @@ enum SourceExcerpt {
         }
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         guard number <= lines.count else { return nil }
-        let line = String(lines[number - 1]).replacingOccurrences(of: "\t", with: "    ").replacingOccurrences(of: "\r", with: "")
+        let line = String(lines[number - 1]).replacing("\t", with: "    ").replacing("\r", with: "")
         let gutter = String(number)
         var excerpt = " \(gutter) | \(line)"
         // A syntax error's token is the last of its kind on the line more often than the first.

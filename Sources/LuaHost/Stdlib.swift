@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ProvisionCore
 #if canImport(Glibc)
 import Glibc
@@ -31,8 +35,8 @@ public struct Stdlib: Sendable, Equatable {
     public init(root: URL, origin: String? = nil) throws(ProvisionError) {
         let root = root.standardizedFileURL
         let named = origin.map { "\(root.path) (\($0))" } ?? root.path
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isFolder), isFolder.boolValue else {
+        var isFolder = false
+        guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isFolder), isFolder else {
             throw ProvisionError(.invalidInput, "the Lua stdlib folder \(named) does not exist; \(Self.remedy)", field: "stdlib")
         }
         let missing = Self.requiredFiles.filter { !FileManager.default.isReadableFile(atPath: root.appendingPathComponent($0).path) }

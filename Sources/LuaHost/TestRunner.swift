@@ -1,5 +1,9 @@
 import CLua
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaShims
 import ProvisionCore
 
@@ -131,7 +135,7 @@ public final class TestRunner {
             return result(.failed, failure)
         }
         if state.timeTripped {
-            return result(.error, "the test ran longer than its \(String(format: "%g", options.timeoutSeconds)) s limit")
+            return result(.error, "the test ran longer than its \(String(cFormat: "%g", options.timeoutSeconds)) s limit")
         }
         if state.memoryTripped {
             return result(.error, "the test used more than \(options.maxMemoryMB) MB")

@@ -1,4 +1,9 @@
+import Synchronization
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaShims
 import ProvisionCore
 #if canImport(Glibc)
@@ -14,7 +19,7 @@ import Glibc
 /// are revealed only after the commit, once no script code runs any more).
 public enum Watchdog {
     private final class Settings: @unchecked Sendable {
-        let lock = NSLock()
+        let lock = Mutex<Void>(())
         var report: (@Sendable (ProvisionError) -> Void)?
         var activity = "the script"
     }
@@ -24,14 +29,14 @@ public enum Watchdog {
     /// How the front end reports a run the watchdog ended (the CLI: JSON or text, like
     /// any error). The process exits with `limit_exceeded`'s status right after.
     public static func setReporter(_ report: @escaping @Sendable (ProvisionError) -> Void) {
-        settings.lock.withLock { settings.report = report }
+        settings.lock.withLock { _ in settings.report = report }
         // The thread itself starts with the first Lua state: a command that runs no
         // script (a dry run of `migrate --status`, `--help`) never pays for it.
     }
 
     /// What is running now, for the message ("the check 'support-contact'").
     static func setActivity(_ activity: String) {
-        settings.lock.withLock { settings.activity = activity }
+        settings.lock.withLock { _ in settings.activity = activity }
     }
 
     static func start() {
@@ -39,7 +44,7 @@ public enum Watchdog {
     }
 
     fileprivate static func fatal(reason: Int32, message: String) -> Never {
-        let (report, activity) = settings.lock.withLock { (settings.report, settings.activity) }
+        let (report, activity) = settings.lock.withLock { _ in (settings.report, settings.activity) }
         let error: ProvisionError
         if reason == Int32(PROVISION_FATAL_STUCK) {
             error = ProvisionError(.limitExceeded, "\(activity) did not stop at its time limit: it was stuck where the limit cannot interrupt it (a finalizer, an error handler, a long pattern match or a blocking read); the run was rolled back and nothing was written")
