@@ -1,5 +1,13 @@
 import ArgumentParser
+import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import ProvisionCore
 
 /// What the shells complete for each kind of value (`provision --generate-completion-script

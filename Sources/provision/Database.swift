@@ -1,11 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ProvisionCore
 
 /// DATABASE_URL, as the runbook's preconditions name it.
 enum DatabaseURL {
     static var fromEnvironment: String? {
         guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"],
-              !url.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+              !url.trimmed(.spaces).isEmpty else { return nil }
         return url
     }
 
@@ -41,8 +45,8 @@ enum DatabaseURL {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ProvisionError) -> Int {
         // Set but empty counts as unset, as for DATABASE_URL.
-        guard let text = environment[statementTimeoutVariable], !text.trimmingCharacters(in: .whitespaces).isEmpty else { return 30_000 }
-        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), statementTimeoutRange.contains(value) else {
+        guard let text = environment[statementTimeoutVariable], !text.trimmed(.spaces).isEmpty else { return 30_000 }
+        guard let value = Int(text.trimmed(.spaces)), statementTimeoutRange.contains(value) else {
             throw ProvisionError(.invalidInput, "\(statementTimeoutVariable) must be a whole number of milliseconds from 1 to 604800000 (7 days), got '\(text)'",
                                  field: statementTimeoutVariable)
         }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaHost
 import ProvisionCore
 #if canImport(Glibc)
@@ -9,7 +13,7 @@ import Glibc
 /// anything runs (exit 2 naming the flag).
 enum NewFile {
     static func validate(_ path: String, flag: String) throws(ProvisionError) {
-        if path.trimmingCharacters(in: .whitespaces).isEmpty {
+        if path.trimmed(.spaces).isEmpty {
             throw ProvisionError(.invalidInput, "--\(flag) needs a path to a new file, got an empty one", field: flag)
         }
         if path.hasSuffix("/") {

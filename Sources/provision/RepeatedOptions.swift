@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ProvisionCore
 
 /// An option given twice with different values is an error naming it (exit 2), where
@@ -48,32 +52,47 @@ enum RepeatedOptions {
     /// Every long name of the command's single-valued options → the option's first long
     /// name, from ArgumentParser's own description of the command (nil if unreadable).
     private static func options(of arguments: [String]) -> [String: String]? {
-        guard let tool = dumpedHelp()?["command"] as? [String: Any] else { return nil }
-        var command = tool
+        guard var command = dumpedHelp()?.command else { return nil }
         for word in arguments where !word.hasPrefix("-") {
-            let subcommands = command["subcommands"] as? [[String: Any]] ?? []
-            guard let next = subcommands.first(where: { $0["commandName"] as? String == word }) else { break }
+            guard let next = (command.subcommands ?? []).first(where: { $0.commandName == word }) else { break }
             command = next
         }
         var options: [String: String] = [:]
-        for argument in command["arguments"] as? [[String: Any]] ?? [] {
-            guard argument["kind"] as? String == "option", argument["isRepeating"] as? Bool != true else { continue }
-            let longNames = (argument["names"] as? [[String: Any]] ?? [])
-                .filter { $0["kind"] as? String == "long" }
-                .compactMap { $0["name"] as? String }
+        for argument in command.arguments ?? [] {
+            guard argument.kind == "option", argument.isRepeating != true else { continue }
+            let longNames = (argument.names ?? []).filter { $0.kind == "long" }.map(\.name)
             guard let first = longNames.first else { continue }
             for name in longNames { options[name] = first }
         }
         return options
     }
 
-    private static func dumpedHelp() -> [String: Any]? {
+    /// The parts of ArgumentParser's `--experimental-dump-help` document read here.
+    private struct DumpedHelp: Decodable {
+        struct Command: Decodable {
+            struct Argument: Decodable {
+                struct Name: Decodable {
+                    let kind: String
+                    let name: String
+                }
+                let kind: String
+                let isRepeating: Bool?
+                let names: [Name]?
+            }
+            let commandName: String
+            let subcommands: [Command]?
+            let arguments: [Argument]?
+        }
+        let command: Command
+    }
+
+    private static func dumpedHelp() -> DumpedHelp? {
         do {
             _ = try Provision.parseAsRoot(["--experimental-dump-help"])
             return nil
         } catch {
             let text = Provision.fullMessage(for: error)
-            return (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]
+            return try? JSONDecoder().decode(DumpedHelp.self, from: Data(text.utf8))
         }
     }
 }

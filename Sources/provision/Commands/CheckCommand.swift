@@ -1,5 +1,10 @@
 import ArgumentParser
+import Synchronization
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaHost
 import ProvisionCore
 
@@ -103,7 +108,7 @@ struct CheckCommand: ParsableCommand {
     /// the ids there are); nil without `--only`.
     func selection(among ids: [String]) throws(ProvisionError) -> Set<String>? {
         guard let only else { return nil }
-        let wanted = only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let wanted = only.split(separator: ",").map { $0.trimmed(.spaces) }.filter { !$0.isEmpty }
         guard !wanted.isEmpty else {
             throw ProvisionError(.invalidInput, "--only needs at least one check id; the checks are: \(ids.joined(separator: ", "))", field: "only")
         }
@@ -122,7 +127,7 @@ struct CheckCommand: ParsableCommand {
 /// by a check stuck past every limit (the watchdog, on its own thread), the document is
 /// still closed: the tenants done, and `stopped` saying where and why.
 final class FleetCheckStream: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Mutex<Void>(())
     private let json: Bool
     /// How many tenants there are to check.
     private let total: Int
@@ -141,7 +146,7 @@ final class FleetCheckStream: @unchecked Sendable {
     }
 
     func begin() {
-        lock.withLock {
+        lock.withLock { _ in
             if json {
                 Output.streamStart(#"{\#n  "command" : "check",\#n  "tenants" : ["#, closing: closing(stop: interruption))
             } else {
@@ -150,12 +155,12 @@ final class FleetCheckStream: @unchecked Sendable {
         }
     }
 
-    func checking(tenant: Tenant) { lock.withLock { current = (tenant, "", "") } }
+    func checking(tenant: Tenant) { lock.withLock { _ in current = (tenant, "", "") } }
 
-    func checking(id: String, file: String) { lock.withLock { current?.check = id; current?.file = file } }
+    func checking(id: String, file: String) { lock.withLock { _ in current?.check = id; current?.file = file } }
 
     func write(tenant: Tenant, results: [CheckResult]) {
-        lock.withLock {
+        lock.withLock { _ in
             guard !stopped else { return }
             count(results)
             if json {
@@ -170,7 +175,7 @@ final class FleetCheckStream: @unchecked Sendable {
     /// Ends the report; true when a check failed or erred.
     @discardableResult
     func finish() -> Bool {
-        lock.withLock {
+        lock.withLock { _ in
             if json {
                 Output.streamEnd(closing(stop: nil))
             } else if total > 0 {
@@ -184,7 +189,7 @@ final class FleetCheckStream: @unchecked Sendable {
     /// The run failed between checks (the database went away): the report is closed
     /// with the tenants done, and says why.
     func fail(_ error: ProvisionError) {
-        lock.withLock {
+        lock.withLock { _ in
             guard !stopped else { return }
             close(error, stop: Stop(reason: "error", tenant: current?.tenant.slug, check: nil, message: error.message,
                                     unchecked: max(0, total - done)), where: "stopped")
@@ -194,7 +199,7 @@ final class FleetCheckStream: @unchecked Sendable {
     /// The watchdog ended a check stuck past every limit: that tenant's check is an
     /// error, the report is closed with the tenants done, and the process exits.
     func stop(_ error: ProvisionError) {
-        lock.withLock {
+        lock.withLock { _ in
             guard !stopped else { return }
             if let current {
                 let result = CheckResult(id: current.check.isEmpty ? "checks" : current.check, title: current.check, status: .error,

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaHost
 import ProvisionCore
 
@@ -45,8 +49,8 @@ struct TestCommand: ParsableCommand {
         let files = try Self.testFiles(in: paths.isEmpty ? ["tests"] : paths, defaulted: paths.isEmpty)
         let stdlib = try Stdlib.located()
         for folder in checkFolders {
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            var isFolder = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder else {
                 throw ProvisionError(.invalidInput, "--checks \(folder) is not a folder", field: "checks")
             }
         }
@@ -69,13 +73,13 @@ struct TestCommand: ParsableCommand {
     static func testFiles(in paths: [String], defaulted: Bool) throws(ProvisionError) -> [String] {
         var files: [String] = []
         for path in paths {
-            var isFolder: ObjCBool = false
+            var isFolder = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
                 throw ProvisionError(.invalidInput, defaulted
                     ? "no tests folder here: give test files or folders (provision test PATH...), or create tests/**/*_test.lua"
                     : "\(path) does not exist", field: "path")
             }
-            guard isFolder.boolValue else {
+            guard isFolder else {
                 files.append(path)
                 continue
             }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaHost
 import ProvisionCore
 #if canImport(Glibc)
@@ -21,7 +25,7 @@ struct AgeEncryption {
                                  field: "recipient")
         }
         for recipient in recipients {
-            let trimmed = recipient.trimmingCharacters(in: .whitespaces)
+            let trimmed = recipient.trimmed(.spaces)
             if trimmed.uppercased().hasPrefix("AGE-SECRET-KEY-") {
                 // Never echo a secret key back, not even in an error.
                 throw ProvisionError(.invalidInput, "--recipient was given an age secret key (AGE-SECRET-KEY-…, not shown): give its public key instead (age-keygen -y KEY-FILE prints it), and keep the secret key with the person who decrypts",
@@ -39,7 +43,7 @@ struct AgeEncryption {
             }
             guard outcome.status == 0 else {
                 let said = outcome.stderr.split(separator: "\n").first { $0.hasPrefix("age: error:") }
-                    .map { String($0.dropFirst("age: error:".count)).trimmingCharacters(in: .whitespaces) } ?? "exit status \(outcome.status)"
+                    .map { String($0.dropFirst("age: error:".count)).trimmed(.spaces) } ?? "exit status \(outcome.status)"
                 throw ProvisionError(.invalidInput, "--recipient '\(recipient)' is not an age public key (age1…) or SSH public key (ssh-ed25519 …, ssh-rsa …): age said: \(said)",
                                      field: "recipient")
             }
@@ -53,7 +57,7 @@ struct AgeEncryption {
         for recipient in recipients { arguments += ["--recipient", recipient] }
         let outcome: ExternalTool.Outcome
         do {
-            outcome = try tool.run(arguments, input: Array(text.utf8), output: FileHandle(fileDescriptor: descriptor, closeOnDealloc: false))
+            outcome = try tool.run(arguments, input: Array(text.utf8), output: descriptor)
         } catch {
             throw DeliveryFailure("encrypting \(path) with age failed: \(error.reason)")
         }

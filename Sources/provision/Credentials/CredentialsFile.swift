@@ -1,5 +1,9 @@
 import CSV
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaHost
 import ProvisionCore
 #if canImport(Glibc)

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A document `--json` prints: the one thing on stdout (CONTRACT §2). Every command's
 /// document is a typed value encoded here, one way, so key order, escaping and dates

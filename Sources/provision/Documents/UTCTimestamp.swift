@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ProvisionCore
 
 /// A moment as every JSON document writes it: ISO 8601 in UTC to the second,
@@ -12,7 +16,7 @@ struct UTCTimestamp: Encodable, Sendable, Equatable, CustomStringConvertible {
     /// a new spelling rather than see it silently changed).
     init(_ text: String) {
         let pattern = /^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9]+)?\s*(?:Z|UTC|\+00(?::?00)?)?$/
-        if let match = text.trimmingCharacters(in: .whitespaces).wholeMatch(of: pattern) {
+        if let match = text.trimmed(.spaces).wholeMatch(of: pattern) {
             description = "\(match.output.1)T\(match.output.2)Z"
         } else {
             description = text

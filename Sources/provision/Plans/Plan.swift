@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaHost
 import ProvisionCore
 #if canImport(Glibc)
@@ -74,10 +78,20 @@ struct Plan: Codable {
     /// The text whose SHA-256 is `hash`: the plan file's own JSON with an empty hash, keys
     /// sorted, compact. Computed from the file's JSON, not from what this binary decodes
     /// of it, so a plan stays valid when a newer binary words its actions otherwise.
+    ///
+    /// Keys are sorted by their Unicode scalars, as the file itself is (`fileText`).
+    /// Earlier binaries sorted them with full Foundation's JSONSerialization, by ICU's
+    /// collation (case-insensitive, digits by value); the two orders agree on every key
+    /// provision itself writes (camelCase names, the flags of `tenant` and `batch`), so
+    /// such plans keep their hash. Only `--var` keys that sort otherwise in the two orders
+    /// (`a_b` beside `a-b`, `Key` beside `key2`, letters outside ASCII) make a plan of an
+    /// earlier binary read as edited: it is made again.
     static func canonical(_ bytes: [UInt8]) -> [UInt8] {
-        guard var object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else { return [] }
-        object["hash"] = ""
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])).map(Array.init) ?? []
+        guard case .object(var object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else { return [] }
+        object["hash"] = .string("")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(JSONValue.object(object))).map(Array.init) ?? []
     }
 
     /// The plan as its file holds it: pretty, keys sorted, ending in a newline.
@@ -87,7 +101,11 @@ struct Plan: Codable {
         return JSONText.foldingEmptyArrays(String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)) + "\n"
     }
 
-    var createdDate: Date? { ISO8601DateFormatter().date(from: createdAt) }
+    /// `createdAt` as provision writes it (`2026-12-01T06:55:50Z`; an offset is read too);
+    /// fractional seconds are not (they never were).
+    var createdDate: Date? {
+        createdAt.contains(".") ? nil : try? Date(createdAt, strategy: Date.ISO8601FormatStyle())
+    }
 
     /// The plan of a dry run that just ran in `session`, with its digests computed by the
     /// database.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaHost
 import ProvisionCore
 
@@ -27,7 +31,7 @@ struct PlanReplay {
             vars["file"] = plan.inputs.file ?? vars["file"]  // absolute: apply may run from another folder
             options = PlaybookOptions(stdlib: stdlib, vars: vars, wording: ErrorWording.csvColumns, showsLocation: false)
         case "update", "member add", "member set-role", "member remove":
-            playbook = stdlib.playbook(plan.command.replacingOccurrences(of: " ", with: "-")).path
+            playbook = stdlib.playbook(plan.command.replacing(" ", with: "-")).path
             options = PlaybookOptions(stdlib: stdlib, vars: plan.inputs.vars, wording: ErrorWording.flags, showsLocation: false)
         case "run":
             guard let path = plan.inputs.playbook else {
@@ -59,7 +63,7 @@ struct PlanReplay {
                 differences.append("plan is dated in the future (made \(plan.createdAt), now \(IssuedCredential.iso8601(Date()))): a plan is applied after it was made, never before")
             } else if seconds > maxAgeHours * 3600 {
                 let age = seconds >= 3600 ? "\(Int(seconds / 3600)) hours" : seconds >= 60 ? "\(Int(seconds / 60)) minutes" : "\(Int(seconds)) seconds"
-                differences.append("plan is \(age) old (made \(plan.createdAt); at most \(String(format: "%g", maxAgeHours)) hours: --maxPlanAge)")
+                differences.append("plan is \(age) old (made \(plan.createdAt); at most \(String(cFormat: "%g", maxAgeHours)) hours: --maxPlanAge)")
             }
         } else {
             differences.append("plan has no readable creation time ('\(plan.createdAt)')")

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaHost
 import ProvisionCore
 
@@ -70,7 +74,7 @@ enum PlanSignature {
         guard let range = said.range(of: " signature with ") ?? said.range(of: " signature for ") else { return nil }
         var rest = said[range.upperBound...].split(separator: "\n").first.map(String.init) ?? ""
         if let with = rest.range(of: " with ") { rest = String(rest[with.upperBound...]) }
-        return rest.trimmingCharacters(in: .whitespaces)
+        return rest.trimmed(.spaces)
     }
 
     private static func sshKeygen() throws(ProvisionError) -> ExternalTool {
