@@ -1,6 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The shipped code uses FoundationEssentials, never full Foundation (whose ICU tables are
+// most of a binary's size). A dependency that imports full Foundation (CSV.swift) would
+// otherwise lend its String and Data extensions to every file of a target that imports
+// it; with member import visibility, a file sees only what it imports itself.
+let shippedCode: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "provision",
     platforms: [.macOS(.v13)],
@@ -32,7 +38,8 @@ let package = Package(
         // The transactional core: knows nothing of Lua or the CLI.
         .target(
             name: "ProvisionCore",
-            dependencies: ["CLibPQ", "CArgon2"]
+            dependencies: ["CLibPQ", "CArgon2"],
+            swiftSettings: shippedCode
         ),
 
         // The only C we write: wrappers for Lua's macros and the trampolines.
@@ -47,7 +54,8 @@ let package = Package(
             dependencies: [
                 "ProvisionCore", "CLua", "LuaShims",
                 .product(name: "CSV", package: "CSV.swift"),
-            ]
+            ],
+            swiftSettings: shippedCode
         ),
 
         // The command-line tool.
@@ -58,7 +66,8 @@ let package = Package(
                 "ProvisionCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CSV", package: "CSV.swift"),
-            ]
+            ],
+            swiftSettings: shippedCode
         ),
 
         // Batch throughput and memory, measured by scripts/bench (never by tests).

@@ -15,7 +15,7 @@ public struct LuaWording: Wording {
     }
 
     public func resetPassword(of email: String) -> String {
-        "provision.resetPassword{email = \"\(email.replacing("\\", with: "\\\\").replacing("\"", with: "\\\""))\"}"
+        "provision.resetPassword{email = \"\(email.replacingEvery("\\", with: "\\\\").replacingEvery("\"", with: "\\\""))\"}"
     }
 
     public func words(for remedy: Remedy) -> String {

@@ -216,7 +216,7 @@ public struct PlaybookParameters: Sendable {
             if let value = parameter.defaultValue { notes.append("default: \(value.text)") }
             if let choices = parameter.choices { notes.append("one of: \(choices.joined(separator: ", "))") }
             let help = [parameter.help, notes.isEmpty ? nil : "(\(notes.joined(separator: "; ")))"].compactMap { $0 }.joined(separator: " ")
-            lines.append("  " + head.padding(toLength: max(width, head.count), withPad: " ", startingAt: 0) + "  " + help)
+            lines.append("  " + head + String(repeating: " ", count: max(0, width - head.count)) + "  " + help)
         }
         return lines.joined(separator: "\n")
     }

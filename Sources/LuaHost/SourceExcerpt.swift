@@ -30,12 +30,12 @@ enum SourceExcerpt {
         }
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         guard number <= lines.count else { return nil }
-        let line = String(lines[number - 1]).replacing("\t", with: "    ").replacing("\r", with: "")
+        let line = String(lines[number - 1]).replacingEvery("\t", with: "    ").replacingEvery("\r", with: "")
         let gutter = String(number)
         var excerpt = " \(gutter) | \(line)"
         // A syntax error's token is the last of its kind on the line more often than the first.
         let nearToken = message.contains("near '")
-        if let token = quotedToken(in: message), let range = nearToken ? line.range(of: token, options: .backwards) : line.range(of: token) {
+        if let token = quotedToken(in: message), let range = nearToken ? line.ranges(of: token).last : line.firstRange(of: token) {
             let column = line.distance(from: line.startIndex, to: range.lowerBound)
             excerpt += "\n \(String(repeating: " ", count: gutter.count)) | \(String(repeating: " ", count: column))\(String(repeating: "^", count: max(1, token.count)))"
         }

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import LuaHost
+import ProvisionCore
 #if canImport(Glibc)
 import Glibc
 #endif

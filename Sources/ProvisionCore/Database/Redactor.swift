@@ -36,9 +36,9 @@ struct Redactor: Sendable {
             let raw = String(cString: errorMessage).trimmed()
             PQfreemem(errorMessage)
             var message = raw
-            if let guessed { message = message.replacing(guessed, with: "****") }
+            if let guessed { message = message.replacingEvery(guessed, with: "****") }
             // The quoted string may hold a password we could not find: never repeat it.
-            message = message.replacing(connectionString, with: "<DATABASE_URL>")
+            message = message.replacingEvery(connectionString, with: "<DATABASE_URL>")
             parseError = message
         } else {
             parseError = nil
@@ -66,16 +66,16 @@ struct Redactor: Sendable {
     func redact(_ text: String, boundValues: [String?] = []) -> String {
         var result = text
         if let password {
-            result = result.replacing(password, with: "****")
+            result = result.replacingEvery(password, with: "****")
             // libpq may echo the URI-encoded form of the password.
             for encoded in [PercentEncoding.encoded(password, keeping: .alphanumerics),
                             PercentEncoding.encoded(password, keeping: .urlPasswordAllowed)] where encoded != password {
-                result = result.replacing(encoded, with: "****")
+                result = result.replacingEvery(encoded, with: "****")
             }
         }
         // Short values ("1", "t") would garble the message; they are not secrets.
         for case let value? in boundValues where value.count >= 4 {
-            result = result.replacing(value, with: "****")
+            result = result.replacingEvery(value, with: "****")
         }
         return result
     }

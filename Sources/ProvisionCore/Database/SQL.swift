@@ -107,7 +107,7 @@ public struct Bind: Sendable, Equatable, CustomStringConvertible {
     public static func timestamp(_ value: Date?) -> Bind { Bind(type: .timestamptz, text: value?.sqlText) }
     /// A text array (`{"a","b"}`), every element quoted.
     public static func textArray(_ values: [String]) -> Bind {
-        let elements = values.map { "\"" + $0.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\"" }
+        let elements = values.map { "\"" + $0.replacingEvery("\\", with: "\\\\").replacingEvery("\"", with: "\\\"") + "\"" }
         return Bind(type: .textArray, text: "{" + elements.joined(separator: ",") + "}")
     }
     /// A uuid array (`{…,…}`): uuids need no quoting.
@@ -216,6 +216,6 @@ public struct Identifier: Sendable, Hashable, CustomStringConvertible {
         self.init("\(prefix)_\(max(0, number))")!
     }
 
-    var quoted: String { "\"\(name.replacing("\"", with: "\"\""))\"" }
+    var quoted: String { "\"\(name.replacingEvery("\"", with: "\"\""))\"" }
     public var description: String { name }
 }

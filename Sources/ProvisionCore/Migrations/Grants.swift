@@ -96,7 +96,7 @@ public enum Grants {
         let row = try connection.run("""
             SELECT quote_ident(current_user) AS role, array_to_string(ARRAY(
                 SELECT g.n::text
-                FROM unnest(\(Bind.textArray(needed.map { $0.table.replacing("\"", with: "") })),
+                FROM unnest(\(Bind.textArray(needed.map { $0.table.replacingEvery("\"", with: "") })),
                             \(Bind.textArray(needed.map(\.privilege))),
                             \(Bind.textArray(needed.map { $0.columns?.joined(separator: ",") ?? "" }))) WITH ORDINALITY AS g (tab, priv, cols, n)
                 CROSS JOIN LATERAL (SELECT CASE WHEN g.tab = 'schema_migrations'

@@ -49,7 +49,7 @@ public enum PasswordHash {
     /// The PHC string libargon2's own encoder writes: unpadded standard base64.
     static func phc(salt: [UInt8], digest: [UInt8]) -> String {
         func base64(_ bytes: [UInt8]) -> String {
-            Data(bytes).base64EncodedString().replacing("=", with: "")
+            Data(bytes).base64EncodedString().replacingEvery("=", with: "")
         }
         return "$argon2id$v=19$m=\(memoryKiB),t=\(iterations),p=\(parallelism)$\(base64(salt))$\(base64(digest))"
     }

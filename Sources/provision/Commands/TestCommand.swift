@@ -84,7 +84,7 @@ struct TestCommand: ParsableCommand {
                 continue
             }
             let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-            files += (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? [])
+            files += ((try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? [])
                 .filter { $0.hasSuffix("_test.lua") }.sorted()
                 .map { "\(base)/\($0)" }
         }

@@ -111,6 +111,6 @@ final class CredentialDelivery {
         let plain = text.unicodeScalars.allSatisfy { scalar in
             scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "@._+-%/:=,".unicodeScalars.contains(scalar))
         }
-        return plain && !text.isEmpty ? text : "'" + text.replacing("'", with: #"'\''"#) + "'"
+        return plain && !text.isEmpty ? text : "'" + text.replacingEvery("'", with: #"'\''"#) + "'"
     }
 }

@@ -1,9 +1,7 @@
 import CSV
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
+// CSV.swift writes to a Foundation OutputStream: full Foundation, for as long as CSV.swift
+// is the CSV library (see BENCHMARKS.md, issue 27).
 import Foundation
-#endif
 import LuaHost
 import ProvisionCore
 #if canImport(Glibc)

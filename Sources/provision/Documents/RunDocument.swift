@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import ProvisionCore
 
 /// The one envelope of every command that provisions or changes something (`tenant`,

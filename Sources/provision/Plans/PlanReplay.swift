@@ -31,7 +31,7 @@ struct PlanReplay {
             vars["file"] = plan.inputs.file ?? vars["file"]  // absolute: apply may run from another folder
             options = PlaybookOptions(stdlib: stdlib, vars: vars, wording: ErrorWording.csvColumns, showsLocation: false)
         case "update", "member add", "member set-role", "member remove":
-            playbook = stdlib.playbook(plan.command.replacing(" ", with: "-")).path
+            playbook = stdlib.playbook(plan.command.replacingEvery(" ", with: "-")).path
             options = PlaybookOptions(stdlib: stdlib, vars: plan.inputs.vars, wording: ErrorWording.flags, showsLocation: false)
         case "run":
             guard let path = plan.inputs.playbook else {

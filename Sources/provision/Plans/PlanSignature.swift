@@ -71,9 +71,9 @@ enum PlanSignature {
 
     /// `ED25519 key SHA256:…` from ssh-keygen's `Good "provision-plan" signature with …`.
     private static func key(in said: String) -> String? {
-        guard let range = said.range(of: " signature with ") ?? said.range(of: " signature for ") else { return nil }
+        guard let range = said.firstRange(of: " signature with ") ?? said.firstRange(of: " signature for ") else { return nil }
         var rest = said[range.upperBound...].split(separator: "\n").first.map(String.init) ?? ""
-        if let with = rest.range(of: " with ") { rest = String(rest[with.upperBound...]) }
+        if let with = rest.firstRange(of: " with ") { rest = String(rest[with.upperBound...]) }
         return rest.trimmed(.spaces)
     }
 
