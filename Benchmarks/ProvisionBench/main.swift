@@ -37,7 +37,9 @@ let hashing = try seconds {
 // 2. The batch: N rows, each a new tenant and a new Owner, through the real binary.
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("provision-bench-\(getpid())")
 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(at: folder) }
+// Removed once the batch is counted (exit() skips a top-level defer, and the folder holds
+// the batch's one-time passwords); kept when the batch failed, to run it again by hand.
+func removeFolder() { try? FileManager.default.removeItem(at: folder) }
 let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
 var csv = "tenantSlug,tenantName,ownerEmail,ownerName,timeZone,supportEmail,supportPhone\n"
 for row in 1...rows {
@@ -82,6 +84,7 @@ guard status == 0 else {
     exit(1)
 }
 let created = (try String(contentsOfFile: credentialsPath, encoding: .utf8)).split(separator: "\n").count - 1
+removeFolder()
 let peakMiB = Double(usage.ru_maxrss) / 1024
 let ratio = batch / hashing
 
