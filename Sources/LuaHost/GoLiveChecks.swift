@@ -94,6 +94,9 @@ public final class GoLiveChecks {
     }
 
     private let options: Options
+    /// The check's deadline as a message names it, worded once (every tenant's every
+    /// check sets it).
+    private let deadlineLimit: String
     private let stdlib: Stdlib
     private var checks: [LoadedCheck] = []
     /// Modules that did not load: reported as `error`, the others still run.
@@ -103,6 +106,7 @@ public final class GoLiveChecks {
     /// does not return a check, or two checks with one id, naming both files.
     public init(options: Options, stdlib: Stdlib) throws(ProvisionError) {
         self.options = options
+        self.deadlineLimit = String(format: "the check's %g s limit", options.timeoutSeconds)
         self.stdlib = stdlib
         var seen: [String: String] = [:]
         for folder in options.folders {
@@ -230,8 +234,7 @@ public final class GoLiveChecks {
         outcome.oversizedQuery = nil
         // Nothing of a check's outlives it: its only statements are read-only queries,
         // each in a savepoint of its own that is rolled back, under the check's limit.
-        let limit = String(format: "the check's %g s limit", options.timeoutSeconds)
-        let own = Connection.Deadline(seconds: options.timeoutSeconds, limit: limit)
+        let own = Connection.Deadline(seconds: options.timeoutSeconds, limit: deadlineLimit)
         let enclosing = run.setDeadline(own)
         // A check run from a playbook (runChecks) stays within the playbook's deadline too.
         if let enclosing, enclosing.instant < own.instant { run.setDeadline(enclosing) }

@@ -15,6 +15,9 @@ public final class Connection {
     /// What a signal handler (and a deadline) uses to cancel the statement in flight.
     private let cancelHandle: OpaquePointer?
     private var savepointCounter = 0
+    /// A query's savepoint to roll back ahead of the next statement
+    /// (`rollbackQuery(to:deferred:)`).
+    private var pendingRollback: Savepoint?
     public private(set) var inTransaction = false
     /// The open transaction was begun READ ONLY (a dry run, a check).
     private var transactionReadOnly = false
@@ -144,6 +147,7 @@ public final class Connection {
 
     /// The columns (names and types) of an open cursor, without fetching a row.
     func describeCursor(_ cursor: Identifier) throws(DatabaseFailure) -> [Rows.Column] {
+        try flushPendingRollback()
         startStatement()
         guard PQsendDescribePortal(handle, cursor.name) == 1 else {
             StatementCancellation.end()
@@ -154,6 +158,7 @@ public final class Connection {
 
     /// The simple-query protocol: several statements, no parameters; the rows of the last.
     fileprivate func executeSimple(_ text: String) throws(DatabaseFailure) -> Rows {
+        try flushPendingRollback()
         try refuseIfPastDeadline()
         startStatement()
         guard PQsendQuery(handle, text) == 1 else {
@@ -262,22 +267,154 @@ public final class Connection {
         try run("RELEASE SAVEPOINT \(savepoint.identifier)")
     }
 
-    /// Opens a savepoint and runs `script` in it, in one round trip; returns the
-    /// savepoint and the rows of the script's last statement.
-    func savepoint(then script: StaticScript) throws(ProvisionError) -> (Savepoint, Rows) {
+    /// The savepoint a script's query runs in, and the steps that open it at the head of
+    /// the query's pipeline: the one the query before left to roll back, if any, rolled
+    /// back to (which undoes that query and keeps the savepoint for this one), else a new
+    /// one (`provision_sp_<n>`).
+    func querySavepoint() -> (Savepoint, [PipelineStep]) {
+        if let savepoint = pendingRollback {
+            pendingRollback = nil
+            return (savepoint, [.statement("ROLLBACK TO SAVEPOINT \(savepoint.identifier)")])
+        }
         savepointCounter += 1
         let savepoint = Savepoint(identifier: Identifier("provision_sp", number: savepointCounter))
-        let rows = try executeScript(StaticScript(text: "SAVEPOINT \(savepoint.identifier.quoted);\n" + script.text))
-        return (savepoint, rows)
+        return (savepoint, [.statement("SAVEPOINT \(savepoint.identifier)")])
     }
 
     /// Rolls back to `savepoint` and releases it, then releases every session-level
-    /// advisory lock, in one round trip (what a query from a script leaves behind).
-    func rollbackQuery(to savepoint: Savepoint) throws(ProvisionError) {
-        let name = savepoint.identifier.quoted
-        try withoutDeadline { () throws(ProvisionError) in
-            _ = try executeScript(StaticScript(text: "ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name); SELECT pg_advisory_unlock_all()"))
+    /// advisory lock: what a query from a script leaves behind. `deferred`: sent ahead of
+    /// the next statement, in its round trip (a fleet's checks send thousands of queries;
+    /// the next query rolls back to the savepoint and runs in it), so nothing else ever
+    /// runs before it; else now.
+    func rollbackQuery(to savepoint: Savepoint, deferred: Bool = false) throws(ProvisionError) {
+        pendingRollback = savepoint
+        if !deferred {
+            do { try flushPendingRollback() } catch { throw ProvisionError(error) }
         }
+    }
+
+    /// What `rollbackQuery(to:deferred:)` sends, in order.
+    private static func rollbackSteps(_ savepoint: Savepoint) -> [PipelineStep] {
+        [.statement("ROLLBACK TO SAVEPOINT \(savepoint.identifier)"), .statement("RELEASE SAVEPOINT \(savepoint.identifier)"),
+         .statement("SELECT pg_advisory_unlock_all()")]
+    }
+
+    /// Sends the rollback left pending, if any, on its own (undoing works past a deadline).
+    private func flushPendingRollback() throws(DatabaseFailure) {
+        guard let savepoint = pendingRollback else { return }
+        pendingRollback = nil
+        let saved = deadline
+        deadline = nil
+        defer { deadline = saved }
+        _ = try pipeline(Self.rollbackSteps(savepoint))
+    }
+
+    // MARK: Pipelines
+
+    /// One statement of a pipeline.
+    enum PipelineStep {
+        /// Its rows are returned.
+        case statement(SQL)
+        /// An open cursor's columns (the rows returned hold none).
+        case describePortal(Identifier)
+        /// Its rows go one at a time (single-row mode) to the pipeline's `eachRow`, with
+        /// the columns of the portal described last before it; `eachRow` returns false
+        /// to take no more (the rest are read and dropped).
+        case eachRow(SQL)
+
+        var parameters: [String?] {
+            switch self {
+            case .statement(let sql), .eachRow(let sql): sql.parameters
+            case .describePortal: []
+            }
+        }
+    }
+
+    /// Sends `steps` in one flush (libpq's pipeline mode), after the rollback left
+    /// pending if there is one, and reads their results in order: one round trip for
+    /// what would take one a statement. Returns each step's rows. A step that fails
+    /// makes the server skip the rest; its failure is thrown once every result is in.
+    /// The steps are one statement to the limits: the statement limit, the deadline and
+    /// an interrupt cancel whichever one is running.
+    func pipeline(_ steps: [PipelineStep], eachRow: ([String?], [Rows.Column]) -> Bool = { _, _ in true }) throws(DatabaseFailure) -> [Rows] {
+        do {
+            try refuseIfPastDeadline()
+        } catch {
+            // Undoing works past a deadline; what would follow it does not start.
+            try flushPendingRollback()
+            throw error
+        }
+        var all = steps
+        var pending = 0
+        if let savepoint = pendingRollback {
+            pendingRollback = nil
+            all = Self.rollbackSteps(savepoint) + steps
+            pending = all.count - steps.count
+        }
+        startStatement()
+        guard PQenterPipelineMode(handle) == 1 else {
+            StatementCancellation.end()
+            throw failure(nil, parameters: [])
+        }
+        var failed: DatabaseFailure?
+        var sent = 0
+        for step in all {
+            let ok: Int32
+            switch step {
+            case .statement(let sql), .eachRow(let sql):
+                let types: [Oid] = sql.binds.map { Oid($0.type.oid) }
+                ok = withOptionalCStringArray(sql.parameters) { values in
+                    PQsendQueryParams(handle, sql.text, Int32(types.count), types, values, nil, nil, 0)
+                }
+            case .describePortal(let portal):
+                ok = PQsendDescribePortal(handle, portal.name)
+            }
+            guard ok == 1 else {
+                failed = failure(nil, parameters: [])
+                break
+            }
+            sent += 1
+        }
+        // The sync is sent (and the buffer flushed) even after a step could not be queued,
+        // so that what was queued is answered and the connection leaves pipeline mode.
+        if PQpipelineSync(handle) != 1, failed == nil { failed = failure(nil, parameters: []) }
+        var results: [Rows] = []
+        results.reserveCapacity(steps.count)
+        var wanted = true
+        var described: [Rows.Column] = []
+        for (index, step) in all.prefix(sent).enumerated() {
+            var rows = Rows(columns: [], values: [], affected: 0)
+            if case .eachRow = step { _ = PQsetSingleRowMode(handle) }
+            while let result = nextResult() {
+                defer { PQclear(result) }
+                switch PQresultStatus(result) {
+                case PGRES_SINGLE_TUPLE:
+                    if wanted, failed == nil { wanted = eachRow(self.rows(of: result).values.first ?? [], described) }
+                case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                    if case .eachRow = step { break }
+                    rows = self.rows(of: result)
+                    if case .describePortal = step { described = rows.columns }
+                case PGRES_PIPELINE_ABORTED:
+                    break
+                default:
+                    failed = failed ?? failure(result, parameters: step.parameters)
+                }
+                if PQstatus(handle) == CONNECTION_BAD { break }
+            }
+            if index >= pending { results.append(rows) }
+            if PQstatus(handle) == CONNECTION_BAD { break }
+        }
+        // The sync's own result, after which the connection may leave pipeline mode.
+        while PQstatus(handle) != CONNECTION_BAD, let result = nextResult() {
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+        }
+        _ = PQexitPipelineMode(handle)
+        try endStatement()
+        if let failed { throw failed }
+        if PQstatus(handle) == CONNECTION_BAD || results.count < steps.count { throw failure(nil, parameters: []) }
+        return results
     }
 
     public func rollback(to savepoint: Savepoint) throws(ProvisionError) {
@@ -292,6 +429,7 @@ public final class Connection {
     /// The one place that sends a statement with bound values: the caller then reads its
     /// results with `nextResult`.
     private func send(_ sql: SQL) throws(DatabaseFailure) {
+        try flushPendingRollback()
         let parameters = sql.parameters
         let types: [Oid] = sql.binds.map { Oid($0.type.oid) }
         try refuseIfPastDeadline()
