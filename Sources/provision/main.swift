@@ -6,6 +6,10 @@ import ProvisionCore
 // A custom entry point: the contract's exit codes (2 for any usage error, where
 // ArgumentParser would use 64) and, with --json, errors as one JSON document.
 
+// First of all: a standard descriptor the process was started without is taken before
+// the database's socket could take its number.
+StandardStream.reserveStandardDescriptors()
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 let json = (arguments.firstIndex(of: "--").map { arguments[..<$0] } ?? arguments[...]).contains("--json")
 let output = Output(json: json)

@@ -81,6 +81,29 @@ struct FleetCheckStreamTests {
         #expect(stopped?["unchecked"] as? Int == 4 - done.count)
     }
 
+    @Test("no one reads the report (| head, stdout closed): check --all stops there, exit 1, and says how far it got; the database never sees the report",
+          arguments: [false, true])
+    func readerGone(json: Bool) throws {
+        let db = try TestDatabase.create()
+        let slugs = (1...40).map { "gone-\($0)" }
+        try Self.tenants(slugs, in: db)
+        for redirect in ["| head -c 1 >/dev/null", ">&-"] {
+            let script = "\"$0\" \"$@\" \(redirect); exit ${PIPESTATUS[0]}"
+            let child = try Spawned(["-c", script, ProvisionBinary.path, "check", "--all"] + (json ? ["--json"] : []),
+                                    databaseURL: db.url, executable: "/bin/bash")
+            let (ended, _, stderr) = child.finish()
+            #expect(ended == .exited(1), "\(redirect): \(ended)\n\(stderr)")
+            let errno = redirect == ">&-" ? "Bad file descriptor" : "Broken pipe"
+            #expect(stderr.contains("error: could not write to stdout (\(errno)): the report stopped after at most "), "\(redirect): \(stderr)")
+            // It stopped at the first write that failed, not after the whole fleet.
+            let done = stderr.split(separator: "at most ").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? slugs.count
+            #expect(done < slugs.count / 2, "\(redirect): stopped after \(done) of \(slugs.count): \(stderr)")
+            // stdout missing altogether: the report does not go down the database's socket,
+            // whose number it would otherwise take.
+            #expect(!stderr.contains("frontend message") && !stderr.contains("lost the connection"), "\(redirect): \(stderr)")
+        }
+    }
+
     @Test("a long message is cut in the text line with a marker, and whole in JSON; a check's messages count against its memory limit")
     func longMessages() throws {
         let db = try TestDatabase.create()

@@ -82,11 +82,19 @@ struct CheckCommand: ParsableCommand {
                 try fleet.forEachTenant { tenant throws(ProvisionError) in
                     stream.checking(tenant: tenant)
                     stream.write(tenant: tenant, results: try checks.run(for: tenant, in: run, only: selected))
+                    // No one reads the report any more (`| head`, stdout closed): checking
+                    // on would only load the database.
+                    return Output.standardOutputFailure == nil
                 }
             } catch {
                 // The report is open: it is closed with what was done, and says why it ended.
                 stream.fail(error)
                 throw ExitCode(error.exitStatus)
+            }
+            if let code = Output.standardOutputFailure {
+                let done = stream.tenantsDone
+                Output.standardError("error: could not write to stdout (\(StandardStream.describe(code))): the report stopped after at most \(done) tenant\(done == 1 ? "" : "s")")
+                throw ExitCode.failure
             }
             if stream.finish() { throw ExitCode(1) }
             return
@@ -151,6 +159,9 @@ final class FleetCheckStream: @unchecked Sendable {
     }
 
     func checking(tenant: Tenant) { lock.withLock { current = (tenant, "", "") } }
+
+    /// How many tenants were reported (or written to a stdout that failed).
+    var tenantsDone: Int { lock.withLock { done } }
 
     func checking(id: String, file: String) { lock.withLock { current?.check = id; current?.file = file } }
 
