@@ -72,14 +72,17 @@ struct CheckCommand: ParsableCommand {
         guard let slug else {
             // The fleet: each tenant reported as soon as its checks ran, and then let go.
             let fleet = Fleet(connection: connection)
-            let stream = FleetCheckStream(json: output.json, total: try fleet.tenantCount())
-            checks.onCheck = { id, file in stream.checking(id: id, file: file) }
             // A check stuck where no limit can stop it ends the process (the watchdog):
-            // what was done is out already, and the report says where it stopped.
+            // the stream carries on in a process of its own from the next tenant (the
+            // same process id, stdout and arguments: `FleetCheckStream.Resumption`).
+            let resumption = FleetCheckStream.Resumption.taken()
+            let stream = try resumption.map { state throws(ProvisionError) in try FleetCheckStream(json: output.json, resuming: state) }
+                ?? FleetCheckStream(json: output.json, total: try fleet.tenantCount())
+            checks.onCheck = { id, file in stream.checking(id: id, file: file) }
             Watchdog.setReporter { error in stream.stop(error) }
             stream.begin()
             do {
-                try fleet.forEachTenant { tenant throws(ProvisionError) in
+                try fleet.forEachTenant(after: resumption?.after) { tenant throws(ProvisionError) in
                     stream.checking(tenant: tenant)
                     stream.write(tenant: tenant, results: try checks.run(for: tenant, in: run, only: selected))
                     // No one reads the report any more (`| head`, stdout closed): checking
@@ -139,6 +142,10 @@ final class FleetCheckStream: @unchecked Sendable {
     private var counts: [CheckResult.Status: Int] = [:]
     private var current: (tenant: Tenant, check: String, file: String)?
     private var stopped = false
+    /// The checks stuck so far in this run, counting those of the processes before.
+    private var stuckSoFar = 0
+    /// Whether the report's start is out already (a resumed run).
+    private let resumed: Bool
 
     /// The longest message a text line shows whole (JSON has every message whole).
     static let messageWidth = 200
@@ -146,11 +153,28 @@ final class FleetCheckStream: @unchecked Sendable {
     init(json: Bool, total: Int) {
         self.json = json
         self.total = total
+        self.resumed = false
+    }
+
+    /// The stream a process before this one began, from where it left off.
+    init(json: Bool, resuming state: Resumption) throws(ProvisionError) {
+        guard state.json == json else {
+            throw ProvisionError(.invalidInput, "the check run to resume wrote \(state.json ? "JSON" : "text"), not \(json ? "JSON" : "text")")
+        }
+        self.json = json
+        self.total = state.total
+        self.done = state.done
+        self.failing = state.failing
+        self.counts = [.pass: state.pass, .warn: state.warn, .fail: state.fail, .error: state.error]
+        self.stuckSoFar = state.stuck
+        self.resumed = true
     }
 
     func begin() {
         lock.withLock {
-            if json {
+            if resumed {
+                if json { Interrupts.streaming(closing: closing(stop: interruption)) }
+            } else if json {
                 Output.streamStart(#"{\#n  "command" : "check",\#n  "tenants" : ["#, closing: closing(stop: interruption))
             } else {
                 Output.standardOutput(total == 0 ? "No tenants to check." : "Go-live checks for \(total) tenant\(total == 1 ? "" : "s"):")
@@ -202,8 +226,10 @@ final class FleetCheckStream: @unchecked Sendable {
         }
     }
 
-    /// The watchdog ended a check stuck past every limit: that tenant's check is an
-    /// error, the report is closed with the tenants done, and the process exits.
+    /// The watchdog found a check stuck past every limit (called on its thread; the
+    /// stuck one never returns): that tenant's check is an error, and a new process
+    /// image checks the tenants after it, carrying on the report; after too many, the
+    /// report is closed with the tenants done, and the process exits.
     func stop(_ error: ProvisionError) {
         lock.withLock {
             guard !stopped else { return }
@@ -217,9 +243,73 @@ final class FleetCheckStream: @unchecked Sendable {
                     Output.standardOutput(Self.lines(tenant: current.tenant, results: [result]).joined(separator: "\n"))
                 }
             }
-            close(error, stop: Stop(reason: "stuck", tenant: current?.tenant.slug, check: current?.check, message: error.message,
-                                    unchecked: max(0, total - done)),
+            stuckSoFar += 1
+            // The rest of the fleet is checked by a process of its own, unless checks got
+            // stuck so often that going on would mostly wait for the watchdog.
+            if let current, stuckSoFar <= Self.stuckChecksBeforeGivingUp {
+                let state = Resumption(after: current.tenant.slug, json: json, total: total, done: done, failing: failing,
+                                       pass: counts[.pass] ?? 0, warn: counts[.warn] ?? 0, fail: counts[.fail] ?? 0,
+                                       error: counts[.error] ?? 0, stuck: stuckSoFar)
+                state.continueInNewProcess()
+            }
+            let given = stuckSoFar > Self.stuckChecksBeforeGivingUp ? "; \(stuckSoFar) checks got stuck, so the rest were not checked" : ""
+            close(ProvisionError(error.code, "\(error.message)\(given)"),
+                  stop: Stop(reason: "stuck", tenant: current?.tenant.slug, check: current?.check, message: error.message + given,
+                             unchecked: max(0, total - done)),
                   where: "stopped at \(current?.tenant.slug ?? "a tenant")")
+        }
+    }
+
+    /// How many stuck checks a fleet's run carries on after (each costs the check's time
+    /// limit and a second): past it the report is closed where it stopped.
+    static let stuckChecksBeforeGivingUp = 10
+
+    /// Where a fleet's check run stopped when a check got stuck, handed to the process
+    /// that carries on (`PROVISION_FLEET_RESUME`, read and removed at its start): the
+    /// report's counts so far, so that it goes on as one report with one summary.
+    struct Resumption: Codable {
+        static let variable = "PROVISION_FLEET_RESUME"
+
+        let after: String
+        let json: Bool
+        let total: Int
+        let done: Int
+        let failing: Int
+        let pass: Int
+        let warn: Int
+        let fail: Int
+        let error: Int
+        let stuck: Int
+
+        /// The state a process before this one left, if any; the variable is removed.
+        static func taken() -> Resumption? {
+            guard let value = getenv(variable) else { return nil }
+            let text = String(cString: value)
+            unsetenv(variable)
+            return try? JSONDecoder().decode(Resumption.self, from: Data(text.utf8))
+        }
+
+        /// Replaces this process (`execve` of its own executable, with its arguments,
+        /// environment and descriptors) with one that checks the tenants after `after`.
+        /// Called from the watchdog's thread while the stuck one stays stuck: nothing is
+        /// unwound; the database's connection closes with the old image (libpq marks its
+        /// socket close-on-exec), and the server rolls back its read-only transaction.
+        /// Returns only when the new process could not be started.
+        func continueInNewProcess() {
+            guard let encoded = try? JSONEncoder().encode(self) else { return }
+            let assignment = "\(Self.variable)=\(String(decoding: encoded, as: UTF8.self))"
+            var environment = ProcessInfo.processInfo.environment.filter { $0.key != Self.variable }.map { "\($0.key)=\($0.value)" }
+            environment.append(assignment)
+            let arguments = CommandLine.arguments
+            let argv = arguments.map { strdup($0) } + [nil]
+            let envp = environment.map { strdup($0) } + [nil]
+            // The signal mask outlives exec: this thread's (signals blocked while the
+            // report is written) would leave the new process deaf to Ctrl-C.
+            var none = sigset_t()
+            sigemptyset(&none)
+            pthread_sigmask(SIG_SETMASK, &none, nil)
+            execve("/proc/self/exe", argv, envp)
+            for pointer in argv + envp { free(pointer) }
         }
     }
 
