@@ -84,6 +84,20 @@ struct CLIConventionTests {
         }
     }
 
+    @Test("No option shows its default twice (the help's own words and ArgumentParser's)", arguments: commands)
+    func noOptionShowsItsDefaultTwice(command: String) throws {
+        let lines = try Self.help(command)
+        let options = lines.drop { !$0.hasPrefix("OPTIONS:") }.dropFirst()
+        var blocks: [String] = []
+        for line in options {
+            if line.hasPrefix("  -") || line.hasPrefix("  <") || blocks.isEmpty { blocks.append(line) } else { blocks[blocks.count - 1] += " " + line }
+        }
+        for block in blocks {
+            let text = block.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.components(separatedBy: "default").count <= 2, "provision \(command) --help: \(text)")
+        }
+    }
+
     // MARK: Completion
 
     /// Runs the generated bash completion in bash as bash runs it: COMP_WORDS, COMP_CWORD,
@@ -257,6 +271,63 @@ struct CLIConventionTests {
         for script in ["bash-completion/completions/provision", "zsh/site-functions/_provision", "fish/vendor_completions.d/provision.fish"] {
             let text = try String(contentsOfFile: "\(prefix)/share/\(script)", encoding: .utf8)
             #expect(text.contains("---completion"), "\(script) does not complete zones and slugs")
+        }
+    }
+
+    /// `man -l PAGE` as an operator reads it: 80 columns, UTF-8, whitespace runs as one
+    /// space (a phrase may wrap anywhere).
+    static func manual(_ page: String) throws -> String {
+        let prefix = try #require(Self.installedPrefix)
+        let (status, text, warnings) = try Self.tool("/usr/bin/man", ["-l", "\(prefix)/share/man/man1/\(page).1"],
+                                                     environment: ["MANWIDTH": "80", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"])
+        #expect(status == 0 && warnings.isEmpty, "man -l \(page): \(warnings)")
+        return text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    @Test("The manual's EXIT STATUS lists 0 to 4 with their meaning, on every page",
+          .enabled(if: installedPrefix != nil, "scripts/test sets PROVISION_INSTALLED_PREFIX after scripts/install"),
+          arguments: ["provision", "provision.tenant", "provision.check", "provision.member.add"])
+    func theManualListsEveryExitStatus(page: String) throws {
+        let text = try Self.manual(page)
+        let start = try #require(text.range(of: "EXIT STATUS "), "\(page) has no EXIT STATUS:\n\(text)")
+        let status = String(text[start.upperBound...]).components(separatedBy: " SEE ALSO ")[0]
+        #expect(!status.contains(">0 if an error occurs"), "\(page): \(status)")
+        for (code, meaning) in [("0", "success"), ("1", "runtime failure"), ("2", "invalid input"), ("3", "conflict"), ("4", "precondition")] {
+            #expect(status.contains("\(code) \(meaning)"), "\(page)'s EXIT STATUS does not say \(code) is \(meaning): \(status)")
+        }
+    }
+
+    @Test("The check marks survive in the manual (generate-manual drops what is not ASCII)",
+          .enabled(if: installedPrefix != nil, "scripts/test sets PROVISION_INSTALLED_PREFIX after scripts/install"))
+    func theCheckMarksSurviveInTheManual() throws {
+        let check = try Self.manual("provision.check")
+        #expect(check.contains("pass (✓), warn (!), fail (✗) or error (E)"), "\(check)")
+        #expect(!check.contains("pass (),"), "\(check)")
+    }
+
+    @Test("scripts/install puts the JSON schema and validate-json under PREFIX/share/provision/, where the help points",
+          .enabled(if: installedPrefix != nil, "scripts/test sets PROVISION_INSTALLED_PREFIX after scripts/install"))
+    func theSchemaIsInstalledWhereTheHelpPoints() throws {
+        let prefix = try #require(Self.installedPrefix)
+        let share = "\(prefix)/share/provision"
+        #expect(FileManager.default.contents(atPath: "\(share)/provision.schema.json") == FileManager.default.contents(atPath: Repository.path("schema/provision.schema.json")),
+                "the installed schema is the repository's")
+        #expect(FileManager.default.isExecutableFile(atPath: "\(share)/validate-json"))
+        // The installed validate-json finds the installed schema: an error document is one.
+        let folder = try Self.folderOfFiles()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let error = try ProvisionBinary.run(["lst", "--json"], databaseURL: nil)
+        try error.stdout.write(to: folder.appendingPathComponent("error.json"), atomically: true, encoding: .utf8)
+        // The caller's PATH: validate-json needs the python3 that has jsonschema.
+        let validate = try Self.tool("/bin/sh", ["-c", "\"$0\" ErrorDocument < error.json", "\(share)/validate-json"], in: folder,
+                                     environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"])
+        #expect(validate.status == 0, "\(validate)")
+        // The help and the manual name where they are, and no path of the repository.
+        let help = try Self.help("").joined(separator: "\n")
+        #expect(help.contains("PREFIX/share/provision/") && help.contains("provision.schema.json") && help.contains("validate-json"), "\(help)")
+        #expect(try Self.manual("provision").contains("PREFIX/share/provision/"))
+        for command in Self.commands {
+            #expect(!(try Self.help(command).joined().contains("schema/provision.schema.json")), "provision \(command) --help names a repository path")
         }
     }
 
