@@ -67,7 +67,13 @@ do {
     if code == .success {
         // Help, completions, or `provision COMMAND --version` (as a document with --json).
         let message = Provision.fullMessage(for: error)
-        if json && message == VersionDocument.text { output.document(VersionDocument()) } else { Output.standardOutput(message) }
+        if json && message == VersionDocument.text {
+            output.document(VersionDocument())
+        } else if let shell = CompletionScript.requestedShell(arguments) {
+            Output.standardOutput(CompletionScript.script(for: shell, generated: message))
+        } else {
+            Output.standardOutput(message)
+        }
         exit(0)
     }
     let parserMessage = Provision.message(for: error)
