@@ -48,32 +48,13 @@ enum RepeatedOptions {
     /// Every long name of the command's single-valued options → the option's first long
     /// name, from ArgumentParser's own description of the command (nil if unreadable).
     private static func options(of arguments: [String]) -> [String: String]? {
-        guard let tool = dumpedHelp()?["command"] as? [String: Any] else { return nil }
-        var command = tool
-        for word in arguments where !word.hasPrefix("-") {
-            let subcommands = command["subcommands"] as? [[String: Any]] ?? []
-            guard let next = subcommands.first(where: { $0["commandName"] as? String == word }) else { break }
-            command = next
-        }
+        guard let root = CommandTree.root else { return nil }
+        let command = root.command(in: arguments.filter { !$0.hasPrefix("-") }).command
         var options: [String: String] = [:]
-        for argument in command["arguments"] as? [[String: Any]] ?? [] {
-            guard argument["kind"] as? String == "option", argument["isRepeating"] as? Bool != true else { continue }
-            let longNames = (argument["names"] as? [[String: Any]] ?? [])
-                .filter { $0["kind"] as? String == "long" }
-                .compactMap { $0["name"] as? String }
-            guard let first = longNames.first else { continue }
-            for name in longNames { options[name] = first }
+        for argument in command.arguments ?? [] where argument.isSingleValued {
+            guard let first = argument.longNames.first else { continue }
+            for name in argument.longNames { options[name] = first }
         }
         return options
-    }
-
-    private static func dumpedHelp() -> [String: Any]? {
-        do {
-            _ = try Provision.parseAsRoot(["--experimental-dump-help"])
-            return nil
-        } catch {
-            let text = Provision.fullMessage(for: error)
-            return (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]
-        }
     }
 }

@@ -31,7 +31,8 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Check every tenant.")
     var all = false
 
-    @Option(help: ArgumentHelp("Run only the checks with these ids (comma-separated).", valueName: "id,..."))
+    @Option(help: ArgumentHelp("Run only the checks with these ids (comma-separated).", valueName: "id,..."),
+            completion: Completions.checkIds)
     var only: String?
 
     @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules (repeatable).", valueName: "DIR"),
