@@ -16,13 +16,22 @@ public struct CheckResult: Sendable {
     public let message: String
     /// The module the check came from.
     public let file: String
+    /// For an error: the `file:line` of the check's code it points at, when known.
+    public let location: String?
 
-    public init(id: String, title: String, status: Status, message: String, file: String) {
+    public init(id: String, title: String, status: Status, message: String, file: String, location: String? = nil) {
         self.id = id
         self.title = title
         self.status = status
         self.message = message
         self.file = file
+        self.location = location
+    }
+
+    /// For a person: the line an error points at, with a caret under the name its message
+    /// quotes (read when asked for, so a fleet's errors cost no file reads).
+    public var excerpt: String? {
+        location.flatMap { SourceExcerpt.make(location: $0, message: message) }
     }
 }
 
@@ -61,8 +70,8 @@ public final class GoLiveChecks {
         let runReference: Int32
         /// What ctx's functions act on during the current run of the check.
         let context: CheckContext
-        /// ctx's host functions, registered once per state.
-        let functions: [(String, Int32)]
+        /// ctx's host functions and metatables, made once per state.
+        let parts: ContextParts
         /// What the state held after its last full collection.
         var collectedAt = 0
     }
@@ -209,7 +218,7 @@ public final class GoLiveChecks {
         stack.pop()
         let context = CheckContext()
         return LoadedCheck(id: id, title: title, file: file, state: state, runReference: reference,
-                           context: context, functions: Self.registerContextFunctions(in: state, context: context))
+                           context: context, parts: Self.makeContextParts(in: state, context: context))
     }
 
     // MARK: Running
@@ -256,11 +265,14 @@ public final class GoLiveChecks {
             return result(.error, "the check \(what)\(cause)")
         }
         if status != LUA_OK {
-            let error = state.contractError(fromValueAt: -1, on: stack)
-            _ = state.takeTraceback()
+            var error = state.contractError(fromValueAt: -1, on: stack)
+            let traceback = state.takeTraceback()
             stack.setTop(0)
             if error.code == .limitExceeded { return result(.error, "the check ran past a limit: \(error.message)") }
-            return result(.error, "the check raised an error: \(error.message)")
+            // Where in the check: Lua's own errors say so already, the host's do not.
+            let location = LuaState.place(&error, at: LuaState.location(in: traceback, message: error.message), in: check.file)
+            return CheckResult(id: check.id, title: check.title, status: .error, message: "the check raised an error: \(error.message)",
+                               file: check.file, location: location)
         }
         if outcome.timedOutQuery != nil {
             return result(.error, "a query of the check ran longer than its \(options.timeoutSeconds) s limit")
@@ -275,19 +287,85 @@ public final class GoLiveChecks {
         return result(worst, message)
     }
 
-    /// `ctx`: the tenant, read-only queries, tenant-scoped counts, and the verdict.
+    /// `ctx`: the tenant, read-only queries, tenant-scoped counts, and the verdict. Reading
+    /// a field `ctx` or `ctx.tenant` does not have is an error naming the closest one.
     private func pushContext(for check: LoadedCheck, tenant: Tenant) {
         let stack = check.state.stack
         stack.newTable(record: 8)
         stack.push(tenant)
+        _ = lua_rawgeti(stack.L, provision_lua_registryindex(), lua_Integer(check.parts.tenantMetatable))
+        lua_setmetatable(stack.L, -2)
         stack.setRawField(-2, "tenant")
-        for (name, id) in check.functions {
+        for (name, id) in check.parts.functions {
             check.state.pushFunction(id)
             stack.setRawField(-2, name)
         }
+        _ = lua_rawgeti(stack.L, provision_lua_registryindex(), lua_Integer(check.parts.contextMetatable))
+        lua_setmetatable(stack.L, -2)
     }
 
-    private static func registerContextFunctions(in state: LuaState, context: CheckContext) -> [(String, Int32)] {
+    /// What `ctx` is made of in one check's state: its host functions, and the metatables
+    /// (registry references) under which `ctx`, `ctx.tenant` and a query's rows say what
+    /// they have instead of giving nil for a name they do not.
+    private struct ContextParts {
+        var functions: [(String, Int32)]
+        var contextMetatable: Int32
+        var tenantMetatable: Int32
+    }
+
+    /// The `__index` of a strict table: a string key it does not hold is an error naming
+    /// the closest it has; its metatable holds the names it may have (`names`, those
+    /// that are nil too), and the words for it (`missing`: "ctx has no field", `known`).
+    private static func strictIndex(_ stack: LuaStack) throws(ProvisionError) -> Int32 {
+        guard stack.type(at: 2) == LUA_TSTRING, let key = stack.lossyString(at: 2), lua_getmetatable(stack.L, 1) != 0 else {
+            stack.pushNil()
+            return 1
+        }
+        let metatable = stack.absolute(-1)
+        var names: [String] = []
+        if stack.rawField(metatable, "names") == LUA_TTABLE {
+            var position: Int64 = 1
+            while stack.rawIndex(-1, position) == LUA_TSTRING, let name = stack.lossyString(at: -1) {
+                names.append(name)
+                stack.pop()
+                position += 1
+            }
+            stack.pop()
+        }
+        stack.pop()
+        // A name it may have, which holds nothing (a NULL column, a tenant without a time zone).
+        if names.contains(key) {
+            stack.pop()
+            stack.pushNil()
+            return 1
+        }
+        func text(_ field: String) -> String {
+            defer { stack.pop() }
+            return stack.rawField(metatable, field) == LUA_TSTRING ? stack.lossyString(at: -1) ?? "" : ""
+        }
+        let hint = Suggestion.closest(to: key, among: names).map { "; did you mean '\($0)'?" } ?? ""
+        throw ProvisionError(.playbookError, "\(text("missing")) '\(key)'\(hint) (\(text("known")) \(names.joined(separator: ", ")))")
+    }
+
+    /// Pushes the metatable of a strict table (see `strictIndex`).
+    private static func pushStrictMetatable(in state: LuaState, index: Int32, missing: String, known: String, names: [String]) {
+        let stack = state.stack
+        stack.newTable(record: 4)
+        state.pushFunction(index)
+        stack.setRawField(-2, "__index")
+        stack.push(missing)
+        stack.setRawField(-2, "missing")
+        stack.push(known)
+        stack.setRawField(-2, "known")
+        stack.pushArray(names)
+        stack.setRawField(-2, "names")
+        // Out of the script's reach: `names` is what the host reads and compares.
+        stack.push("provision.strict")
+        stack.setRawField(-2, "__metatable")
+    }
+
+    private static func makeContextParts(in state: LuaState, context: CheckContext) -> ContextParts {
+        let strict = state.register("ctx.__index") { stack in try strictIndex(stack) }
         var functions: [(String, Int32)] = []
         functions.append(("query", state.register("ctx.query") { [unowned state] stack in
             let sql = try stack.requiredString(at: 1, field: "sql", expectation: "ctx.query expects SQL text")
@@ -297,20 +375,28 @@ public final class GoLiveChecks {
                 try context.query(sql, parameters, maxBytes: state.room.map { $0 / 2 })
             }
             try state.requireRoom(forBytes: rows.estimatedLuaBytes, what: "the query's \(rows.count) rows")
-            state.pushRows(rows, on: stack)
+            // Its rows share one strict metatable: a column the query did not return is an error.
+            pushStrictMetatable(in: state, index: strict, missing: "the row has no column", known: "the query returned",
+                                names: rows.columns.map(\.name))
+            let metatable = stack.top
+            state.pushRows(rows, on: stack, rowMetatable: metatable)
+            provision_lua_remove(stack.L, metatable)
             return 1
         }))
         functions.append(("count", state.register("ctx.count") { stack in
-            // Checked byte by byte: a regex here would be compiled again on every call,
-            // thousands of times in a fleet's checks.
-            guard let table = stack.lossyString(at: 1), let first = table.utf8.first, first == UInt8(ascii: "_") || (97...122).contains(first),
-                  table.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (97...122).contains($0) || (48...57).contains($0) }) else {
-                throw ProvisionError(.invalidInput, "ctx.count expects a table name such as \"centers\"", field: "table")
+            let tables = ReaderRole.tenantScopedTables
+            guard stack.type(at: 1) == LUA_TSTRING, let table = stack.lossyString(at: 1) else {
+                throw ProvisionError(.invalidInput, "ctx.count expects a table name such as \"centers\", got \(stack.typeName(at: 1))", field: "table")
+            }
+            guard tables.contains(table) else {
+                let hint = Suggestion.closest(to: table, among: tables).map { "; did you mean '\($0)'?" } ?? ""
+                throw ProvisionError(.invalidInput, "ctx.count: a check cannot count '\(table)'\(hint) (it counts its tenant's rows of \(tables.joined(separator: ", ")); read other tables with ctx.query)",
+                                     field: "table")
             }
             var condition = ""
             if stack.type(at: 2) == LUA_TSTRING, let text = stack.lossyString(at: 2) { condition = " AND (\(text))" }
-            // A query of the check's own, fenced like any other: the name is checked above
-            // and quoted, the condition is the check's SQL; the tenant id and values are
+            // A query of the check's own, fenced like any other: the name is one of the
+            // tables above, the condition is the check's SQL; the tenant id and values are
             // bound ($1 is the tenant, a condition's own placeholders start at $2).
             let parameters = [Bind.uuid(context.tenant?.id?.uuid)] + (try stack.sqlParameters(from: 3))
             let rows = try context.query("SELECT count(*) AS n FROM \"\(table)\" WHERE tenant_id = $1\(condition)", parameters, maxBytes: nil)
@@ -329,7 +415,12 @@ public final class GoLiveChecks {
                 return 0
             }))
         }
-        return functions
+        pushStrictMetatable(in: state, index: strict, missing: "ctx has no field", known: "ctx has",
+                            names: ["tenant"] + functions.map(\.0))
+        let contextMetatable = luaL_ref(state.L, provision_lua_registryindex())
+        pushStrictMetatable(in: state, index: strict, missing: "ctx.tenant has no field", known: "ctx.tenant has", names: LuaStack.tenantKeys)
+        let tenantMetatable = luaL_ref(state.L, provision_lua_registryindex())
+        return ContextParts(functions: functions, contextMetatable: contextMetatable, tenantMetatable: tenantMetatable)
     }
 }
 extension CheckResult.Status: Comparable {

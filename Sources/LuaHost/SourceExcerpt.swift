@@ -39,13 +39,16 @@ enum SourceExcerpt {
     }
 
     /// The name or token a Lua message quotes: `(field 'x')`, `(global 'x')`, `(method 'x')`,
-    /// `near 'x'`, or a field an error of the host names (`unknown field 'x'`).
+    /// `near 'x'`, or a name an error of the host names (`unknown field 'x'`, `ctx has no
+    /// field 'x'`, `cannot count 'x'`), or the table PostgreSQL did not find.
     static func quotedToken(in message: String) -> String? {
         let patterns: [Regex<(Substring, Substring)>] = [
             /\((?:field|global|local|method|upvalue|constant) '([^']+)'\)/,
             /near '([^']+)'/,
             /unknown field '([^']+)'/,
-            /has no function '([^']+)'/,
+            /has no (?:function|field|column) '([^']+)'/,
+            /cannot count '([^']+)'/,
+            /relation "([^"]+)" does not exist/,
         ]
         for pattern in patterns {
             if let match = message.firstMatch(of: pattern) { return String(match.1) }

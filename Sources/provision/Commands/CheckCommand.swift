@@ -330,6 +330,8 @@ struct CheckReport {
         let width = titles.map(\.count).max() ?? 0
         for (result, (id, title)) in zip(results, zip(ids, titles)) {
             lines.append("  \(Self.symbol(result.status)) \(id.padding(idWidth))  \(title.padding(width))  \(result.message.terminalEscaped)")
+            // An error in the check's code: its line, with a caret under the name it quotes.
+            for line in result.excerpt?.split(separator: "\n") ?? [] { lines.append("      " + String(line).terminalEscaped) }
         }
         lines.append("")
         lines.append(recap)

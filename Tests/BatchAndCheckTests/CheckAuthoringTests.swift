@@ -1,0 +1,151 @@
+import Foundation
+import ProvisionCore
+import ProvisionTestSupport
+import Testing
+
+// CONTRACT §14, authoring (issue 26): checks get what playbooks have. A field, column or
+// function that does not exist is an error with the closest name and file:line, never a
+// pass built on a nil.
+
+/// A check as its author means it: every center of the tenant has a group.
+enum CenterGroups {
+    static let source = """
+        return {
+          id = "center-groups",
+          title = "Every center has a group",
+          run = function(ctx)
+            local total = ctx.count("centers")
+            local row = ctx.query([[
+              SELECT count(*) AS without_group FROM centers c
+              WHERE c.tenant_id = $1
+                AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.tenant_id = c.tenant_id AND g.center_id = c.id)]], ctx.tenant.id)[1]
+            if row.without_group == 0 then
+              return ctx.pass(("all %d centers have a group"):format(total))
+            end
+            ctx.fail(("%d of %d centers have no group"):format(row.without_group, total))
+          end,
+        }
+        """
+
+    /// A tenant with one center and no group: the check must fail for it.
+    static func lonelyTenant(in db: TestDatabase) throws {
+        try ProvisionBinary.tenant("lonely", owner: "owner@lonely.example", in: db)
+        try db.connect().run(fixture: "INSERT INTO centers (tenant_id, name) SELECT id, 'Lonely center' FROM tenants WHERE slug = 'lonely'")
+    }
+
+    /// The 1-based line of `source` that holds `text`.
+    static func line(of text: String, in source: String) -> Int? {
+        source.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains(text) }.map { $0 + 1 }
+    }
+}
+
+@Suite("Helpful errors for check authors")
+struct CheckAuthoringTests {
+    /// A typo in a check, and what its error must say.
+    enum Typo: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case tenantField = "ctx.tenant.idd", function = "ctx.cont(...)", column = "row.without_groups", table = "ctx.count(\"center\")"
+        var testDescription: String { rawValue }
+
+        /// The correct text, and the typo that replaces it.
+        var edit: (String, String) {
+            switch self {
+            case .tenantField: return ("ctx.tenant.id)[1]", "ctx.tenant.idd)[1]")
+            case .function: return ("ctx.count(\"centers\")", "ctx.cont(\"centers\")")
+            case .column: return ("if row.without_group == 0", "if (row.without_groups or 0) == 0")
+            case .table: return ("ctx.count(\"centers\")", "ctx.count(\"center\")")
+            }
+        }
+
+        var source: String { CenterGroups.source.replacingOccurrences(of: edit.0, with: edit.1) }
+
+        /// What the message must hold beyond the file:line.
+        var expected: [String] {
+            switch self {
+            case .tenantField: return ["ctx.tenant has no field 'idd'; did you mean 'id'?"]
+            case .function: return ["ctx has no field 'cont'; did you mean 'count'?"]
+            case .column: return ["has no column 'without_groups'; did you mean 'without_group'?"]
+            case .table: return ["'center'", "did you mean 'centers'?", "student_parents"]
+            }
+        }
+    }
+
+    @Test("the check as meant fails for a center without a group (the control)")
+    func control() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try CenterGroups.lonelyTenant(in: db)
+        try scratch.write("checks/center-groups.lua", CenterGroups.source)
+
+        let result = try ProvisionBinary.check("lonely", ["--checks", scratch.path("checks"), "--only", "center-groups"], in: db)
+
+        #expect(result.status == 1, "\(result)")
+        #expect(result.checkStatus("center-groups") == "fail", "\(result)")
+        #expect(result.checkMessage("center-groups") == "1 of 1 centers have no group")
+    }
+
+    @Test("a missing field, function, column or table is an error with the closest name and file:line, never a pass; nothing written",
+          arguments: Typo.allCases)
+    func typo(_ typo: Typo) throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try CenterGroups.lonelyTenant(in: db)
+        let file = try scratch.write("checks/center-groups.lua", typo.source)
+        let line = try #require(CenterGroups.line(of: typo.edit.1, in: typo.source))
+        let before = try db.rowCounts()
+
+        let result = try ProvisionBinary.check("lonely", ["--checks", scratch.path("checks"), "--only", "center-groups"], in: db)
+
+        #expect(result.status == 1, "\(result)")
+        #expect(result.checkStatus("center-groups") == "error", "never a pass built on a nil: \(result)")
+        let message = result.checkMessage("center-groups")
+        #expect(message.contains("\(file):\(line):"), "file:line of the typo: \(message)")
+        for text in typo.expected {
+            #expect(message.contains(text), "\(text): \(message)")
+        }
+        try ContractSchema.validate(result.stdout, as: .check)
+        #expect(try db.rowCounts() == before)
+    }
+
+    @Test("in text, the check's line is shown with a caret under the misspelt name")
+    func caret() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try CenterGroups.lonelyTenant(in: db)
+        let source = Typo.tenantField.source
+        try scratch.write("checks/center-groups.lua", source)
+        let line = try #require(CenterGroups.line(of: "ctx.tenant.idd", in: source))
+
+        let result = try ProvisionBinary.run(["check", "--tenantSlug", "lonely", "--checks", scratch.path("checks"), "--only", "center-groups"],
+                                             databaseURL: db.url)
+
+        #expect(result.status == 1, "\(result)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let excerpt = try #require(lines.firstIndex { $0.contains(" \(line) | ") && $0.contains("ctx.tenant.idd") }, "the source line: \(result.stdout)")
+        let caret = lines[excerpt + 1]
+        let column = try #require(lines[excerpt].range(of: "idd")).lowerBound
+        #expect(caret.contains("^^^") && caret.firstIndex(of: "^").map { caret.distance(from: caret.startIndex, to: $0) }
+                == lines[excerpt].distance(from: lines[excerpt].startIndex, to: column), "the caret under idd: \(result.stdout)")
+    }
+
+    @Test("a known field or column that holds nothing is nil, as before: a tenant without a time zone, a NULL column")
+    func knownButNil() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try ProvisionBinary.tenant("bare", owner: "owner@bare.example", in: db)
+        try scratch.write("checks/nils.lua", CheckModule.source(id: "nils", run: """
+                local row = ctx.query("SELECT NULL::text AS nothing, 1 AS one")[1]
+                assert(ctx.tenant.timeZone == nil and ctx.tenant.supportPhone == nil and row.nothing == nil and row.one == 1)
+                assert(row[1] == nil and rawget(ctx, "cont") == nil)
+                ctx.pass("nil where nothing is stored")
+            """))
+
+        let result = try ProvisionBinary.check("bare", ["--checks", scratch.path("checks"), "--only", "nils"], in: db)
+
+        #expect(result.status == 0, "\(result)")
+        #expect(result.checkStatus("nils") == "pass", "\(result)")
+    }
+}
