@@ -19,6 +19,9 @@ public struct TestResult: Sendable {
     public let status: Status
     /// Why it failed or errored, with the test file's `file:line:` where one is known.
     public let message: String
+    /// What a person needs under the message: the errors of the checks the test ran,
+    /// each with its file:line and the line it points at.
+    public var notes: [String] = []
 }
 
 /// `provision test` (CONTRACT §8): runs Lua test files for checks and playbooks. A test
@@ -125,6 +128,16 @@ public final class TestRunner {
         Watchdog.setActivity("the test '\(name)' of \(path)")
         state.startScripts(timeoutSeconds: options.timeoutSeconds)
         let status = state.call(arguments: 1, results: 0)
+        var outcome = outcome(of: status, in: state, context: context, result: result)
+        // A test that did not pass shows the errors of the checks it ran: "expected fail,
+        // got error" says nothing of why.
+        if outcome.status != .passed { outcome.notes = context.checkErrors }
+        return outcome
+    }
+
+    private func outcome(of status: Int32, in state: LuaState, context: TestContext,
+                         result: (TestResult.Status, String) -> TestResult) -> TestResult {
+        let stack = state.stack
         if let failure = context.assertionFailure {
             // Failed, even if the test caught the assertion's error and went on.
             _ = state.takeTraceback()
@@ -227,6 +240,8 @@ private final class TestContext {
     unowned let runner: TestRunner
     let file: String
     var assertionFailure: String?
+    /// The errors of the checks the test ran (`t.check`), for a failure's report.
+    var checkErrors: [String] = []
 
     init(runner: TestRunner, file: String) {
         self.runner = runner
@@ -396,6 +411,10 @@ private final class TestContext {
         }
         guard let result = try checks.run(for: tenant, in: run, only: [id]).first else {
             throw ProvisionError(.playbookError, "t.check: the check '\(id)' did not run")
+        }
+        if result.status == .error, checkErrors.count < 4 {
+            checkErrors.append(([#"t.check("\#(id)", "\#(slug)"): \#(result.message)"#] + (result.excerpt.map { [$0] } ?? []))
+                .joined(separator: "\n"))
         }
         stack.push(result.status.rawValue)
         stack.push(result.message)

@@ -5,7 +5,7 @@ import Testing
 
 // CONTRACT §14, authoring (issue 26): checks get what playbooks have. A field, column or
 // function that does not exist is an error with the closest name and file:line, never a
-// pass built on a nil.
+// pass built on a nil; `provision test` shows a check's own error.
 
 /// A check as its author means it: every center of the tenant has a group.
 enum CenterGroups {
@@ -147,5 +147,40 @@ struct CheckAuthoringTests {
 
         #expect(result.status == 0, "\(result)")
         #expect(result.checkStatus("nils") == "pass", "\(result)")
+    }
+
+    // MARK: - provision test
+
+    @Test("provision test shows the check's own error under the failing assertion")
+    func testShowsCheckError() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let check = try scratch.write("checks/center-groups.lua", Typo.tenantField.source)
+        let line = try #require(CenterGroups.line(of: "ctx.tenant.idd", in: Typo.tenantField.source))
+        let test = try scratch.write("suite/center_groups_test.lua", """
+            return {
+              ["a center without a group fails"] = function(t)
+                local tenant = t.tenant{ slug = "lonely" }
+                t.center{ tenant = tenant }
+                t.eq(t.check("center-groups", "lonely"), "fail")
+              end,
+            }
+            """)
+        let before = try db.rowCounts()
+
+        let result = try TestCommandTests.runTests([test, "--checks", scratch.path("checks")], in: db)
+
+        #expect(result.status == 1, "\(result)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let assertion = try #require(lines.firstIndex { $0.contains("center_groups_test.lua:5: expected \"fail\", got \"error\"") }, "\(result.stdout)")
+        let own = lines.dropFirst(assertion + 1).first { $0.contains("ctx.tenant has no field 'idd'; did you mean 'id'?") }
+        #expect(own?.contains("\(check):\(line):") == true, "the check's error, with its file:line, under the assertion: \(result.stdout)")
+
+        let json = try TestCommandTests.runTests([test, "--checks", scratch.path("checks"), "--json"], in: db)
+        try ContractSchema.validate(json.stdout, as: .test)
+        let message = (((json.json?["files"] as? [[String: Any]])?.first?["tests"] as? [[String: Any]])?.first?["message"] as? String) ?? ""
+        #expect(message.contains("got \"error\"") && message.contains("did you mean 'id'?"), "\(json.stdout)")
+        #expect(try db.rowCounts() == before)
     }
 }

@@ -15,7 +15,7 @@ struct TestCommand: ParsableCommand {
             t.student, t.parent, t.link), t.check(id, slug), t.run(playbook, vars),
             t.query(sql, ...) and assertions (t.eq, t.ok, t.match, t.fails, t.fail).
             Without PATH, every tests/**/*_test.lua under the current folder runs. Exit 1
-            when any test failed.
+            when any test failed; a failed test shows the errors of the checks it ran.
 
             Example:
               provision test
@@ -108,6 +108,7 @@ struct TestReport {
         for result in results {
             lines.append("  \(symbol(result.status)) \(result.name.terminalEscaped)")
             if result.status != .passed { lines.append("      \(result.message.terminalEscaped)") }
+            for line in result.notes.flatMap({ $0.split(separator: "\n") }) { lines.append("      \(String(line).terminalEscaped)") }
         }
         output.result(lines.joined(separator: "\n"))
     }
