@@ -183,4 +183,23 @@ struct CheckAuthoringTests {
         #expect(message.contains("got \"error\"") && message.contains("did you mean 'id'?"), "\(json.stdout)")
         #expect(try db.rowCounts() == before)
     }
+
+    // MARK: - --only
+
+    @Test("--only with a misspelt id suggests the closest (2); nothing written", arguments: [["--all"], ["--tenantSlug", "pilot"]])
+    func onlySuggestion(_ target: [String]) throws {
+        let db = try TestDatabase.create()
+        try ProvisionBinary.tenant("pilot", owner: "owner@pilot.example", in: db)
+        let before = try db.rowCounts()
+
+        let result = try ProvisionBinary.run(["check"] + target + ["--only", "owner-pasword", "--json"], databaseURL: db.url)
+
+        #expect(result.status == 2 && result.errorField == "only", "\(result)")
+        #expect(result.errorMessage?.contains("did you mean 'owner-password'?") == true, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .error)
+        #expect(try db.rowCounts() == before)
+
+        let text = try ProvisionBinary.run(["check"] + target + ["--only", "owner-pasword"], databaseURL: db.url)
+        #expect(text.status == 2 && text.stderr.contains("did you mean 'owner-password'?"), "\(text)")
+    }
 }

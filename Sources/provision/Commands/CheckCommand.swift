@@ -99,8 +99,8 @@ struct CheckCommand: ParsableCommand {
         if results.contains(where: { $0.status == .fail || $0.status == .error }) { throw ExitCode(1) }
     }
 
-    /// `--only`'s ids, each one a check that exists (exit 2 naming the unknown ones and
-    /// the ids there are); nil without `--only`.
+    /// `--only`'s ids, each one a check that exists (exit 2 naming the unknown ones, the
+    /// closest id to each and the ids there are); nil without `--only`.
     func selection(among ids: [String]) throws(ProvisionError) -> Set<String>? {
         guard let only else { return nil }
         let wanted = only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -109,7 +109,9 @@ struct CheckCommand: ParsableCommand {
         }
         let unknown = wanted.filter { !ids.contains($0) }
         guard unknown.isEmpty else {
-            throw ProvisionError(.invalidInput, "--only: no check has the id \(unknown.map { "'\($0)'" }.joined(separator: ", ")); the checks are: \(ids.joined(separator: ", "))",
+            let named = unknown.map { "'\($0)'" }.joined(separator: ", ")
+            let hints = unknown.compactMap { id in Suggestion.closest(to: id, among: ids).map { "did you mean '\($0)'?" } }
+            throw ProvisionError(.invalidInput, "--only: no check has the id \(named)\(hints.isEmpty ? "" : "; " + hints.joined(separator: " ")) (the checks are: \(ids.joined(separator: ", ")))",
                                  field: "only")
         }
         return Set(wanted)
