@@ -105,11 +105,15 @@ public final class GoLiveChecks {
     private let options: Options
     private let stdlib: Stdlib
     private var checks: [LoadedCheck] = []
-    /// Modules that did not load: reported as `error`, the others still run.
+    /// Modules that did not load: reported as `error` (by the id they gave, else by their
+    /// file's name), the others still run.
     private var broken: [CheckResult] = []
+    /// Why each of them did not load: `file:line: message` (`file: message` without a line).
+    public private(set) var loadErrors: [String] = []
 
-    /// Loads every module; refuses (invalid_input) an unreadable folder, a module that
-    /// does not return a check, or two checks with one id, naming both files.
+    /// Loads every module; refuses (invalid_input) an unreadable folder, or two checks
+    /// with one id, naming both files. A module that does not load is kept as an `error`
+    /// with its file, line and message.
     public init(options: Options, stdlib: Stdlib) throws(ProvisionError) {
         self.options = options
         self.stdlib = stdlib
@@ -124,11 +128,13 @@ public final class GoLiveChecks {
             for name in files {
                 let file = folder.appendingPathComponent(name).path
                 let check: LoadedCheck
-                do {
+                do throws(LoadFailure) {
                     check = try load(file: file, folder: folder)
                 } catch {
-                    broken.append(CheckResult(id: name, title: "Check module \(name)", status: .error,
-                                              message: "the module did not load: \(error.message)", file: file))
+                    let message = error.error.message.hasPrefix(file) ? error.error.message : "\(file): \(error.error.message)"
+                    loadErrors.append(message)
+                    broken.append(CheckResult(id: error.id ?? name, title: "Check module \(name)", status: .error,
+                                              message: "the module did not load: \(message)", file: file, location: error.location))
                     continue
                 }
                 if let other = seen[check.id] {
@@ -160,7 +166,8 @@ public final class GoLiveChecks {
 
     deinit { close() }
 
-    /// The ids of modules that did not load (their file names), reported as `error`.
+    /// The ids of modules that did not load (the id they gave, else their file's name),
+    /// reported as `error`.
     public var brokenIds: [String] { broken.map(\.id) }
 
     /// Runs every check for `tenant` inside `run`'s transaction; with `only`, just the
@@ -192,33 +199,96 @@ public final class GoLiveChecks {
 
     // MARK: Loading
 
-    private func load(file: String, folder: URL) throws(ProvisionError) -> LoadedCheck {
-        let data = try RegularFile.read(file, field: "checks", maxBytes: options.maxMemoryMB * 1_048_576)
-        let state = try LuaState(limits: LuaLimits(maxMemoryMB: options.maxMemoryMB, timeoutSeconds: options.timeoutSeconds))
-        try state.installSandbox(.check, searchRoots: [folder, stdlib.root])
+    /// Why a module did not load: the error (its message starts with the module's
+    /// `file:line` where one is known), and the id the module gave, if it got that far.
+    private struct LoadFailure: Error {
+        var error: ProvisionError
+        var id: String?
+        var location: String?
+
+        init(_ error: ProvisionError, id: String? = nil, location: String? = nil, file: String) {
+            self.error = error
+            self.id = id
+            self.location = LuaState.place(&self.error, at: location, in: file)
+        }
+    }
+
+    private func load(file: String, folder: URL) throws(LoadFailure) -> LoadedCheck {
+        let data: [UInt8]
+        let state: LuaState
+        do throws(ProvisionError) {
+            data = try RegularFile.read(file, field: "checks", maxBytes: options.maxMemoryMB * 1_048_576)
+            state = try LuaState(limits: LuaLimits(maxMemoryMB: options.maxMemoryMB, timeoutSeconds: options.timeoutSeconds))
+            try state.installSandbox(.check, searchRoots: [folder, stdlib.root])
+            try state.load(data, chunkName: "@" + file, code: .playbookError)
+        } catch {
+            // `syntax error: file:line: message` is told as compilers do: where, then what.
+            guard let match = error.message.firstMatch(of: /^syntax error: (.+?:[0-9]+):\s/) else { throw LoadFailure(error, file: file) }
+            var failure = error
+            failure.message = "\(match.1): syntax error: \(error.message[match.range.upperBound...])"
+            throw LoadFailure(failure, location: String(match.1), file: file)
+        }
         let stack = state.stack
-        try state.load(data, chunkName: "@" + file, code: .playbookError)
         Watchdog.setActivity("the check module \(file)")
         state.startScripts(timeoutSeconds: options.timeoutSeconds)
         guard state.call(arguments: 0, results: 1) == LUA_OK else {
-            if state.timeTripped { throw ProvisionError(.limitExceeded, "it ran longer than \(options.timeoutSeconds) s while loading") }
-            if state.memoryTripped { throw ProvisionError(.limitExceeded, "it used more than \(options.maxMemoryMB) MB while loading") }
-            throw state.contractError(fromValueAt: -1, on: stack)
+            if state.timeTripped { throw LoadFailure(ProvisionError(.limitExceeded, "it ran longer than \(options.timeoutSeconds) s while loading"), file: file) }
+            if state.memoryTripped { throw LoadFailure(ProvisionError(.limitExceeded, "it used more than \(options.maxMemoryMB) MB while loading"), file: file) }
+            let error = state.contractError(fromValueAt: -1, on: stack)
+            throw LoadFailure(error, location: LuaState.location(in: state.takeTraceback(), message: error.message), file: file)
         }
-        func invalid(_ what: String) -> ProvisionError {
-            ProvisionError(.invalidInput, "check \(file) must return a table with \(what)", field: "checks")
+        guard stack.isTable(-1) else {
+            throw LoadFailure(ProvisionError(.invalidInput, "a check module returns { id = \"…\", title = \"…\", run = function(ctx) … end }, not \(stack.typeName(at: -1))",
+                                             field: "checks"), file: file)
         }
-        guard stack.isTable(-1) else { throw invalid("id, title and run (it returned \(stack.typeName(at: -1)))") }
-        guard stack.rawField(-1, "id") == LUA_TSTRING, let id = stack.lossyString(at: -1), !id.isEmpty else { throw invalid("an id string") }
+        let id = stack.rawField(-1, "id") == LUA_TSTRING ? stack.lossyString(at: -1).flatMap { $0.isEmpty ? nil : $0 } : nil
         stack.pop()
-        guard stack.rawField(-1, "title") == LUA_TSTRING, let title = stack.lossyString(at: -1) else { throw invalid("a title string") }
+        let module = stack.absolute(-1)
+        func require(_ key: String, _ type: Int32, _ what: String) throws(LoadFailure) {
+            let found = stack.rawField(module, key)
+            stack.pop()
+            let given = found == type && (key != "id" || id != nil)
+            guard !given else { return }
+            throw Self.shapeFailure(key: key, found: found, what: what, module: module, stack: stack, file: file, source: data, id: id)
+        }
+        try require("id", LUA_TSTRING, "a string that is not empty")
+        try require("title", LUA_TSTRING, "a string")
+        try require("run", LUA_TFUNCTION, "a function(ctx)")
+        stack.rawField(module, "title")
+        let title = stack.lossyString(at: -1) ?? ""
         stack.pop()
-        guard stack.rawField(-1, "run") == LUA_TFUNCTION else { throw invalid("a run function") }
+        stack.rawField(module, "run")
         let reference = luaL_ref(state.L, provision_lua_registryindex())
         stack.pop()
         let context = CheckContext()
-        return LoadedCheck(id: id, title: title, file: file, state: state, runReference: reference,
+        return LoadedCheck(id: id ?? "", title: title, file: file, state: state, runReference: reference,
                            context: context, parts: Self.makeContextParts(in: state, context: context))
+    }
+
+    /// What is wrong with the table a module returned, at the line that gives (or
+    /// misspells) the field: `titel = …` is an unknown field with the closest name.
+    private static func shapeFailure(key: String, found: Int32, what: String, module: Int32, stack: LuaStack, file: String,
+                                     source: [UInt8], id: String?) -> LoadFailure {
+        func line(giving name: String) -> String? {
+            SourceExcerpt.line(assigning: name, in: source).map { "\(file):\($0)" }
+        }
+        let shape = "a check module returns { id = \"…\", title = \"…\", run = function(ctx) … end }"
+        if found != LUA_TNIL {
+            let type = String(cString: lua_typename(stack.L, found))
+            return LoadFailure(ProvisionError(.invalidInput, "the check's \(key) must be \(what), not \(type == "string" ? "empty" : type) (\(shape))",
+                                              field: "checks"), id: id, location: line(giving: key), file: file)
+        }
+        var keys: [String] = []
+        stack.pushNil()
+        while lua_next(stack.L, module) != 0 {
+            if stack.type(at: -2) == LUA_TSTRING, let name = stack.lossyString(at: -2), !["id", "title", "run"].contains(name) { keys.append(name) }
+            stack.pop()
+        }
+        if let misspelt = Suggestion.closest(to: key, among: keys.sorted()) {
+            return LoadFailure(ProvisionError(.invalidInput, "the check has an unknown field '\(misspelt)'; did you mean '\(key)'? (\(shape))", field: "checks"),
+                               id: id, location: line(giving: misspelt), file: file)
+        }
+        return LoadFailure(ProvisionError(.invalidInput, "the check has no \(key) (\(shape))", field: "checks"), id: id, file: file)
     }
 
     // MARK: Running

@@ -232,6 +232,10 @@ public final class TestRunner {
         checks = loaded
         return loaded
     }
+
+    /// Why the configured check modules that did not load did not (once `t.check` loaded
+    /// them): `file:line: message`.
+    public var checkLoadErrors: [String] { checks?.loadErrors ?? [] }
 }
 
 /// What one test's `t` acts on: the runner's connection (inside the test's transaction),
@@ -399,9 +403,16 @@ private final class TestContext {
     private func check(_ stack: LuaStack) throws -> Int32 {
         let id = try stack.requiredString(at: 1, field: "id", expectation: "t.check expects a check id and a tenant slug")
         let slug = try stack.requiredString(at: 2, field: "slug", expectation: "t.check expects a check id and a tenant slug")
+        // A module that did not load is found by the id it gave, as an error.
         let checks = try runner.goLiveChecks()
-        guard checks.ids.contains(id) else {
-            throw ProvisionError(.notFound, "t.check: no check has the id '\(id)'\(Suggestion.closest(to: id, among: checks.ids).map { "; did you mean '\($0)'?" } ?? "") (the checks are: \(checks.ids.joined(separator: ", ")))", field: "id")
+        guard checks.ids.contains(id) || checks.brokenIds.contains(id) else {
+            let loadErrors = checks.loadErrors
+            let ids = checks.ids
+            guard loadErrors.isEmpty else {
+                throw ProvisionError(.notFound, "t.check: '\(id)' is not among the checks that loaded, and \(loadErrors.count == 1 ? "a check module" : "\(loadErrors.count) check modules") did not load: \(loadErrors.joined(separator: "; ")). Fix \(loadErrors.count == 1 ? "it" : "them"), then run again (the checks that loaded: \(ids.joined(separator: ", ")))",
+                                     field: "id")
+            }
+            throw ProvisionError(.notFound, "t.check: no check has the id '\(id)'\(Suggestion.closest(to: id, among: ids).map { "; did you mean '\($0)'?" } ?? "") (the checks are: \(ids.joined(separator: ", ")))", field: "id")
         }
         let run = ProvisioningRun(connection: connection, dryRun: true, nested: true)
         defer { run.rollback() }
@@ -409,7 +420,7 @@ private final class TestContext {
         guard let tenant = try run.findTenant(slug: slug) else {
             throw ProvisionError(.notFound, "t.check: tenant '\(slug)' does not exist (create it with t.tenant)", field: "slug")
         }
-        guard let result = try checks.run(for: tenant, in: run, only: [id]).first else {
+        guard let result = try checks.run(for: tenant, in: run, only: [id]).first(where: { $0.id == id }) else {
             throw ProvisionError(.playbookError, "t.check: the check '\(id)' did not run")
         }
         if result.status == .error, checkErrors.count < 4 {

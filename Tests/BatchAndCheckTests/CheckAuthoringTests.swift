@@ -5,7 +5,8 @@ import Testing
 
 // CONTRACT §14, authoring (issue 26): checks get what playbooks have. A field, column or
 // function that does not exist is an error with the closest name and file:line, never a
-// pass built on a nil; `provision test` shows a check's own error.
+// pass built on a nil; `provision test` shows a check's own error; a module that does not
+// load is reported where it is asked for.
 
 /// A check as its author means it: every center of the tenant has a group.
 enum CenterGroups {
@@ -182,6 +183,130 @@ struct CheckAuthoringTests {
         let message = (((json.json?["files"] as? [[String: Any]])?.first?["tests"] as? [[String: Any]])?.first?["message"] as? String) ?? ""
         #expect(message.contains("got \"error\"") && message.contains("did you mean 'id'?"), "\(json.stdout)")
         #expect(try db.rowCounts() == before)
+    }
+
+    // MARK: - Modules that do not load
+
+    static let misspeltTitle = """
+        return {
+          id = "typo",
+          titel = "A check with a typo",
+          run = function(ctx) ctx.pass("never") end,
+        }
+        """
+
+    static let syntaxError = """
+        return {
+          id = "broken-syntax",
+          title = "A check that does not parse"
+          run = function(ctx) ctx.pass("never") end,
+        }
+        """
+
+    @Test("--only ID of a module that does not load reports its file, line and message (exit 1), never an unknown id; nothing written")
+    func onlyBrokenModule() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try ProvisionBinary.tenant("pilot", owner: "owner@pilot.example", in: db)
+        let typo = try scratch.write("checks/typo.lua", Self.misspeltTitle)
+        let before = try db.rowCounts()
+
+        let result = try ProvisionBinary.check("pilot", ["--checks", scratch.path("checks"), "--only", "typo"], in: db)
+
+        #expect(result.status == 1, "\(result)")
+        #expect(!result.stdout.contains("no check has the id"), "\(result)")
+        #expect(result.checkStatus("typo") == "error", "\(result)")
+        let message = result.checkMessage("typo")
+        #expect(message.contains("\(typo):3:") && message.contains("'titel'") && message.contains("'title'"), "\(message)")
+        try ContractSchema.validate(result.stdout, as: .check)
+        #expect(try db.rowCounts() == before)
+    }
+
+    @Test("--only another check: it runs, and the module that did not load is reported with it (exit 1)")
+    func onlyAnotherCheck() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try ProvisionBinary.tenant("pilot", owner: "owner@pilot.example", in: db)
+        try scratch.write("checks/a-good.lua", CheckModule.passing)
+        let broken = try scratch.write("checks/b-syntax.lua", Self.syntaxError)
+
+        let result = try ProvisionBinary.check("pilot", ["--checks", scratch.path("checks"), "--only", "custom-pass"], in: db)
+
+        #expect(result.status == 1, "a module that did not load is an error: \(result)")
+        #expect(result.checkStatus("custom-pass") == "pass", "the check asked for still ran: \(result)")
+        let failed = result.checks.first { $0["file"] as? String == broken }
+        #expect(failed?["status"] as? String == "error", "\(result)")
+        #expect((failed?["message"] as? String)?.contains("\(broken):4:") == true, "\(result)")
+        #expect(result.checkIDs.count == 2, "no other check ran: \(result.checkIDs)")
+    }
+
+    @Test("--only an id no module has while one does not load: exit 2 naming the module's file:line and message; nothing written")
+    func onlyUnknownWhileBroken() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try ProvisionBinary.tenant("pilot", owner: "owner@pilot.example", in: db)
+        let broken = try scratch.write("checks/b-syntax.lua", Self.syntaxError)
+        let before = try db.rowCounts()
+
+        for arguments in [["--tenantSlug", "pilot"], ["--all"]] {
+            let result = try ProvisionBinary.run(["check"] + arguments + ["--checks", scratch.path("checks"), "--only", "broken-syntax", "--json"],
+                                                 databaseURL: db.url)
+            #expect(result.status == 2 && result.errorField == "only", "\(result)")
+            let message = result.errorMessage ?? ""
+            #expect(message.contains("\(broken):4:") && message.contains("did not load"), "\(message)")
+            try ContractSchema.validate(result.stdout, as: .error)
+        }
+        #expect(try db.rowCounts() == before)
+    }
+
+    @Test("check --all reports a module that does not load by its id, file, line and message for each tenant")
+    func allBrokenModule() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try ProvisionBinary.tenant("pilot", owner: "owner@pilot.example", in: db)
+        let typo = try scratch.write("checks/typo.lua", Self.misspeltTitle)
+
+        let result = try ProvisionBinary.run(["check", "--all", "--checks", scratch.path("checks"), "--json"], databaseURL: db.url)
+
+        #expect(result.status == 1, "\(result)")
+        try ContractSchema.validate(result.stdout, as: .fleetCheck)
+        let checks = ((result.json?["tenants"] as? [[String: Any]])?.first?["checks"] as? [[String: Any]]) ?? []
+        let failed = checks.first { $0["id"] as? String == "typo" }
+        #expect(failed?["status"] as? String == "error" && failed?["file"] as? String == typo, "\(result)")
+        #expect((failed?["message"] as? String)?.contains("\(typo):3:") == true, "\(result)")
+    }
+
+    @Test("t.check of a module that does not load shows its file, line and message, never an unknown id")
+    func testBrokenModule() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let typo = try scratch.write("checks/typo.lua", Self.misspeltTitle)
+        let broken = try scratch.write("checks/b-syntax.lua", Self.syntaxError)
+        let test = try scratch.write("suite/typo_test.lua", """
+            return {
+              ["a the misspelt check passes"] = function(t)
+                t.tenant{ slug = "pilot" }
+                t.eq(t.check("typo", "pilot"), "pass")
+              end,
+              ["b the check that does not parse passes"] = function(t)
+                t.tenant{ slug = "pilot" }
+                t.eq(t.check("broken-syntax", "pilot"), "pass")
+              end,
+            }
+            """)
+
+        let result = try TestCommandTests.runTests([test, "--checks", scratch.path("checks")], in: db)
+
+        #expect(result.status == 1, "\(result)")
+        #expect(!result.stdout.contains("no check has the id"), "\(result.stdout)")
+        #expect(result.stdout.contains("\(typo):3:") && result.stdout.contains("'titel'"), "\(result.stdout)")
+        #expect(result.stdout.contains("\(broken):4:"), "\(result.stdout)")
+        #expect(result.stdout.hasSuffix("0 passed, 2 failed\n"), "\(result.stdout)")
     }
 
     // MARK: - --only

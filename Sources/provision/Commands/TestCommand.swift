@@ -61,6 +61,8 @@ struct TestCommand: ParsableCommand {
             if !json { TestReport.printFile(file, fileResults, to: output) }
         }
         TestReport(results: results).printSummary(to: output)
+        // Modules of the configured folders that a test's t.check did not ask for.
+        for error in runner.checkLoadErrors { Output.standardError("warning: a check module did not load: \(error)") }
         if results.contains(where: { $0.status != .passed }) { throw ExitCode(1) }
     }
 
