@@ -41,17 +41,38 @@ public struct CheckResult: Sendable {
 /// stops the others.
 public final class GoLiveChecks {
     public struct Options: Sendable {
+        /// Folders of check modules, or single modules (`.lua` files).
         public var folders: [URL]
         public var timeoutSeconds: Double
         public var maxMemoryMB: Int
+        /// Whether finding no module at all is refused (a check run never passes for want
+        /// of checks); a test's own folder may hold none.
+        public var requiresModules: Bool
 
-        public init(folders: [URL], timeoutSeconds: Double = 5, maxMemoryMB: Int = 64) {
+        public init(folders: [URL], timeoutSeconds: Double = 5, maxMemoryMB: Int = 64, requiresModules: Bool = true) {
             self.folders = folders
             self.timeoutSeconds = timeoutSeconds
             self.maxMemoryMB = maxMemoryMB
+            self.requiresModules = requiresModules
         }
 
-        /// stdlib/checks/, then every `--checks DIR`, then `$PROVISION_CHECKS_PATH`.
+        /// Refuses (invalid_input, naming it) a source that does not exist, or a file that
+        /// is no check module.
+        public static func validate(sources: [URL]) throws(ProvisionError) {
+            for source in sources {
+                var isFolder: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: source.path, isDirectory: &isFolder) else {
+                    throw ProvisionError(.invalidInput, "\(source.path) does not exist: checks come from a folder of check modules or one module (a .lua file)",
+                                         field: "checks")
+                }
+                guard isFolder.boolValue || source.pathExtension == "lua" else {
+                    throw ProvisionError(.invalidInput, "\(source.path) is not a check module: checks come from a folder of check modules or one module (a .lua file)",
+                                         field: "checks")
+                }
+            }
+        }
+
+        /// stdlib/checks/, then every `--checks` folder or module, then `$PROVISION_CHECKS_PATH`.
         public static func folders(stdlib: Stdlib, extra: [String] = [],
                                    environment: [String: String] = ProcessInfo.processInfo.environment) -> [URL] {
             var folders = [stdlib.checks]
@@ -111,26 +132,33 @@ public final class GoLiveChecks {
     /// Why each of them did not load: `file:line: message` (`file: message` without a line).
     public private(set) var loadErrors: [String] = []
 
-    /// Loads every module; refuses (invalid_input) an unreadable folder, or two checks
-    /// with one id, naming both files. A module that does not load is kept as an `error`
-    /// with its file, line and message.
+    /// Loads every module; refuses (invalid_input) a folder or module that does not
+    /// exist, or two checks with one id, naming both files. A module that does not load
+    /// is kept as an `error` with its file, line and message.
     public init(options: Options, stdlib: Stdlib) throws(ProvisionError) {
         self.options = options
         self.stdlib = stdlib
         var seen: [String: String] = [:]
-        for folder in options.folders {
+        // A module named twice (its folder, and itself) loads once.
+        var loaded: Set<String> = []
+        try Options.validate(sources: options.folders)
+        for source in options.folders {
             var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
-                throw ProvisionError(.invalidInput, "check folder \(folder.path) does not exist", field: "checks")
+            let modules: [(file: String, folder: URL)]
+            if FileManager.default.fileExists(atPath: source.path, isDirectory: &isFolder), isFolder.boolValue {
+                modules = ((try? FileManager.default.contentsOfDirectory(atPath: source.path)) ?? [])
+                    .filter { $0.hasSuffix(".lua") && !$0.hasSuffix("_test.lua") }.sorted()  // tests live beside checks
+                    .map { (source.appendingPathComponent($0).path, source) }
+            } else {
+                modules = [(source.path, source.deletingLastPathComponent())]
             }
-            let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
-                .filter { $0.hasSuffix(".lua") && !$0.hasSuffix("_test.lua") }.sorted()  // tests live beside checks
-            for name in files {
-                let file = folder.appendingPathComponent(name).path
+            for (file, folder) in modules {
+                guard loaded.insert(URL(fileURLWithPath: file).resolvingSymlinksInPath().standardizedFileURL.path).inserted else { continue }
                 let check: LoadedCheck
                 do throws(LoadFailure) {
                     check = try load(file: file, folder: folder)
                 } catch {
+                    let name = URL(fileURLWithPath: file).lastPathComponent
                     let message = error.error.message.hasPrefix(file) ? error.error.message : "\(file): \(error.error.message)"
                     loadErrors.append(message)
                     broken.append(CheckResult(id: error.id ?? name, title: "Check module \(name)", status: .error,
@@ -145,7 +173,7 @@ public final class GoLiveChecks {
             }
         }
         // A check run never passes for want of checks.
-        guard !checks.isEmpty || !broken.isEmpty else {
+        guard !checks.isEmpty || !broken.isEmpty || !options.requiresModules else {
             throw ProvisionError(.invalidInput, "no go-live check modules (*.lua) in \(options.folders.map(\.path).joined(separator: ", ")): nothing to check",
                                  field: "checks")
         }

@@ -33,7 +33,8 @@ public struct TestResult: Sendable {
 /// transaction, and queries are read-only.
 public final class TestRunner {
     public struct Options: Sendable {
-        /// Where `t.check` finds check modules (stdlib/checks/, `--checks`, …).
+        /// Where `t.check` finds check modules (stdlib/checks/, `--checks`, …) before it
+        /// looks beside the test file.
         public var checkFolders: [URL]
         public var timeoutSeconds: Double
         public var maxMemoryMB: Int
@@ -50,13 +51,18 @@ public final class TestRunner {
     let connection: Connection
     let options: Options
     private var checks: GoLiveChecks?
+    /// The checks beside each test file, by the folders they came from.
+    private var checksBeside: [[String]: GoLiveChecks] = [:]
 
     public init(connection: Connection, options: Options) {
         self.connection = connection
         self.options = options
     }
 
-    deinit { checks?.close() }
+    deinit {
+        checks?.close()
+        for beside in checksBeside.values { beside.close() }
+    }
 
     /// Runs every test of the file at `path` (as the operator named it), in name order.
     /// A file that does not load, or returns no tests, is one `error` result.
@@ -236,6 +242,36 @@ public final class TestRunner {
     /// Why the configured check modules that did not load did not (once `t.check` loaded
     /// them): `file:line: message`.
     public var checkLoadErrors: [String] { checks?.loadErrors ?? [] }
+
+    /// The checks beside the test file at `path`, where none of the configured ones has
+    /// the id a test asked for: those in the file's own folder (a test beside its check)
+    /// and in `checks/` beside the `tests/` folder that holds it (`tests/x_test.lua` next
+    /// to `checks/x.lua`), wherever `provision test` runs. Nil when there are none.
+    func goLiveChecks(beside path: String) throws(ProvisionError) -> GoLiveChecks? {
+        func resolved(_ url: URL) -> String { url.resolvingSymlinksInPath().standardizedFileURL.path }
+        let own = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL
+        var candidates = [own]
+        var folder = own
+        while folder.pathComponents.count > 1 {
+            if folder.lastPathComponent == "tests" {
+                candidates.append(folder.deletingLastPathComponent().appendingPathComponent("checks"))
+                break
+            }
+            folder = folder.deletingLastPathComponent()
+        }
+        let configured = Set(options.checkFolders.map(resolved))
+        let folders = candidates.filter { candidate in
+            var isFolder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isFolder) && isFolder.boolValue
+                && !configured.contains(resolved(candidate))
+        }
+        guard !folders.isEmpty else { return nil }
+        let key = folders.map(resolved)
+        if let known = checksBeside[key] { return known }
+        let loaded = try GoLiveChecks(options: .init(folders: folders, requiresModules: false), stdlib: options.stdlib)
+        checksBeside[key] = loaded
+        return loaded
+    }
 }
 
 /// What one test's `t` acts on: the runner's connection (inside the test's transaction),
@@ -404,10 +440,12 @@ private final class TestContext {
         let id = try stack.requiredString(at: 1, field: "id", expectation: "t.check expects a check id and a tenant slug")
         let slug = try stack.requiredString(at: 2, field: "slug", expectation: "t.check expects a check id and a tenant slug")
         // A module that did not load is found by the id it gave, as an error.
-        let checks = try runner.goLiveChecks()
-        guard checks.ids.contains(id) || checks.brokenIds.contains(id) else {
-            let loadErrors = checks.loadErrors
-            let ids = checks.ids
+        func has(_ checks: GoLiveChecks) -> Bool { checks.ids.contains(id) || checks.brokenIds.contains(id) }
+        var sets = [try runner.goLiveChecks()]
+        if !has(sets[0]), let beside = try runner.goLiveChecks(beside: file) { sets.append(beside) }
+        guard let checks = sets.first(where: has) else {
+            let loadErrors = sets.flatMap(\.loadErrors)
+            let ids = sets.flatMap(\.ids)
             guard loadErrors.isEmpty else {
                 throw ProvisionError(.notFound, "t.check: '\(id)' is not among the checks that loaded, and \(loadErrors.count == 1 ? "a check module" : "\(loadErrors.count) check modules") did not load: \(loadErrors.joined(separator: "; ")). Fix \(loadErrors.count == 1 ? "it" : "them"), then run again (the checks that loaded: \(ids.joined(separator: ", ")))",
                                      field: "id")

@@ -6,7 +6,7 @@ import Testing
 // CONTRACT §14, authoring (issue 26): checks get what playbooks have. A field, column or
 // function that does not exist is an error with the closest name and file:line, never a
 // pass built on a nil; `provision test` shows a check's own error; a module that does not
-// load is reported where it is asked for.
+// load is reported where it is asked for; tests find the checks beside them.
 
 /// A check as its author means it: every center of the tenant has a group.
 enum CenterGroups {
@@ -307,6 +307,102 @@ struct CheckAuthoringTests {
         #expect(result.stdout.contains("\(typo):3:") && result.stdout.contains("'titel'"), "\(result.stdout)")
         #expect(result.stdout.contains("\(broken):4:"), "\(result.stdout)")
         #expect(result.stdout.hasSuffix("0 passed, 2 failed\n"), "\(result.stdout)")
+    }
+
+    // MARK: - Where tests find checks
+
+    /// proj/checks/center-groups.lua and proj/tests/center_groups_test.lua; returns proj.
+    static func conventionalProject(in scratch: Scratch) throws -> String {
+        try scratch.write("proj/checks/center-groups.lua", CenterGroups.source)
+        try scratch.write("proj/tests/center_groups_test.lua", Self.centerGroupsTests)
+        return scratch.path("proj")
+    }
+
+    static let centerGroupsTests = """
+        return {
+          ["a center without a group fails"] = function(t)
+            local tenant = t.tenant{ slug = "lonely" }
+            t.center{ tenant = tenant }
+            t.eq(t.check("center-groups", "lonely"), "fail")
+          end,
+          ["a center with a group passes"] = function(t)
+            local tenant = t.tenant{ slug = "grouped" }
+            local center = t.center{ tenant = tenant }
+            t.group{ tenant = tenant, center = center }
+            local status, message = t.check("center-groups", "grouped")
+            t.eq(status, "pass")
+            t.eq(message, "all 1 centers have a group")
+          end,
+        }
+        """
+
+    @Test("tests/x_test.lua finds checks/ beside tests/, from any folder, without --checks")
+    func conventionalLayout() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let project = try Self.conventionalProject(in: scratch)
+        let before = try db.rowCounts()
+
+        let fromChecks = try TestCommandTests.runTests(["../tests/center_groups_test.lua"], in: db, workingDirectory: project + "/checks")
+        #expect(fromChecks.status == 0 && fromChecks.stdout.hasSuffix("2 passed, 0 failed\n"), "\(fromChecks)")
+        let fromProject = try TestCommandTests.runTests([], in: db, workingDirectory: project)
+        #expect(fromProject.status == 0 && fromProject.stdout.hasSuffix("2 passed, 0 failed\n"), "\(fromProject)")
+        #expect(try db.rowCounts() == before)
+    }
+
+    @Test("a test file beside its check finds it without --checks, and with --checks naming that folder too")
+    func besideItsCheck() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("ours/center-groups.lua", CenterGroups.source)
+        try scratch.write("ours/center_groups_test.lua", Self.centerGroupsTests)
+
+        let alone = try TestCommandTests.runTests([scratch.path("ours")], in: db)
+        #expect(alone.status == 0 && alone.stdout.hasSuffix("2 passed, 0 failed\n"), "\(alone)")
+        let named = try TestCommandTests.runTests([scratch.path("ours"), "--checks", scratch.path("ours")], in: db)
+        #expect(named.status == 0 && named.stdout.hasSuffix("2 passed, 0 failed\n"), "\(named)")
+    }
+
+    @Test("--checks takes one check module, for test and for check")
+    func checksFile() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let module = try scratch.write("lib/center-groups.lua", CenterGroups.source)
+        try scratch.write("lib/other.lua", "error('not a check, and never loaded')")
+        let test = try scratch.write("elsewhere/center_groups_test.lua", Self.centerGroupsTests)
+
+        let tested = try TestCommandTests.runTests([test, "--checks", module], in: db)
+        #expect(tested.status == 0 && tested.stdout.hasSuffix("2 passed, 0 failed\n"), "\(tested)")
+
+        try CenterGroups.lonelyTenant(in: db)
+        let checked = try ProvisionBinary.check("lonely", ["--checks", module], in: db)
+        #expect(checked.status == 1, "\(checked)")
+        #expect(checked.checkStatus("center-groups") == "fail", "\(checked)")
+        #expect(checked.checkIDs == builtInChecks + ["center-groups"], "only the module named: \(checked.checkIDs)")
+    }
+
+    @Test("--checks naming nothing, or a file that is no Lua module, is refused (2) naming it; nothing written",
+          arguments: ["check", "test"])
+    func checksMissing(_ command: String) throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try ProvisionBinary.tenant("pilot", owner: "owner@pilot.example", in: db)
+        let test = try scratch.write("suite/x_test.lua", #"return { ["x"] = function(t) t.check("catalog", "pilot") end }"#)
+        let notes = try scratch.write("notes.txt", "not a check")
+        let before = try db.rowCounts()
+
+        for path in [scratch.path("nowhere/center-groups.lua"), notes] {
+            let arguments = command == "check" ? ["check", "--tenantSlug", "pilot"] : ["test", test]
+            let result = try ProvisionBinary.run(arguments + ["--checks", path, "--json"], databaseURL: db.url)
+            #expect(result.status == 2 && result.errorField == "checks", "\(result)")
+            #expect(result.errorMessage?.contains(path) == true, "\(result)")
+            try ContractSchema.validate(result.stdout, as: .error)
+        }
+        #expect(try db.rowCounts() == before)
     }
 
     // MARK: - --only

@@ -212,7 +212,7 @@ function provision.batch(spec) end
 ---@return {pass: integer, warn: integer, fail: integer, error: integer} summary
 function provision.runChecks(slug) end
 
--- Go-live check modules (stdlib/checks/, --checks DIR, $PROVISION_CHECKS_PATH)
+-- Go-live check modules (stdlib/checks/, --checks DIR or FILE, $PROVISION_CHECKS_PATH)
 -- return a provision.Check. They run read-only, without io or os.getenv, with a time
 -- limit. Reading a field ctx or ctx.tenant does not have, or a column a query did not
 -- return, is an error naming the closest one, never nil.

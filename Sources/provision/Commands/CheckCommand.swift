@@ -9,7 +9,7 @@ struct CheckCommand: ParsableCommand {
         abstract: "Run the go-live checks for one tenant or all of them.",
         usage: "provision check --tenantSlug <slug> [--only <id,...>] [<options>]\nprovision check --all [--only <id,...>] [<options>]",
         discussion: HelpText.paragraphs("""
-            Checks come from stdlib/checks/, every --checks DIR and
+            Checks come from stdlib/checks/, every --checks folder or module, and
             $PROVISION_CHECKS_PATH (colon-separated). Each runs read-only with a time
             limit of its own and ends in pass (✓), warn (!), fail (✗) or error (E); one
             broken check never stops the others. A module that does not load is an error
@@ -35,7 +35,7 @@ struct CheckCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Run only the checks with these ids (comma-separated).", valueName: "id,..."))
     var only: String?
 
-    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules (repeatable).", valueName: "DIR"),
+    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules, or one module (repeatable).", valueName: "path"),
             completion: Completions.folder)
     var checkFolders: [String] = []
 
