@@ -282,7 +282,13 @@ struct ReadOnlyQuery {
     /// typo, not an unmigrated database).
     func failure(_ failure: DatabaseFailure) -> ProvisionError {
         switch failure.sqlState {
-        case .undefinedTable?, .undefinedColumn?, .syntaxError?, .undefinedFunction?:
+        case .undefinedTable?:
+            // PostgreSQL names the relation only in its message.
+            let named = failure.message.firstMatch(of: /relation "([^"]+)" does not exist/).map { String($0.1) }
+            let hint = named.flatMap { Suggestion.closest(to: $0, among: ReaderRole.readableTables) }.map { "; did you mean '\($0)'?" } ?? ""
+            return ProvisionError(.databaseError, "query failed: \(failure.message)\(hint) (queries may read \(ReaderRole.readableTables.joined(separator: ", ")))",
+                                  subject: .sql)
+        case .undefinedColumn?, .syntaxError?, .undefinedFunction?:
             return ProvisionError(.databaseError, "query failed: \(failure.message)", subject: .sql)
         case .readOnlySQLTransaction?:
             return ProvisionError(.forbidden, "\(.field) must be a read-only query: \(failure.message)", subject: .sql)

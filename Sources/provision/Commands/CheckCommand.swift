@@ -9,13 +9,14 @@ struct CheckCommand: ParsableCommand {
         abstract: "Run the go-live checks for one tenant or all of them.",
         usage: "provision check --tenantSlug <slug> [--only <id,...>] [<options>]\nprovision check --all [--only <id,...>] [<options>]",
         discussion: HelpText.paragraphs("""
-            Checks come from stdlib/checks/, every --checks DIR and $PROVISION_CHECKS_PATH
-            (colon-separated). Each runs read-only with a time limit of its own and ends in
-            pass (✓), warn (!), fail (✗) or error (E); one broken check never stops the
-            others. With --all, every tenant is checked in one read-only transaction and
-            reported as soon as it is: one line per tenant, each failing check under it.
-            Exit 0 when nothing failed or errored, 1 otherwise; 4 (not_found) when the
-            tenant does not exist.
+            Checks come from stdlib/checks/, every --checks folder or module, and
+            $PROVISION_CHECKS_PATH (colon-separated). Each runs read-only with a time
+            limit of its own and ends in pass (✓), warn (!), fail (✗) or error (E); one
+            broken check never stops the others. A module that does not load is an error
+            with its file and line, whatever --only names. With --all, every tenant is
+            checked in one read-only transaction and reported as soon as it is: one line
+            per tenant, each failing check under it. Exit 0 when nothing failed or
+            errored, 1 otherwise; 4 (not_found) when the tenant does not exist.
 
             Example:
               provision check --tenantSlug pilot-staging
@@ -35,7 +36,7 @@ struct CheckCommand: ParsableCommand {
             completion: Completions.checkIds)
     var only: String?
 
-    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules (repeatable).", valueName: "DIR"),
+    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules, or one module (repeatable).", valueName: "path"),
             completion: Completions.folder)
     var checkFolders: [String] = []
 
@@ -62,7 +63,7 @@ struct CheckCommand: ParsableCommand {
         let stdlib = try Stdlib.located()
         let checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(stdlib: stdlib, extra: checkFolders), timeoutSeconds: checkTimeout),
                                       stdlib: stdlib)
-        let selected = try selection(among: checks.ids + checks.brokenIds)
+        let selected = try selection(among: checks)
         let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(grantsFor: .reads) }
         // One read-only transaction, rolled back whatever the checks do; each query of a
         // check runs in a savepoint of its own, so one that fails at the database stops
@@ -111,20 +112,34 @@ struct CheckCommand: ParsableCommand {
         if results.contains(where: { $0.status == .fail || $0.status == .error }) { throw ExitCode(1) }
     }
 
-    /// `--only`'s ids, each one a check that exists (exit 2 naming the unknown ones and
-    /// the ids there are); nil without `--only`.
-    func selection(among ids: [String]) throws(ProvisionError) -> Set<String>? {
+    /// `--only`'s ids, each one a check that exists (exit 2 naming the unknown ones, the
+    /// closest id to each and the ids there are), and every module that did not load: it
+    /// is reported whatever was asked for, and makes the run exit 1 like any error. An
+    /// unknown id while a module did not load is 2 naming that module's file, line and
+    /// message: the id may be its. Nil without `--only`.
+    func selection(among checks: GoLiveChecks) throws(ProvisionError) -> Set<String>? {
         guard let only else { return nil }
+        let ids = checks.ids + checks.brokenIds
         let wanted = only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !wanted.isEmpty else {
             throw ProvisionError(.invalidInput, "--only needs at least one check id; the checks are: \(ids.joined(separator: ", "))", field: "only")
         }
         let unknown = wanted.filter { !ids.contains($0) }
         guard unknown.isEmpty else {
-            throw ProvisionError(.invalidInput, "--only: no check has the id \(unknown.map { "'\($0)'" }.joined(separator: ", ")); the checks are: \(ids.joined(separator: ", "))",
+            let named = unknown.map { "'\($0)'" }.joined(separator: ", ")
+            let hints = unknown.compactMap { id in Suggestion.closest(to: id, among: ids).map { "did you mean '\($0)'?" } }
+            let failures = checks.loadErrors
+            let one = failures.count == 1
+            let modules = "\(one ? "a check module" : "\(failures.count) check modules") did not load: \(failures.joined(separator: "; "))"
+            // Without a close id, the one asked for may be in a module that did not load.
+            guard hints.count == unknown.count || failures.isEmpty else {
+                throw ProvisionError(.invalidInput, "--only: \(named) is not among the checks that loaded, and \(modules). Fix \(one ? "it" : "them"), then run again (the checks that loaded: \(checks.ids.joined(separator: ", ")))",
+                                     field: "only")
+            }
+            throw ProvisionError(.invalidInput, "--only: no check has the id \(named)\(hints.isEmpty ? "" : "; " + hints.joined(separator: " ")) (the checks are: \(ids.joined(separator: ", ")))\(failures.isEmpty ? "" : "; also, \(modules)")",
                                  field: "only")
         }
-        return Set(wanted)
+        return Set(wanted + checks.brokenIds)
     }
 }
 
@@ -432,6 +447,8 @@ struct CheckReport {
         let width = titles.map(\.count).max() ?? 0
         for (result, (id, title)) in zip(results, zip(ids, titles)) {
             lines.append("  \(Self.symbol(result.status)) \(id.padding(idWidth))  \(title.padding(width))  \(result.message.terminalEscaped)")
+            // An error in the check's code: its line, with a caret under the name it quotes.
+            for line in result.excerpt?.split(separator: "\n") ?? [] { lines.append("      " + String(line).terminalEscaped) }
         }
         lines.append("")
         lines.append(recap)
