@@ -15,9 +15,9 @@ public final class Connection {
     /// What a signal handler (and a deadline) uses to cancel the statement in flight.
     private let cancelHandle: OpaquePointer?
     private var savepointCounter = 0
-    /// A query's savepoint to roll back ahead of the next statement
-    /// (`rollbackQuery(to:deferred:)`).
-    private var pendingRollback: Savepoint?
+    /// The scope the queries of scripts run in, left open between them and closed ahead
+    /// of any other statement (`QueryScope`).
+    private var queryScope: QueryScope?
     public private(set) var inTransaction = false
     /// The open transaction was begun READ ONLY (a dry run, a check).
     private var transactionReadOnly = false
@@ -147,7 +147,7 @@ public final class Connection {
 
     /// The columns (names and types) of an open cursor, without fetching a row.
     func describeCursor(_ cursor: Identifier) throws(DatabaseFailure) -> [Rows.Column] {
-        try flushPendingRollback()
+        try closeOpenQueryScope()
         startStatement()
         guard PQsendDescribePortal(handle, cursor.name) == 1 else {
             StatementCancellation.end()
@@ -158,7 +158,7 @@ public final class Connection {
 
     /// The simple-query protocol: several statements, no parameters; the rows of the last.
     fileprivate func executeSimple(_ text: String) throws(DatabaseFailure) -> Rows {
-        try flushPendingRollback()
+        try closeOpenQueryScope()
         try refuseIfPastDeadline()
         startStatement()
         guard PQsendQuery(handle, text) == 1 else {
@@ -267,46 +267,90 @@ public final class Connection {
         try run("RELEASE SAVEPOINT \(savepoint.identifier)")
     }
 
-    /// The savepoint a script's query runs in, and the steps that open it at the head of
-    /// the query's pipeline: the one the query before left to roll back, if any, rolled
-    /// back to (which undoes that query and keeps the savepoint for this one), else a new
-    /// one (`provision_sp_<n>`).
-    func querySavepoint() -> (Savepoint, [PipelineStep]) {
-        if let savepoint = pendingRollback {
-            pendingRollback = nil
-            return (savepoint, [.statement("ROLLBACK TO SAVEPOINT \(savepoint.identifier)")])
+    /// Where the queries of scripts run (`ReadOnlyQuery`): a savepoint (`outer`) holding
+    /// their fences, and in it one (`inner`) each query runs in and the next rolls back
+    /// to. A fleet's checks send thousands of queries, one after the other: the fences
+    /// are set once for them all, and each query's rollback rides in the next one's round
+    /// trip. The scope is closed (rolled back, released, session advisory locks let go)
+    /// ahead of any other statement, and when a query asks for other fences, so nothing
+    /// else ever runs in it.
+    struct QueryScope {
+        let outer: Savepoint
+        let inner: Savepoint
+        /// The fences' text and values.
+        let key: [String?]
+        /// What the fences answered (the limits in force, which the queries guard).
+        let settings: Row
+    }
+
+    /// A query's way into a scope: `steps` open the pipeline. `fences` is the index of
+    /// the fences' step when they run (a new scope), nil when the open scope's hold
+    /// (`settings` then has their answer). `scope` is kept with `keepQueryScope` once the
+    /// query succeeded, or closed with `closeQueryScope` when it did not.
+    struct QueryScopeEntry {
+        let steps: [PipelineStep]
+        let fences: Int?
+        let settings: Row?
+        let outer: Savepoint
+        let inner: Savepoint
+        let key: [String?]
+    }
+
+    /// The steps that put the next query in a scope fenced by `fences`: the open one's
+    /// inner savepoint rolled back to (undoing the query before) when it has the same
+    /// fences, else a new scope (after closing the open one).
+    func enterQueryScope(fences: SQL) -> QueryScopeEntry {
+        let key = [fences.text] + fences.parameters
+        if let scope = queryScope {
+            queryScope = nil
+            if scope.key == key {
+                return QueryScopeEntry(steps: [.statement("ROLLBACK TO SAVEPOINT \(scope.inner.identifier)")], fences: nil,
+                                       settings: scope.settings, outer: scope.outer, inner: scope.inner, key: key)
+            }
+            let closing = Self.closingSteps(scope)
+            let (outer, inner) = (nextSavepoint(), nextSavepoint())
+            return QueryScopeEntry(steps: closing + Self.openingSteps(outer: outer, fences: fences, inner: inner), fences: closing.count + 1,
+                                   settings: nil, outer: outer, inner: inner, key: key)
         }
+        let (outer, inner) = (nextSavepoint(), nextSavepoint())
+        return QueryScopeEntry(steps: Self.openingSteps(outer: outer, fences: fences, inner: inner), fences: 1, settings: nil,
+                               outer: outer, inner: inner, key: key)
+    }
+
+    /// The query in `entry` succeeded: its scope stays open for the next query.
+    func keepQueryScope(_ entry: QueryScopeEntry, settings: Row) {
+        queryScope = QueryScope(outer: entry.outer, inner: entry.inner, key: entry.key, settings: settings)
+    }
+
+    /// The query in `entry` failed: its scope is closed now (rolled back, released, its
+    /// session advisory locks let go), undoing works past a deadline.
+    func closeQueryScope(_ entry: QueryScopeEntry) throws(ProvisionError) {
+        queryScope = QueryScope(outer: entry.outer, inner: entry.inner, key: entry.key, settings: Row(columns: [], values: []))
+        do { try closeOpenQueryScope() } catch { throw ProvisionError(error) }
+    }
+
+    private func nextSavepoint() -> Savepoint {
         savepointCounter += 1
-        let savepoint = Savepoint(identifier: Identifier("provision_sp", number: savepointCounter))
-        return (savepoint, [.statement("SAVEPOINT \(savepoint.identifier)")])
+        return Savepoint(identifier: Identifier("provision_sp", number: savepointCounter))
     }
 
-    /// Rolls back to `savepoint` and releases it, then releases every session-level
-    /// advisory lock: what a query from a script leaves behind. `deferred`: sent ahead of
-    /// the next statement, in its round trip (a fleet's checks send thousands of queries;
-    /// the next query rolls back to the savepoint and runs in it), so nothing else ever
-    /// runs before it; else now.
-    func rollbackQuery(to savepoint: Savepoint, deferred: Bool = false) throws(ProvisionError) {
-        pendingRollback = savepoint
-        if !deferred {
-            do { try flushPendingRollback() } catch { throw ProvisionError(error) }
-        }
+    private static func openingSteps(outer: Savepoint, fences: SQL, inner: Savepoint) -> [PipelineStep] {
+        [.statement("SAVEPOINT \(outer.identifier)"), .statement(fences), .statement("SAVEPOINT \(inner.identifier)")]
     }
 
-    /// What `rollbackQuery(to:deferred:)` sends, in order.
-    private static func rollbackSteps(_ savepoint: Savepoint) -> [PipelineStep] {
-        [.statement("ROLLBACK TO SAVEPOINT \(savepoint.identifier)"), .statement("RELEASE SAVEPOINT \(savepoint.identifier)"),
+    private static func closingSteps(_ scope: QueryScope) -> [PipelineStep] {
+        [.statement("ROLLBACK TO SAVEPOINT \(scope.outer.identifier)"), .statement("RELEASE SAVEPOINT \(scope.outer.identifier)"),
          .statement("SELECT pg_advisory_unlock_all()")]
     }
 
-    /// Sends the rollback left pending, if any, on its own (undoing works past a deadline).
-    private func flushPendingRollback() throws(DatabaseFailure) {
-        guard let savepoint = pendingRollback else { return }
-        pendingRollback = nil
+    /// Closes the open query scope, if any, on its own (undoing works past a deadline).
+    private func closeOpenQueryScope() throws(DatabaseFailure) {
+        guard let scope = queryScope else { return }
+        queryScope = nil
         let saved = deadline
         deadline = nil
         defer { deadline = saved }
-        _ = try pipeline(Self.rollbackSteps(savepoint))
+        _ = try pipeline(Self.closingSteps(scope))
     }
 
     // MARK: Pipelines
@@ -330,8 +374,8 @@ public final class Connection {
         }
     }
 
-    /// Sends `steps` in one flush (libpq's pipeline mode), after the rollback left
-    /// pending if there is one, and reads their results in order: one round trip for
+    /// Sends `steps` in one flush (libpq's pipeline mode), after closing the query scope
+    /// left open if there is one, and reads their results in order: one round trip for
     /// what would take one a statement. Returns each step's rows. A step that fails
     /// makes the server skip the rest; its failure is thrown once every result is in.
     /// The steps are one statement to the limits: the statement limit, the deadline and
@@ -341,14 +385,14 @@ public final class Connection {
             try refuseIfPastDeadline()
         } catch {
             // Undoing works past a deadline; what would follow it does not start.
-            try flushPendingRollback()
+            try closeOpenQueryScope()
             throw error
         }
         var all = steps
         var pending = 0
-        if let savepoint = pendingRollback {
-            pendingRollback = nil
-            all = Self.rollbackSteps(savepoint) + steps
+        if let scope = queryScope {
+            queryScope = nil
+            all = Self.closingSteps(scope) + steps
             pending = all.count - steps.count
         }
         startStatement()
@@ -429,7 +473,7 @@ public final class Connection {
     /// The one place that sends a statement with bound values: the caller then reads its
     /// results with `nextResult`.
     private func send(_ sql: SQL) throws(DatabaseFailure) {
-        try flushPendingRollback()
+        try closeOpenQueryScope()
         let parameters = sql.parameters
         let types: [Oid] = sql.binds.map { Oid($0.type.oid) }
         try refuseIfPastDeadline()

@@ -119,17 +119,18 @@ struct ReadOnlyQuery {
     /// session-level advisory lock the query took, and returns its rows.
     ///
     /// One round trip for most queries (a fleet's checks send thousands): the savepoint,
-    /// the fences, the cursor, its columns and its first chunk of rows go in one pipeline,
-    /// and the rollback rides ahead of the next statement. A result of more than one chunk
-    /// takes a round trip per further chunk.
+    /// the cursor, its columns and its first chunk of rows go in one pipeline, and the
+    /// rollback rides ahead of the next statement (`Connection.QueryScope`: the fences
+    /// are set once for a run of queries with the same ones). A result of more than one
+    /// chunk takes a round trip per further chunk.
     func run(on connection: Connection, as identity: Identity) throws(ProvisionError) -> Rows {
-        let (savepoint, opening) = connection.querySavepoint()
+        let entry = connection.enterQueryScope(fences: fences(for: identity))
         do throws(ProvisionError) {
-            let rows = try fetch(on: connection, opening: opening, as: identity)
-            try connection.rollbackQuery(to: savepoint, deferred: true)
+            let (rows, settings) = try fetch(on: connection, entering: entry, as: identity)
+            connection.keepQueryScope(entry, settings: settings)
             return rows
         } catch {
-            try? connection.rollbackQuery(to: savepoint)
+            try? connection.closeQueryScope(entry)
             throw error
         }
     }
@@ -139,9 +140,9 @@ struct ReadOnlyQuery {
     /// so they are set again before every chunk after the first.
     static let guardedSettings = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "search_path"]
 
-    /// What runs in the query's savepoint before its cursor, as one statement: read-only,
-    /// the check's statement limit, the role, and the limits in force read back (to guard
-    /// them). The transaction pinned `search_path` to provision's schema when it began
+    /// What runs in the query scope's savepoint before its queries, as one statement:
+    /// read-only, the check's statement limit, the role, and the limits in force read
+    /// back (to guard them). The transaction pinned `search_path` to provision's schema when it began
     /// (`Connection.begin`), a list of names without `"$user"`, so names resolve alike
     /// under the reader.
     private func fences(for identity: Identity) -> SQL {
@@ -168,9 +169,9 @@ struct ReadOnlyQuery {
 
     private enum Stop { case tooLarge, malformed }
 
-    private func fetch(on connection: Connection, opening: [Connection.PipelineStep], as identity: Identity) throws(ProvisionError) -> Rows {
+    private func fetch(on connection: Connection, entering entry: Connection.QueryScopeEntry, as identity: Identity) throws(ProvisionError) -> (Rows, Row) {
         do {
-            return try fetchRows(on: connection, opening: opening, fences: fences(for: identity), forTests: identity == .tester)
+            return try fetchRows(on: connection, entering: entry, forTests: identity == .tester)
         } catch {
             throw failure(error)
         }
@@ -185,7 +186,7 @@ struct ReadOnlyQuery {
             : "SELECT row_text FROM provision_query.fetch_rows(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text"
     }
 
-    private func fetchRows(on connection: Connection, opening: [Connection.PipelineStep], fences: SQL, forTests: Bool) throws(DatabaseFailure) -> Rows {
+    private func fetchRows(on connection: Connection, entering entry: Connection.QueryScopeEntry, forTests: Bool) throws(DatabaseFailure) -> (Rows, Row) {
         var columns: [Rows.Column] = []
         var values: [[String?]] = []
         var used = 0
@@ -212,9 +213,8 @@ struct ReadOnlyQuery {
         // The first chunk is asked for before its columns are known: the server bounds it
         // by the least a row costs besides its text (one column's worth), and `take`
         // counts what each row really costs here, so the rows never take more than
-        // `maxBytes`. The savepoint opens it (`opening`): the steps before `fences`.
-        let results = try connection.pipeline(opening + [
-            .statement(fences),
+        // `maxBytes`. The scope's steps open the pipeline.
+        let results = try connection.pipeline(entry.steps + [
             .statement(SQL(declaring: Self.cursor, over: statement, binds: parameters)),
             .describePortal(Self.cursor),
             .eachRow(chunk(bytes: maxBytes, perRow: Self.rowOverhead(columns: 1), forTests: forTests)),
@@ -225,14 +225,14 @@ struct ReadOnlyQuery {
             columns = described
             return take(row)
         }
-        columns = results[opening.count + 2].columns
-        var more = try endOfChunk()
-        guard more else { return Rows(columns: columns, values: values, affected: values.count) }
-        // What the rows so far may have changed, set back before each further chunk (in
-        // current_setting's own form, units included, which set_config reads).
-        guard let settings = results[opening.count].first else {
+        columns = results[entry.steps.count + 1].columns
+        guard let settings = entry.settings ?? entry.fences.flatMap({ results[$0].first }) else {
             throw DatabaseFailure(sqlState: nil, constraint: nil, message: "the database did not report its limits", hint: nil)
         }
+        var more = try endOfChunk()
+        guard more else { return (Rows(columns: columns, values: values, affected: values.count), settings) }
+        // What the rows so far may have changed, set back before each further chunk (in
+        // current_setting's own form, units included, which set_config reads).
         var limits: [String] = []
         for name in Self.guardedSettings {
             guard let value = settings[name] ?? nil else {
@@ -250,7 +250,7 @@ struct ReadOnlyQuery {
             more = try endOfChunk()
         }
         try connection.execute(Self.unlock)
-        return Rows(columns: columns, values: values, affected: values.count)
+        return (Rows(columns: columns, values: values, affected: values.count), settings)
     }
 
     // MARK: Fences and errors
