@@ -93,6 +93,25 @@ extension LuaState {
         return nil
     }
 
+    /// Puts `location` before `error`'s message (replacing the one Lua's own message starts
+    /// with), naming `file` in full where Lua shortened it ("...end/of/the/path:9"): a
+    /// check's file is an absolute path, often longer than Lua keeps. Returns the location
+    /// as placed.
+    static func place(_ error: inout ProvisionError, at location: String?, in file: String) -> String? {
+        guard let location else { return nil }
+        var full = location
+        if location.hasPrefix("..."), let colon = location.lastIndex(of: ":"),
+           file.hasSuffix(location[location.index(location.startIndex, offsetBy: 3)..<colon]) {
+            full = file + location[colon...]
+        }
+        if error.message.hasPrefix(location) {
+            error.message = full + error.message.dropFirst(location.count)
+        } else if !error.message.hasPrefix(full) {
+            error.message = "\(full): \(error.message)"
+        }
+        return full
+    }
+
     /// The frames of the playbook's own files (no C functions, no sandbox or host
     /// frames), as "stack traceback:" and at most eight lines; empty when there are none.
     static func playbookFrames(_ traceback: String) -> String {
@@ -106,8 +125,9 @@ extension LuaState {
 
 
     /// Rows as an array of tables keyed by column; bool, integer and float columns become
-    /// Lua booleans and numbers, NULL is absent, the rest is text.
-    func pushRows(_ rows: Rows, on stack: LuaStack) {
+    /// Lua booleans and numbers, NULL is absent, the rest is text. Each row gets the table
+    /// at `rowMetatable` (an absolute index) as its metatable, when given.
+    func pushRows(_ rows: Rows, on stack: LuaStack, rowMetatable: Int32? = nil) {
         stack.newTable(array: Int32(rows.count))
         for (offset, row) in rows.values.enumerated() {
             stack.newTable(record: Int32(rows.columns.count))
@@ -122,6 +142,10 @@ extension LuaState {
                 default: stack.push(value)
                 }
                 stack.setRawField(-2, column.name)
+            }
+            if let rowMetatable {
+                stack.pushValue(rowMetatable)
+                lua_setmetatable(stack.L, -2)
             }
             stack.setRawIndex(-2, Int64(offset + 1))
         }

@@ -155,13 +155,17 @@ struct LuaStack {
         }
     }
 
+    /// The fields of a tenant's table, in `push(_: Tenant)`'s order.
+    static let tenantKeys = ["id", "slug", "name", "timeZone", "supportEmail", "supportPhone", "planned"]
+
     /// A tenant as playbooks and checks see it.
     func push(_ tenant: Tenant) {
-        pushRecord([
-            ("id", tenant.id.map { LuaScalar.string($0.description) }), ("slug", .string(tenant.slug)), ("name", .string(tenant.name)),
-            ("timeZone", tenant.timeZone.map(LuaScalar.string)), ("supportEmail", tenant.supportEmail.map(LuaScalar.string)),
-            ("supportPhone", tenant.supportPhone.map(LuaScalar.string)), ("planned", .boolean(tenant.planned)),
-        ])
+        let values: [LuaScalar?] = [
+            tenant.id.map { LuaScalar.string($0.description) }, .string(tenant.slug), .string(tenant.name),
+            tenant.timeZone.map(LuaScalar.string), tenant.supportEmail.map(LuaScalar.string),
+            tenant.supportPhone.map(LuaScalar.string), .boolean(tenant.planned),
+        ]
+        pushRecord(Array(zip(Self.tenantKeys, values)))
     }
 
     /// A user as playbooks see it: never a password. `planning`: the run only plans what

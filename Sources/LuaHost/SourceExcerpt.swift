@@ -42,14 +42,35 @@ enum SourceExcerpt {
         return excerpt
     }
 
+    /// The first line of `source` that gives `name` a value (`name = …`, not `name ==`),
+    /// for an error about a table's field that Lua cannot place: a module's returned table.
+    static func line(assigning name: String, in source: [UInt8]) -> Int? {
+        let lines = String(decoding: source, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        for (offset, line) in lines.enumerated() {
+            var rest = line[...]
+            while let range = rest.firstRange(of: name) {
+                let before = range.lowerBound == line.startIndex ? nil : line[line.index(before: range.lowerBound)]
+                let after = line[range.upperBound...].drop { $0 == " " || $0 == "\t" }
+                if !(before.map { $0.isLetter || $0.isNumber || $0 == "_" } ?? false), after.hasPrefix("="), !after.hasPrefix("==") {
+                    return offset + 1
+                }
+                rest = line[range.upperBound...]
+            }
+        }
+        return nil
+    }
+
     /// The name or token a Lua message quotes: `(field 'x')`, `(global 'x')`, `(method 'x')`,
-    /// `near 'x'`, or a field an error of the host names (`unknown field 'x'`).
+    /// `near 'x'`, or a name an error of the host names (`unknown field 'x'`, `ctx has no
+    /// field 'x'`, `cannot count 'x'`), or the table PostgreSQL did not find.
     static func quotedToken(in message: String) -> String? {
         let patterns: [Regex<(Substring, Substring)>] = [
             /\((?:field|global|local|method|upvalue|constant) '([^']+)'\)/,
             /near '([^']+)'/,
             /unknown field '([^']+)'/,
-            /has no function '([^']+)'/,
+            /has no (?:function|field|column) '([^']+)'/,
+            /cannot count '([^']+)'/,
+            /relation "([^"]+)" does not exist/,
         ]
         for pattern in patterns {
             if let match = message.firstMatch(of: pattern) { return String(match.1) }

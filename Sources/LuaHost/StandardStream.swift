@@ -8,6 +8,24 @@ import Glibc
 /// caller can act on: after a commit, a one-time password that could not be shown must
 /// be revoked, not silently lost (CONTRACT §8).
 public enum StandardStream {
+    /// Opens `/dev/null` read-only on each of stdin, stdout and stderr that the process
+    /// was started without (`provision … >&-`). Run first, before anything opens a file:
+    /// otherwise the next descriptor opened (the database's socket) would take the closed
+    /// one's number, and the report written to stdout would go into the connection to the
+    /// server, where text can pass for protocol messages. Read-only, so a write to a
+    /// missing stdout fails (`EBADF`) as to a closed pipe: a one-time password that could
+    /// not be shown is revoked, never taken for delivered.
+    public static func reserveStandardDescriptors() {
+        for descriptor in Int32(0)...2 where fcntl(descriptor, F_GETFD) == -1 && errno == EBADF {
+            let null = open("/dev/null", O_RDONLY)
+            guard null >= 0 else { _exit(70) }
+            if null != descriptor {
+                guard dup2(null, descriptor) == descriptor else { _exit(70) }
+                close(null)
+            }
+        }
+    }
+
     /// Writes all of `text` to `descriptor`, resuming after signals and short writes.
     /// Returns nil when every byte was accepted, else the `errno` that stopped it.
     @discardableResult

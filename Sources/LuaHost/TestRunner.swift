@@ -23,6 +23,9 @@ public struct TestResult: Sendable {
     public let status: Status
     /// Why it failed or errored, with the test file's `file:line:` where one is known.
     public let message: String
+    /// What a person needs under the message: the errors of the checks the test ran,
+    /// each with its file:line and the line it points at.
+    public var notes: [String] = []
 }
 
 /// `provision test` (CONTRACT §8): runs Lua test files for checks and playbooks. A test
@@ -34,7 +37,8 @@ public struct TestResult: Sendable {
 /// transaction, and queries are read-only.
 public final class TestRunner {
     public struct Options: Sendable {
-        /// Where `t.check` finds check modules (stdlib/checks/, `--checks`, …).
+        /// Where `t.check` finds check modules (stdlib/checks/, `--checks`, …) before it
+        /// looks beside the test file.
         public var checkFolders: [URL]
         public var timeoutSeconds: Double
         public var maxMemoryMB: Int
@@ -51,13 +55,18 @@ public final class TestRunner {
     let connection: Connection
     let options: Options
     private var checks: GoLiveChecks?
+    /// The checks beside each test file, by the folders they came from.
+    private var checksBeside: [[String]: GoLiveChecks] = [:]
 
     public init(connection: Connection, options: Options) {
         self.connection = connection
         self.options = options
     }
 
-    deinit { checks?.close() }
+    deinit {
+        checks?.close()
+        for beside in checksBeside.values { beside.close() }
+    }
 
     /// Runs every test of the file at `path` (as the operator named it), in name order.
     /// A file that does not load, or returns no tests, is one `error` result.
@@ -129,6 +138,16 @@ public final class TestRunner {
         Watchdog.setActivity("the test '\(name)' of \(path)")
         state.startScripts(timeoutSeconds: options.timeoutSeconds)
         let status = state.call(arguments: 1, results: 0)
+        var outcome = outcome(of: status, in: state, context: context, result: result)
+        // A test that did not pass shows the errors of the checks it ran: "expected fail,
+        // got error" says nothing of why.
+        if outcome.status != .passed { outcome.notes = context.checkErrors }
+        return outcome
+    }
+
+    private func outcome(of status: Int32, in state: LuaState, context: TestContext,
+                         result: (TestResult.Status, String) -> TestResult) -> TestResult {
+        let stack = state.stack
         if let failure = context.assertionFailure {
             // Failed, even if the test caught the assertion's error and went on.
             _ = state.takeTraceback()
@@ -223,6 +242,40 @@ public final class TestRunner {
         checks = loaded
         return loaded
     }
+
+    /// Why the configured check modules that did not load did not (once `t.check` loaded
+    /// them): `file:line: message`.
+    public var checkLoadErrors: [String] { checks?.loadErrors ?? [] }
+
+    /// The checks beside the test file at `path`, where none of the configured ones has
+    /// the id a test asked for: those in the file's own folder (a test beside its check)
+    /// and in `checks/` beside the `tests/` folder that holds it (`tests/x_test.lua` next
+    /// to `checks/x.lua`), wherever `provision test` runs. Nil when there are none.
+    func goLiveChecks(beside path: String) throws(ProvisionError) -> GoLiveChecks? {
+        func resolved(_ url: URL) -> String { url.resolvingSymlinksInPath().standardizedFileURL.path }
+        let own = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL
+        var candidates = [own]
+        var folder = own
+        while folder.pathComponents.count > 1 {
+            if folder.lastPathComponent == "tests" {
+                candidates.append(folder.deletingLastPathComponent().appendingPathComponent("checks"))
+                break
+            }
+            folder = folder.deletingLastPathComponent()
+        }
+        let configured = Set(options.checkFolders.map(resolved))
+        let folders = candidates.filter { candidate in
+            var isFolder = false
+            return FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isFolder) && isFolder
+                && !configured.contains(resolved(candidate))
+        }
+        guard !folders.isEmpty else { return nil }
+        let key = folders.map(resolved)
+        if let known = checksBeside[key] { return known }
+        let loaded = try GoLiveChecks(options: .init(folders: folders, requiresModules: false), stdlib: options.stdlib)
+        checksBeside[key] = loaded
+        return loaded
+    }
 }
 
 /// What one test's `t` acts on: the runner's connection (inside the test's transaction),
@@ -231,6 +284,8 @@ private final class TestContext {
     unowned let runner: TestRunner
     let file: String
     var assertionFailure: String?
+    /// The errors of the checks the test ran (`t.check`), for a failure's report.
+    var checkErrors: [String] = []
 
     init(runner: TestRunner, file: String) {
         self.runner = runner
@@ -388,9 +443,18 @@ private final class TestContext {
     private func check(_ stack: LuaStack) throws -> Int32 {
         let id = try stack.requiredString(at: 1, field: "id", expectation: "t.check expects a check id and a tenant slug")
         let slug = try stack.requiredString(at: 2, field: "slug", expectation: "t.check expects a check id and a tenant slug")
-        let checks = try runner.goLiveChecks()
-        guard checks.ids.contains(id) else {
-            throw ProvisionError(.notFound, "t.check: no check has the id '\(id)'\(Suggestion.closest(to: id, among: checks.ids).map { "; did you mean '\($0)'?" } ?? "") (the checks are: \(checks.ids.joined(separator: ", ")))", field: "id")
+        // A module that did not load is found by the id it gave, as an error.
+        func has(_ checks: GoLiveChecks) -> Bool { checks.ids.contains(id) || checks.brokenIds.contains(id) }
+        var sets = [try runner.goLiveChecks()]
+        if !has(sets[0]), let beside = try runner.goLiveChecks(beside: file) { sets.append(beside) }
+        guard let checks = sets.first(where: has) else {
+            let loadErrors = sets.flatMap(\.loadErrors)
+            let ids = sets.flatMap(\.ids)
+            guard loadErrors.isEmpty else {
+                throw ProvisionError(.notFound, "t.check: '\(id)' is not among the checks that loaded, and \(loadErrors.count == 1 ? "a check module" : "\(loadErrors.count) check modules") did not load: \(loadErrors.joined(separator: "; ")). Fix \(loadErrors.count == 1 ? "it" : "them"), then run again (the checks that loaded: \(ids.joined(separator: ", ")))",
+                                     field: "id")
+            }
+            throw ProvisionError(.notFound, "t.check: no check has the id '\(id)'\(Suggestion.closest(to: id, among: ids).map { "; did you mean '\($0)'?" } ?? "") (the checks are: \(ids.joined(separator: ", ")))", field: "id")
         }
         let run = ProvisioningRun(connection: connection, dryRun: true, nested: true)
         defer { run.rollback() }
@@ -398,8 +462,12 @@ private final class TestContext {
         guard let tenant = try run.findTenant(slug: slug) else {
             throw ProvisionError(.notFound, "t.check: tenant '\(slug)' does not exist (create it with t.tenant)", field: "slug")
         }
-        guard let result = try checks.run(for: tenant, in: run, only: [id]).first else {
+        guard let result = try checks.run(for: tenant, in: run, only: [id]).first(where: { $0.id == id }) else {
             throw ProvisionError(.playbookError, "t.check: the check '\(id)' did not run")
+        }
+        if result.status == .error, checkErrors.count < 4 {
+            checkErrors.append(([#"t.check("\#(id)", "\#(slug)"): \#(result.message)"#] + (result.excerpt.map { [$0] } ?? []))
+                .joined(separator: "\n"))
         }
         stack.push(result.status.rawValue)
         stack.push(result.message)

@@ -52,47 +52,13 @@ enum RepeatedOptions {
     /// Every long name of the command's single-valued options → the option's first long
     /// name, from ArgumentParser's own description of the command (nil if unreadable).
     private static func options(of arguments: [String]) -> [String: String]? {
-        guard var command = dumpedHelp()?.command else { return nil }
-        for word in arguments where !word.hasPrefix("-") {
-            guard let next = (command.subcommands ?? []).first(where: { $0.commandName == word }) else { break }
-            command = next
-        }
+        guard let root = CommandTree.root else { return nil }
+        let command = root.command(in: arguments.filter { !$0.hasPrefix("-") }).command
         var options: [String: String] = [:]
-        for argument in command.arguments ?? [] {
-            guard argument.kind == "option", argument.isRepeating != true else { continue }
-            let longNames = (argument.names ?? []).filter { $0.kind == "long" }.map(\.name)
-            guard let first = longNames.first else { continue }
-            for name in longNames { options[name] = first }
+        for argument in command.arguments ?? [] where argument.isSingleValued {
+            guard let first = argument.longNames.first else { continue }
+            for name in argument.longNames { options[name] = first }
         }
         return options
-    }
-
-    /// The parts of ArgumentParser's `--experimental-dump-help` document read here.
-    private struct DumpedHelp: Decodable {
-        struct Command: Decodable {
-            struct Argument: Decodable {
-                struct Name: Decodable {
-                    let kind: String
-                    let name: String
-                }
-                let kind: String
-                let isRepeating: Bool?
-                let names: [Name]?
-            }
-            let commandName: String
-            let subcommands: [Command]?
-            let arguments: [Argument]?
-        }
-        let command: Command
-    }
-
-    private static func dumpedHelp() -> DumpedHelp? {
-        do {
-            _ = try Provision.parseAsRoot(["--experimental-dump-help"])
-            return nil
-        } catch {
-            let text = Provision.fullMessage(for: error)
-            return try? JSONDecoder().decode(DumpedHelp.self, from: Data(text.utf8))
-        }
     }
 }

@@ -13,6 +13,10 @@ import ProvisionCore
 // A custom entry point: the contract's exit codes (2 for any usage error, where
 // ArgumentParser would use 64) and, with --json, errors as one JSON document.
 
+// First of all: a standard descriptor the process was started without is taken before
+// the database's socket could take its number.
+StandardStream.reserveStandardDescriptors()
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 let json = (arguments.firstIndex(of: "--").map { arguments[..<$0] } ?? arguments[...]).contains("--json")
 let output = Output(json: json)
@@ -74,16 +78,25 @@ do {
     if code == .success {
         // Help, completions, or `provision COMMAND --version` (as a document with --json).
         let message = Provision.fullMessage(for: error)
-        if json && message == VersionDocument.text { output.document(VersionDocument()) } else { Output.standardOutput(message) }
+        if json && message == VersionDocument.text {
+            output.document(VersionDocument())
+        } else if let shell = CompletionScript.requestedShell(arguments) {
+            Output.standardOutput(CompletionScript.script(for: shell, generated: message))
+        } else {
+            Output.standardOutput(message)
+        }
         exit(0)
     }
-    let message = Provision.message(for: error)
-    // Name the flag the parser complained about, as every other input error does.
-    let field = message.firstMatch(of: /'--([A-Za-z][A-Za-z0-9-]*)/).map { String($0.1) }
+    let parserMessage = Provision.message(for: error)
+    // Name the flag the parser complained about, as every other input error does; a
+    // mistyped command or a flag of other commands is said with what was meant.
+    let usage = MistypedCommandLine.error(for: arguments, parserMessage: parserMessage)
+        ?? ProvisionError(.invalidInput, parserMessage,
+                          field: parserMessage.firstMatch(of: /'--([A-Za-z][A-Za-z0-9-]*)/).map { String($0.1) })
     if json {
-        output.failure(ProvisionError(.invalidInput, message, field: field))
+        output.failure(usage)
     } else {
-        Output.standardError("error: \(message)")
+        Output.standardError("error: \(usage.message)")
         Output.standardError("See 'provision --help' or 'provision <command> --help'.")
     }
     exit(2)

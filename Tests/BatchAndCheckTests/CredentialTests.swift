@@ -289,6 +289,24 @@ struct UndeliveredPasswordTests {
         try Self.expectResetWorks(email, in: db)
     }
 
+    @Test("no stdout at all (>&-): the password is not taken for shown (nor sent down the database's socket): revoked, named, exit 1",
+          arguments: [false, true])
+    func noStdout(json: Bool) throws {
+        let db = try TestDatabase.create()
+        let email = "owner@no-stdout.example"
+
+        let result = try Self.runRedirected(["tenant", "--tenantSlug", "no-stdout", "--tenantName", "No Stdout",
+                                             "--ownerEmail", email] + (json ? ["--json"] : []), redirect: ">&-", in: db)
+
+        #expect(result.status == 1, "\(result)")
+        Self.expectNamed([email], in: result.stderr)
+        #expect(result.stderr.contains("Bad file descriptor"), "\(result.stderr)")
+        #expect(!result.stderr.contains("frontend message"), "\(result.stderr)")
+        #expect(try db.tenantExists("no-stdout"), "the run committed")
+        try Self.expectRevoked(email, in: db)
+        try Self.expectResetWorks(email, in: db)
+    }
+
     @Test("member add with stdout closed: the new member's password is revoked and named, exit 1; a reset then works")
     func memberAddClosedPipe() throws {
         let db = try TestDatabase.create()

@@ -20,12 +20,12 @@ struct FleetCheckStreamTests {
         ((json?["tenants"] as? [[String: Any]]) ?? []).compactMap { ($0["tenant"] as? [String: Any])?["slug"] as? String }
     }
 
-    @Test("a check stuck past every limit for one tenant: the tenants before it are reported, that tenant's check is an error naming tenant and check, the rest are counted as not checked")
+    @Test("a check stuck past every limit for one tenant: that tenant's check is an error naming tenant and check, and every other tenant is checked and reported, in one report")
     func stuckCheck() throws {
         let db = try TestDatabase.create()
         let scratch = try Scratch()
         defer { scratch.remove() }
-        try Self.tenants(["s-1", "s-2", "s-3"], in: db)
+        try Self.tenants(["s-1", "s-2", "s-3", "s-4"], in: db)
         try scratch.write("checks/stuck.lua", """
             return { id = "stuck-for-s-2", title = "Stuck for one tenant", run = function(ctx)
               if ctx.tenant.slug == "s-2" then string.find(string.rep("a", 40000), ".-.-.-.-.-.-.-.-.-b") end
@@ -37,21 +37,50 @@ struct FleetCheckStreamTests {
         let text = try ProvisionBinary.run(arguments, databaseURL: db.url, timeout: 60)
         #expect(text.status == 1, "\(text)")
         let lines = text.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "Go-live checks for 4 tenants:" && lines.filter { $0.hasPrefix("Go-live") }.count == 1, "one report: \(text.stdout)")
         #expect(lines.contains { $0.hasPrefix("  ✓ s-1 ") }, "the tenant before it was reported: \(text.stdout)")
         #expect(lines.contains { $0.hasPrefix("  E s-2 ") }, "\(text.stdout)")
-        #expect(lines.contains { $0.contains("s-2") && $0.contains("stuck-for-s-2") && $0.contains("did not stop") }, "\(text.stdout)")
-        #expect(text.stdout.contains("stopped at s-2") && text.stdout.contains("1 not checked"), "\(text.stdout)")
-        #expect(text.stderr.contains("for tenant s-2"), "stderr names the tenant: \(text.stderr)")
+        #expect(lines.contains { $0.contains("s-2") && $0.contains("stuck-for-s-2") && $0.contains("did not stop") && $0.contains("for tenant s-2") },
+                "\(text.stdout)")
+        #expect(lines.contains { $0.hasPrefix("  ✓ s-3 ") } && lines.contains { $0.hasPrefix("  ✓ s-4 ") }, "the tenants after it too: \(text.stdout)")
+        #expect(lines.last == "3 of 4 tenants ready, 1 with failing checks", "\(text.stdout)")
 
         let json = try ProvisionBinary.run(arguments + ["--json"], databaseURL: db.url, timeout: 60)
         #expect(json.status == 1, "\(json)")
         try ContractSchema.validate(json.stdout, as: .fleetCheck)
-        #expect(Self.slugs(of: json.json) == ["s-1", "s-2"], "\(json.stdout)")
-        let stopped = json.json?["stopped"] as? [String: Any]
-        #expect(stopped?["reason"] as? String == "stuck" && stopped?["tenant"] as? String == "s-2"
-                && stopped?["check"] as? String == "stuck-for-s-2" && stopped?["unchecked"] as? Int == 1, "\(String(describing: stopped))")
+        #expect(Self.slugs(of: json.json) == ["s-1", "s-2", "s-3", "s-4"], "\(json.stdout)")
+        #expect(json.json?["stopped"] == nil, "it did not stop: \(json.stdout)")
+        let stuck = (json.json?["tenants"] as? [[String: Any]])?[1]["checks"] as? [[String: Any]]
+        #expect(stuck?.count == 1 && stuck?.first?["id"] as? String == "stuck-for-s-2" && stuck?.first?["status"] as? String == "error",
+                "\(String(describing: stuck))")
         let summary = json.json?["summary"] as? [String: Any]
-        #expect(summary?["tenants"] as? Int == 2 && summary?["error"] as? Int == 1, "\(String(describing: summary))")
+        #expect(summary?["tenants"] as? Int == 4 && summary?["failing"] as? Int == 1 && summary?["error"] as? Int == 1
+                && summary?["pass"] as? Int == 6, "\(String(describing: summary))")
+    }
+
+    @Test("a check stuck for tenant after tenant: after 10 the report is closed where it stopped, valid, saying why and how many were not checked")
+    func stuckEverywhere() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let slugs = (10...23).map { "e-\($0)" }
+        try Self.tenants(slugs, in: db)
+        try scratch.write("checks/stuck.lua", """
+            return { id = "always-stuck", title = "Stuck for every tenant", run = function(ctx)
+              string.find(string.rep("a", 40000), ".-.-.-.-.-.-.-.-.-b")
+              ctx.pass("not stuck")
+            end }
+            """)
+        let json = try ProvisionBinary.run(["check", "--all", "--checks", scratch.path("checks"), "--only", "always-stuck", "--checkTimeout", "0.05",
+                                            "--json"], databaseURL: db.url, timeout: 120)
+        #expect(json.status == 1, "\(json)")
+        try ContractSchema.validate(json.stdout, as: .fleetCheck)
+        #expect(Self.slugs(of: json.json) == Array(slugs.prefix(11)), "\(json.stdout)")
+        let stopped = json.json?["stopped"] as? [String: Any]
+        #expect(stopped?["reason"] as? String == "stuck" && stopped?["tenant"] as? String == "e-20"
+                && stopped?["check"] as? String == "always-stuck" && stopped?["unchecked"] as? Int == 3, "\(String(describing: stopped))")
+        #expect((stopped?["message"] as? String)?.contains("11 checks got stuck, so the rest were not checked") == true, "\(String(describing: stopped))")
+        #expect(json.stderr.contains("11 checks got stuck"), "\(json.stderr)")
     }
 
     @Test("an interrupt while the fleet is checked: exit 130, and stdout is still one valid document with the tenants done and stopped: interrupted")
@@ -79,6 +108,29 @@ struct FleetCheckStreamTests {
         let done = Self.slugs(of: result.json)
         #expect(done.count < 4 && (result.json?["summary"] as? [String: Any])?["tenants"] as? Int == done.count, "\(result.stdout)")
         #expect(stopped?["unchecked"] as? Int == 4 - done.count)
+    }
+
+    @Test("no one reads the report (| head, stdout closed): check --all stops there, exit 1, and says how far it got; the database never sees the report",
+          arguments: [false, true])
+    func readerGone(json: Bool) throws {
+        let db = try TestDatabase.create()
+        let slugs = (1...40).map { "gone-\($0)" }
+        try Self.tenants(slugs, in: db)
+        for redirect in ["| head -c 1 >/dev/null", ">&-"] {
+            let script = "\"$0\" \"$@\" \(redirect); exit ${PIPESTATUS[0]}"
+            let child = try Spawned(["-c", script, ProvisionBinary.path, "check", "--all"] + (json ? ["--json"] : []),
+                                    databaseURL: db.url, executable: "/bin/bash")
+            let (ended, _, stderr) = child.finish()
+            #expect(ended == .exited(1), "\(redirect): \(ended)\n\(stderr)")
+            let errno = redirect == ">&-" ? "Bad file descriptor" : "Broken pipe"
+            #expect(stderr.contains("error: could not write to stdout (\(errno)): the report stopped after at most "), "\(redirect): \(stderr)")
+            // It stopped at the first write that failed, not after the whole fleet.
+            let done = stderr.split(separator: "at most ").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? slugs.count
+            #expect(done < slugs.count / 2, "\(redirect): stopped after \(done) of \(slugs.count): \(stderr)")
+            // stdout missing altogether: the report does not go down the database's socket,
+            // whose number it would otherwise take.
+            #expect(!stderr.contains("frontend message") && !stderr.contains("lost the connection"), "\(redirect): \(stderr)")
+        }
     }
 
     @Test("a long message is cut in the text line with a marker, and whole in JSON; a check's messages count against its memory limit")

@@ -148,4 +148,79 @@ struct SecretTests {
         // `migrate --status` before `migrate` finds every migration pending: exit 4.
         #expect(statuses == [4, 0, 0, 0, 0, 3, 3, 0, 2], "the commands ran as expected")
     }
+
+    // MARK: One-time passwords on a stdout that is not a terminal (CONTRACT §14)
+
+    static let pipeWarning = "printed to stdout, which is not a terminal"
+
+    @Test("A one-time password printed to a pipe comes with a warning on stderr naming --credentialsFile and --recipient",
+          arguments: OutputMode.allCases)
+    func aPasswordOnAPipeIsWarnedAbout(mode: OutputMode) throws {
+        let db = try TestDatabase.create()
+        // ProvisionBinary's stdout is a pipe, as `provision tenant … | cat` and a CI log are.
+        let result = try ProvisionBinary.run(mode.apply(Runbook.staging), databaseURL: db.url)
+        #expect(result.status == 0, "\(result)")
+        let password = try #require(result.oneTimePassword(mode), "\(result)")
+        let warning = try #require(result.stderr.split(separator: "\n").first { $0.contains(Self.pipeWarning) }, "\(result)")
+        #expect(warning.hasPrefix("warning: 1 one-time password was printed to stdout"), "\(warning)")
+        #expect(warning.contains("--credentialsFile") && warning.contains("--recipient"), "\(warning)")
+        #expect(!result.stderr.contains(password), "never the password on stderr: \(result)")
+        #expect(OneTimePasswordShape.occurrences(in: result.stderr).isEmpty)
+
+        // A batch of two: one warning, counting both.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pipe-\(UUID().uuidString).csv")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "tenantSlug,tenantName,ownerEmail\nwave-a,Wave A,owner@wave-a.example.com\nwave-b,Wave B,owner@wave-b.example.com\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        let batch = try ProvisionBinary.run(mode.apply(["batch", file.path]), databaseURL: db.url)
+        #expect(batch.status == 0, "\(batch)")
+        #expect(batch.stderr.components(separatedBy: "warning: 2 one-time passwords were printed to stdout").count == 2, "\(batch)")
+    }
+
+    @Test("No warning when no password is printed: linked user, dry run, credentials file", arguments: OutputMode.allCases)
+    func noWarningWithoutAPasswordOnStdout(mode: OutputMode) throws {
+        let db = try TestDatabase.create()
+        try #require(try ProvisionBinary.run(Runbook.tenant("first", owner: "owner@pilot.example.com"), databaseURL: db.url).status == 0)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("credentials-\(UUID().uuidString).csv").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        for arguments in [Runbook.tenant("linked", owner: "owner@pilot.example.com", "--allowExistingUser"),
+                          Runbook.tenant("planned", owner: "owner@planned.example.com", "--dryRun"),
+                          Runbook.tenant("filed", owner: "owner@filed.example.com", "--credentialsFile", file)] {
+            let result = try ProvisionBinary.run(mode.apply(arguments), databaseURL: db.url)
+            #expect(result.status == 0, "\(result)")
+            #expect(!result.stderr.contains(Self.pipeWarning), "\(arguments): \(result)")
+        }
+    }
+
+    @Test("No warning when stdout is a terminal: the password is shown, and nothing else is said", arguments: OutputMode.allCases)
+    func noWarningOnATerminal(mode: OutputMode) throws {
+        let db = try TestDatabase.create()
+        let result = try Self.runOnATerminal(mode.apply(Runbook.staging), databaseURL: db.url)
+        #expect(result.status == 0, "\(result)")
+        #expect(OneTimePasswordShape.occurrences(in: result.stdout).count == 1, "the password is on the terminal: \(result)")
+        #expect(!result.stderr.contains(Self.pipeWarning), "\(result)")
+        #expect(OneTimePasswordShape.occurrences(in: result.stderr).isEmpty)
+    }
+
+    /// `provision ARGUMENTS` with stdout on a terminal and stderr on a file: util-linux's
+    /// `script` (Debian's bsdutils, essential) runs it on a pseudo-terminal and copies
+    /// what it shows there.
+    static func runOnATerminal(_ arguments: [String], databaseURL: String) throws -> (status: Int32, stdout: String, stderr: String) {
+        let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("terminal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: errorFile) }
+        func quoted(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'" }
+        let command = ([ProvisionBinary.path] + arguments).map(quoted).joined(separator: " ") + " 2>" + quoted(errorFile.path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["--quiet", "--return", "--command", command, "/dev/null"]
+        process.environment = ProvisionBinary.childEnvironment(databaseURL: databaseURL, [:])
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let stderr = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, stdout, stderr)
+    }
 }

@@ -1,5 +1,5 @@
--- Tests of the example check beside it: run them with
---   provision test scripts/checks --checks scripts/checks
+-- Tests of the example check beside it (t.check finds it there): run them with
+--   provision test scripts/checks
 
 return {
   ["fails without groups"] = function(t)

@@ -212,21 +212,25 @@ function provision.batch(spec) end
 ---@return {pass: integer, warn: integer, fail: integer, error: integer} summary
 function provision.runChecks(slug) end
 
--- Go-live check modules (stdlib/checks/, --checks DIR, $PROVISION_CHECKS_PATH) return
--- a provision.Check. They run read-only, without io or os.getenv, with a time limit.
+-- Go-live check modules (stdlib/checks/, --checks DIR or FILE, $PROVISION_CHECKS_PATH)
+-- return a provision.Check. They run read-only, without io or os.getenv, with a time
+-- limit. Reading a field ctx or ctx.tenant does not have, or a column a query did not
+-- return, is an error naming the closest one, never nil.
 
 ---@class provision.CheckContext
 ---@field tenant provision.Tenant The tenant being checked.
 local CheckContext = {}
 
---- A read-only query; `$1`, `$2`, … bind the extra arguments.
+--- A read-only query; `$1`, `$2`, … bind the extra arguments. Each row has the query's
+--- columns (a NULL one is nil); any other name is an error.
 ---@param sql string
 ---@param ... string|number|boolean|nil
 ---@return table<string, any>[]
 function CheckContext.query(sql, ...) end
 
---- Rows of a tenant-scoped table for this tenant, optionally with a condition whose
---- placeholders start at `$2`: `ctx.count("centers", "time_zone IS NULL")`.
+--- Rows of a tenant-scoped table for this tenant (memberships, audit_events, centers,
+--- levels, programs, groups, students, parents, student_parents), optionally with a
+--- condition whose placeholders start at `$2`: `ctx.count("centers", "time_zone IS NULL")`.
 ---@param table string
 ---@param condition? string
 ---@param ... string|number|boolean|nil

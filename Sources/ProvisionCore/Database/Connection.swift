@@ -22,6 +22,9 @@ public final class Connection {
     /// What a signal handler (and a deadline) uses to cancel the statement in flight.
     private let cancelHandle: OpaquePointer?
     private var savepointCounter = 0
+    /// The scope the queries of scripts run in, left open between them and closed ahead
+    /// of any other statement (`QueryScope`).
+    private var queryScope: QueryScope?
     public private(set) var inTransaction = false
     /// The open transaction was begun READ ONLY (a dry run, a check).
     private var transactionReadOnly = false
@@ -151,6 +154,7 @@ public final class Connection {
 
     /// The columns (names and types) of an open cursor, without fetching a row.
     func describeCursor(_ cursor: Identifier) throws(DatabaseFailure) -> [Rows.Column] {
+        try closeOpenQueryScope()
         startStatement()
         guard PQsendDescribePortal(handle, cursor.name) == 1 else {
             StatementCancellation.end()
@@ -161,6 +165,7 @@ public final class Connection {
 
     /// The simple-query protocol: several statements, no parameters; the rows of the last.
     fileprivate func executeSimple(_ text: String) throws(DatabaseFailure) -> Rows {
+        try closeOpenQueryScope()
         try refuseIfPastDeadline()
         startStatement()
         guard PQsendQuery(handle, text) == 1 else {
@@ -269,22 +274,198 @@ public final class Connection {
         try run("RELEASE SAVEPOINT \(savepoint.identifier)")
     }
 
-    /// Opens a savepoint and runs `script` in it, in one round trip; returns the
-    /// savepoint and the rows of the script's last statement.
-    func savepoint(then script: StaticScript) throws(ProvisionError) -> (Savepoint, Rows) {
-        savepointCounter += 1
-        let savepoint = Savepoint(identifier: Identifier("provision_sp", number: savepointCounter))
-        let rows = try executeScript(StaticScript(text: "SAVEPOINT \(savepoint.identifier.quoted);\n" + script.text))
-        return (savepoint, rows)
+    /// Where the queries of scripts run (`ReadOnlyQuery`): a savepoint (`outer`) holding
+    /// their fences, and in it one (`inner`) each query runs in and the next rolls back
+    /// to. A fleet's checks send thousands of queries, one after the other: the fences
+    /// are set once for them all, and each query's rollback rides in the next one's round
+    /// trip. The scope is closed (rolled back, released, session advisory locks let go)
+    /// ahead of any other statement, and when a query asks for other fences, so nothing
+    /// else ever runs in it.
+    struct QueryScope {
+        let outer: Savepoint
+        let inner: Savepoint
+        /// The fences' text and values.
+        let key: [String?]
+        /// What the fences answered (the limits in force, which the queries guard).
+        let settings: Row
     }
 
-    /// Rolls back to `savepoint` and releases it, then releases every session-level
-    /// advisory lock, in one round trip (what a query from a script leaves behind).
-    func rollbackQuery(to savepoint: Savepoint) throws(ProvisionError) {
-        let name = savepoint.identifier.quoted
-        try withoutDeadline { () throws(ProvisionError) in
-            _ = try executeScript(StaticScript(text: "ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name); SELECT pg_advisory_unlock_all()"))
+    /// A query's way into a scope: `steps` open the pipeline. `fences` is the index of
+    /// the fences' step when they run (a new scope), nil when the open scope's hold
+    /// (`settings` then has their answer). `scope` is kept with `keepQueryScope` once the
+    /// query succeeded, or closed with `closeQueryScope` when it did not.
+    struct QueryScopeEntry {
+        let steps: [PipelineStep]
+        let fences: Int?
+        let settings: Row?
+        let outer: Savepoint
+        let inner: Savepoint
+        let key: [String?]
+    }
+
+    /// The steps that put the next query in a scope fenced by `fences`: the open one's
+    /// inner savepoint rolled back to (undoing the query before) when it has the same
+    /// fences, else a new scope (after closing the open one).
+    func enterQueryScope(fences: SQL) -> QueryScopeEntry {
+        let key = [fences.text] + fences.parameters
+        if let scope = queryScope {
+            queryScope = nil
+            if scope.key == key {
+                return QueryScopeEntry(steps: [.statement("ROLLBACK TO SAVEPOINT \(scope.inner.identifier)")], fences: nil,
+                                       settings: scope.settings, outer: scope.outer, inner: scope.inner, key: key)
+            }
+            let closing = Self.closingSteps(scope)
+            let (outer, inner) = (nextSavepoint(), nextSavepoint())
+            return QueryScopeEntry(steps: closing + Self.openingSteps(outer: outer, fences: fences, inner: inner), fences: closing.count + 1,
+                                   settings: nil, outer: outer, inner: inner, key: key)
         }
+        let (outer, inner) = (nextSavepoint(), nextSavepoint())
+        return QueryScopeEntry(steps: Self.openingSteps(outer: outer, fences: fences, inner: inner), fences: 1, settings: nil,
+                               outer: outer, inner: inner, key: key)
+    }
+
+    /// The query in `entry` succeeded: its scope stays open for the next query.
+    func keepQueryScope(_ entry: QueryScopeEntry, settings: Row) {
+        queryScope = QueryScope(outer: entry.outer, inner: entry.inner, key: entry.key, settings: settings)
+    }
+
+    /// The query in `entry` failed: its scope is closed now (rolled back, released, its
+    /// session advisory locks let go), undoing works past a deadline.
+    func closeQueryScope(_ entry: QueryScopeEntry) throws(ProvisionError) {
+        queryScope = QueryScope(outer: entry.outer, inner: entry.inner, key: entry.key, settings: Row(columns: [], values: []))
+        do { try closeOpenQueryScope() } catch { throw ProvisionError(error) }
+    }
+
+    private func nextSavepoint() -> Savepoint {
+        savepointCounter += 1
+        return Savepoint(identifier: Identifier("provision_sp", number: savepointCounter))
+    }
+
+    private static func openingSteps(outer: Savepoint, fences: SQL, inner: Savepoint) -> [PipelineStep] {
+        [.statement("SAVEPOINT \(outer.identifier)"), .statement(fences), .statement("SAVEPOINT \(inner.identifier)")]
+    }
+
+    private static func closingSteps(_ scope: QueryScope) -> [PipelineStep] {
+        [.statement("ROLLBACK TO SAVEPOINT \(scope.outer.identifier)"), .statement("RELEASE SAVEPOINT \(scope.outer.identifier)"),
+         .statement("SELECT pg_advisory_unlock_all()")]
+    }
+
+    /// Closes the open query scope, if any, on its own (undoing works past a deadline).
+    private func closeOpenQueryScope() throws(DatabaseFailure) {
+        guard let scope = queryScope else { return }
+        queryScope = nil
+        let saved = deadline
+        deadline = nil
+        defer { deadline = saved }
+        _ = try pipeline(Self.closingSteps(scope))
+    }
+
+    // MARK: Pipelines
+
+    /// One statement of a pipeline.
+    enum PipelineStep {
+        /// Its rows are returned.
+        case statement(SQL)
+        /// An open cursor's columns (the rows returned hold none).
+        case describePortal(Identifier)
+        /// Its rows go one at a time (single-row mode) to the pipeline's `eachRow`, with
+        /// the columns of the portal described last before it; `eachRow` returns false
+        /// to take no more (the rest are read and dropped).
+        case eachRow(SQL)
+
+        var parameters: [String?] {
+            switch self {
+            case .statement(let sql), .eachRow(let sql): sql.parameters
+            case .describePortal: []
+            }
+        }
+    }
+
+    /// Sends `steps` in one flush (libpq's pipeline mode), after closing the query scope
+    /// left open if there is one, and reads their results in order: one round trip for
+    /// what would take one a statement. Returns each step's rows. A step that fails
+    /// makes the server skip the rest; its failure is thrown once every result is in.
+    /// The steps are one statement to the limits: the statement limit, the deadline and
+    /// an interrupt cancel whichever one is running.
+    func pipeline(_ steps: [PipelineStep], eachRow: ([String?], [Rows.Column]) -> Bool = { _, _ in true }) throws(DatabaseFailure) -> [Rows] {
+        do {
+            try refuseIfPastDeadline()
+        } catch {
+            // Undoing works past a deadline; what would follow it does not start.
+            try closeOpenQueryScope()
+            throw error
+        }
+        var all = steps
+        var pending = 0
+        if let scope = queryScope {
+            queryScope = nil
+            all = Self.closingSteps(scope) + steps
+            pending = all.count - steps.count
+        }
+        startStatement()
+        guard PQenterPipelineMode(handle) == 1 else {
+            StatementCancellation.end()
+            throw failure(nil, parameters: [])
+        }
+        var failed: DatabaseFailure?
+        var sent = 0
+        for step in all {
+            let ok: Int32
+            switch step {
+            case .statement(let sql), .eachRow(let sql):
+                let types: [Oid] = sql.binds.map { Oid($0.type.oid) }
+                ok = withOptionalCStringArray(sql.parameters) { values in
+                    PQsendQueryParams(handle, sql.text, Int32(types.count), types, values, nil, nil, 0)
+                }
+            case .describePortal(let portal):
+                ok = PQsendDescribePortal(handle, portal.name)
+            }
+            guard ok == 1 else {
+                failed = failure(nil, parameters: [])
+                break
+            }
+            sent += 1
+        }
+        // The sync is sent (and the buffer flushed) even after a step could not be queued,
+        // so that what was queued is answered and the connection leaves pipeline mode.
+        if PQpipelineSync(handle) != 1, failed == nil { failed = failure(nil, parameters: []) }
+        var results: [Rows] = []
+        results.reserveCapacity(steps.count)
+        var wanted = true
+        var described: [Rows.Column] = []
+        for (index, step) in all.prefix(sent).enumerated() {
+            var rows = Rows(columns: [], values: [], affected: 0)
+            if case .eachRow = step { _ = PQsetSingleRowMode(handle) }
+            while let result = nextResult() {
+                defer { PQclear(result) }
+                switch PQresultStatus(result) {
+                case PGRES_SINGLE_TUPLE:
+                    if wanted, failed == nil { wanted = eachRow(self.rows(of: result).values.first ?? [], described) }
+                case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                    if case .eachRow = step { break }
+                    rows = self.rows(of: result)
+                    if case .describePortal = step { described = rows.columns }
+                case PGRES_PIPELINE_ABORTED:
+                    break
+                default:
+                    failed = failed ?? failure(result, parameters: step.parameters)
+                }
+                if PQstatus(handle) == CONNECTION_BAD { break }
+            }
+            if index >= pending { results.append(rows) }
+            if PQstatus(handle) == CONNECTION_BAD { break }
+        }
+        // The sync's own result, after which the connection may leave pipeline mode.
+        while PQstatus(handle) != CONNECTION_BAD, let result = nextResult() {
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+        }
+        _ = PQexitPipelineMode(handle)
+        try endStatement()
+        if let failed { throw failed }
+        if PQstatus(handle) == CONNECTION_BAD || results.count < steps.count { throw failure(nil, parameters: []) }
+        return results
     }
 
     public func rollback(to savepoint: Savepoint) throws(ProvisionError) {
@@ -299,6 +480,7 @@ public final class Connection {
     /// The one place that sends a statement with bound values: the caller then reads its
     /// results with `nextResult`.
     private func send(_ sql: SQL) throws(DatabaseFailure) {
+        try closeOpenQueryScope()
         let parameters = sql.parameters
         let types: [Oid] = sql.binds.map { Oid($0.type.oid) }
         try refuseIfPastDeadline()

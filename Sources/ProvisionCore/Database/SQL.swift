@@ -200,7 +200,12 @@ public struct Identifier: Sendable, Hashable, CustomStringConvertible {
     public let name: String
 
     public init?(_ name: String) {
-        guard name.wholeMatch(of: /[a-z_][a-z0-9_]{0,62}/) != nil else { return nil }
+        // `[a-z_][a-z0-9_]{0,62}`, read byte by byte: a savepoint is named for every query
+        // a fleet's checks send, and a regex literal is compiled again on each use.
+        let bytes = name.utf8
+        guard let first = bytes.first, bytes.count <= 63, first == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first),
+              bytes.allSatisfy({ $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+        else { return nil }
         self.name = name
     }
 
@@ -216,6 +221,8 @@ public struct Identifier: Sendable, Hashable, CustomStringConvertible {
         self.init("\(prefix)_\(max(0, number))")!
     }
 
-    var quoted: String { "\"\(name.replacingEvery("\"", with: "\"\""))\"" }
+    var quoted: String {
+        name.utf8.contains(UInt8(ascii: "\"")) ? "\"\(name.replacingEvery("\"", with: "\"\""))\"" : "\"\(name)\""
+    }
     public var description: String { name }
 }

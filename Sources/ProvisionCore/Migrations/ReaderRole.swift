@@ -20,6 +20,13 @@ public enum ReaderRole {
     /// connection of the role that wrote it.
     public static let testerName = "provision_tester"
 
+    /// The tables the role reads (`users` without its password hash): what queries from
+    /// scripts may name.
+    public static let readableTables = ["tenants", "users", "memberships", "audit_events", "centers", "levels", "programs",
+                                        "groups", "students", "parents", "student_parents"]
+    /// Those of them that carry `tenant_id`: what a check counts for its tenant.
+    public static let tenantScopedTables = readableTables.filter { !["tenants", "users"].contains($0) }
+
 
     /// Where the role stands in one database once `provision migrate` has run.
     public enum Setup: Sendable, Equatable {
@@ -154,8 +161,7 @@ public enum ReaderRole {
     /// every migrate), and the tables' schema. `role` is one of this file's names.
     private static func reads(for role: String) -> String {
         """
-        GRANT SELECT ON TABLE "tenants", "memberships", "audit_events", "centers", "levels", "programs",
-                              "groups", "students", "parents", "student_parents" TO \(role);
+        GRANT SELECT ON TABLE \(readableTables.filter { $0 != "users" }.map { "\"\($0)\"" }.joined(separator: ", ")) TO \(role);
         DO $$
         BEGIN
             EXECUTE (

@@ -159,6 +159,18 @@ public struct Fleet {
         }
     }
 
+    /// Users' emails that start with `prefix` in any letter case (emails are unique
+    /// case-insensitively), read-only, at most `limit` of them: what a shell offers to
+    /// complete an email.
+    public func emails(startingWith prefix: String, limit: Int = 200) throws(ProvisionError) -> [String] {
+        try readOnly { () throws(ProvisionError) -> [String] in
+            try connection.run("""
+                SELECT email FROM users WHERE starts_with(lower(email), lower(\(prefix)))
+                ORDER BY lower(email) LIMIT \(Int32(clamping: limit))
+                """).map { row throws(ProvisionError) in try row.decode(String.self, "email") }
+        }
+    }
+
     /// Every tenant, by slug, read in the caller's open transaction (to check them all).
     public func tenantsInTransaction() throws(ProvisionError) -> [Tenant] {
         try connection.run("SELECT id, slug, name, time_zone, support_email, support_phone FROM tenants ORDER BY slug")

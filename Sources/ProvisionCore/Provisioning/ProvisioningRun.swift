@@ -293,7 +293,16 @@ public final class ProvisioningRun {
         guard let connection else {
             throw ProvisionError(.databaseUnavailable, "this dry run has no database (DATABASE_URL is not set), so it cannot query")
         }
-        var query = try ReadOnlyQuery(text, parameters: parameters, maxBytes: maxBytes)
+        let statement: ReadOnlyQuery.Statement
+        if let fenced = fencedStatements[text] {
+            statement = fenced
+        } else {
+            statement = try ReadOnlyQuery.statement(text)
+            // A check sends the same few texts for every tenant of a fleet.
+            if fencedStatements.count >= 256 { fencedStatements.removeAll(keepingCapacity: true) }
+            fencedStatements[text] = statement
+        }
+        var query = ReadOnlyQuery(statement, parameters: parameters, maxBytes: maxBytes)
         query.statementTimeoutMilliseconds = queryStatementTimeoutMilliseconds
         try requireOpen()
         let identity: ReadOnlyQuery.Identity
@@ -305,6 +314,9 @@ public final class ProvisioningRun {
         }
         return try query.run(on: connection, as: identity)
     }
+
+    /// Query texts that passed the fence (`ReadOnlyQuery.statement`), by text.
+    private var fencedStatements: [String: ReadOnlyQuery.Statement] = [:]
 
     /// The statement timeout every read-only query runs under while it is set (a
     /// go-live check's own limit, a second later than its deadline, which cancels first

@@ -48,6 +48,7 @@ struct ReadOnlyQuery {
     /// Chosen here, never derived from input; the savepoint around the query drops it.
     static let cursor = Identifier("provision_query_rows")!
     static let rowsPerChunk = 100
+    static let unlock: SQL = "SELECT pg_advisory_unlock_all()"
     /// Predefined roles that reach outside the database (files, programs, other sessions).
     /// A login that may become one of them, or a superuser role, is privileged: a query
     /// running as that login could `set_config('role', …)` its way to it.
@@ -58,7 +59,11 @@ struct ReadOnlyQuery {
     static func rowOverhead(columns: Int) -> Int { 64 + 48 * columns }
 
     init(_ text: String, parameters: [Bind], maxBytes: Int?) throws(ProvisionError) {
-        self.statement = try Self.statement(text)
+        self.init(try Self.statement(text), parameters: parameters, maxBytes: maxBytes)
+    }
+
+    init(_ statement: Statement, parameters: [Bind], maxBytes: Int?) {
+        self.statement = statement
         self.parameters = parameters
         self.maxBytes = maxBytes
     }
@@ -117,17 +122,19 @@ struct ReadOnlyQuery {
     /// Runs the query in a savepoint of its own, rolled back afterwards with any
     /// session-level advisory lock the query took, and returns its rows.
     ///
-    /// Three statements besides the cursor's own (a fleet's checks send thousands): the
-    /// savepoint with the fences, and the rollback with the advisory unlock, each one
-    /// round trip.
+    /// One round trip for most queries (a fleet's checks send thousands): the savepoint,
+    /// the cursor, its columns and its first chunk of rows go in one pipeline, and the
+    /// rollback rides ahead of the next statement (`Connection.QueryScope`: the fences
+    /// are set once for a run of queries with the same ones). A result of more than one
+    /// chunk takes a round trip per further chunk.
     func run(on connection: Connection, as identity: Identity) throws(ProvisionError) -> Rows {
-        let (savepoint, settings) = try connection.savepoint(then: fences(for: identity))
+        let entry = connection.enterQueryScope(fences: fences(for: identity))
         do throws(ProvisionError) {
-            let rows = try fetch(on: connection, settings: settings, as: identity)
-            try connection.rollbackQuery(to: savepoint)
+            let (rows, settings) = try fetch(on: connection, entering: entry, as: identity)
+            connection.keepQueryScope(entry, settings: settings)
             return rows
         } catch {
-            try? connection.rollbackQuery(to: savepoint)
+            try? connection.closeQueryScope(entry)
             throw error
         }
     }
@@ -137,86 +144,117 @@ struct ReadOnlyQuery {
     /// so they are set again before every chunk after the first.
     static let guardedSettings = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "search_path"]
 
-    /// What runs in the query's savepoint before its cursor: read-only, the check's
-    /// statement limit, the role, and the limits in force read back (to guard them).
-    private func fences(for identity: Identity) -> StaticScript {
-        // An integer of the tool's own options, never input.
-        let limit = statementTimeoutMilliseconds.map { "SET LOCAL statement_timeout = \(max(1, $0));\n" } ?? ""
-        let current = """
-            SELECT current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout, current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout, current_setting('search_path') AS search_path;
-            """
-        switch identity {
-        case .reader:
-            // Names resolve as the connecting role sees them: under the reader, "$user"
-            // in search_path would name another schema.
-            return StaticScript(text: """
-                SET LOCAL transaction_read_only = on;
-                \(limit)SELECT set_config('search_path', concat_ws(', ', (SELECT string_agg(quote_ident(name), ', ' ORDER BY position)
-                                                                  FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (name, position)), 'pg_temp'), true);
-                SET LOCAL ROLE provision_reader;
-                \(current)
-                """)
-        case .connectingRole, .tester:
-            return StaticScript(text: "SET LOCAL transaction_read_only = on;\n\(limit)\(current)")
-        }
+    /// What runs in the query scope's savepoint before its queries, as one statement:
+    /// read-only, the check's statement limit, the role, and the limits in force read
+    /// back (to guard them). The transaction pinned `search_path` to provision's schema when it began
+    /// (`Connection.begin`), a list of names without `"$user"`, so names resolve alike
+    /// under the reader.
+    private func fences(for identity: Identity) -> SQL {
+        // An integer of the tool's own options; NULL keeps the limit in force.
+        let timeout = statementTimeoutMilliseconds.map { String(max(1, $0)) }
+        return identity == .reader
+            ? """
+              SELECT set_config('transaction_read_only', 'on', true) AS read_only,
+                     CASE WHEN \(timeout) IS NULL THEN current_setting('statement_timeout')
+                          ELSE set_config('statement_timeout', \(timeout), true) END AS statement_timeout,
+                     current_setting('lock_timeout') AS lock_timeout,
+                     current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout,
+                     current_setting('search_path') AS search_path, set_config('role', 'provision_reader', true) AS role
+              """
+            : """
+              SELECT set_config('transaction_read_only', 'on', true) AS read_only,
+                     CASE WHEN \(timeout) IS NULL THEN current_setting('statement_timeout')
+                          ELSE set_config('statement_timeout', \(timeout), true) END AS statement_timeout,
+                     current_setting('lock_timeout') AS lock_timeout,
+                     current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout,
+                     current_setting('search_path') AS search_path
+              """
     }
 
-    private func fetch(on connection: Connection, settings: Rows, as identity: Identity) throws(ProvisionError) -> Rows {
-        // current_setting, not pg_settings: the view builds every setting on each read, a
-        // millisecond per query that a fleet's checks pay thousands of times.
-        guard let row = settings.first else { throw ProvisionError(.databaseError, "the database did not report its limits") }
-        var limits: [String] = []
-        for name in Self.guardedSettings { limits.append(try row.decode(String.self, name)) }
+    private enum Stop { case tooLarge, malformed }
+
+    private func fetch(on connection: Connection, entering entry: Connection.QueryScopeEntry, as identity: Identity) throws(ProvisionError) -> (Rows, Row) {
         do {
-            return try fetchRows(on: connection, limits: limits, forTests: identity == .tester)
+            return try fetchRows(on: connection, entering: entry, forTests: identity == .tester)
         } catch {
             throw failure(error)
         }
     }
 
-    private enum Stop { case tooLarge, malformed }
+    /// The next chunk of the cursor's rows, bounded by the server to `bytes` (nil: no
+    /// bound) counting `perRow` bytes a row besides its text.
+    private func chunk(bytes: Int?, perRow: Int, forTests: Bool) -> SQL {
+        let (cursor, limit, bytes, perRow) = (Bind.cursor(Self.cursor), Int32(Self.rowsPerChunk), bytes.map { Int64($0) }, Int32(clamping: perRow))
+        return forTests
+            ? "SELECT row_text FROM provision_query.fetch_rows_for_tests(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text"
+            : "SELECT row_text FROM provision_query.fetch_rows(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text"
+    }
 
-    private func fetchRows(on connection: Connection, limits: [String], forTests: Bool) throws(DatabaseFailure) -> Rows {
-        try connection.execute(SQL(declaring: Self.cursor, over: statement, binds: parameters))
-        let columns = try connection.describeCursor(Self.cursor)
-        let overhead = Self.rowOverhead(columns: columns.count)
+    private func fetchRows(on connection: Connection, entering entry: Connection.QueryScopeEntry, forTests: Bool) throws(DatabaseFailure) -> (Rows, Row) {
+        var columns: [Rows.Column] = []
         var values: [[String?]] = []
         var used = 0
-        var first = true
-        while true {
-            if !first {
-                // What the rows so far may have changed, set back (in current_setting's
-                // own form, units included, which set_config reads).
-                try connection.execute("""
-                    SELECT set_config('statement_timeout', \(limits[0]), true), set_config('lock_timeout', \(limits[1]), true),
-                           set_config('idle_in_transaction_session_timeout', \(limits[2]), true), set_config('search_path', \(limits[3]), true)
-                    """)
-            }
-            first = false
-            var received = 0
-            var stop: Stop?
-            let remaining = maxBytes.map { Int64(max(0, $0 - used)) }
-            let (cursor, limit, bytes, perRow) = (Bind.cursor(Self.cursor), Int32(Self.rowsPerChunk), remaining, Int32(clamping: overhead))
-            let fetch: SQL = forTests
-                ? "SELECT row_text FROM provision_query.fetch_rows_for_tests(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text"
-                : "SELECT row_text FROM provision_query.fetch_rows(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text"
-            try connection.forEachRow(fetch) { row in
-                received += 1
-                guard let text = row.first ?? nil else { stop = .malformed; return false }
-                used += text.utf8.count + overhead
-                if let maxBytes, used > maxBytes { stop = .tooLarge; return false }
-                guard let fields = RecordText.fields(of: text, count: columns.count) else { stop = .malformed; return false }
-                values.append(fields)
-                return true
-            }
+        var received = 0
+        var stop: Stop?
+        func take(_ row: [String?]) -> Bool {
+            received += 1
+            guard let text = row.first ?? nil else { stop = .malformed; return false }
+            used += text.utf8.count + Self.rowOverhead(columns: columns.count)
+            if let maxBytes, used > maxBytes { stop = .tooLarge; return false }
+            guard let fields = RecordText.fields(of: text, count: columns.count) else { stop = .malformed; return false }
+            values.append(fields)
+            return true
+        }
+        func endOfChunk() throws(DatabaseFailure) -> Bool {
             switch stop {
             case .tooLarge?: throw DatabaseFailure(sqlState: .queryRowsTooLarge, constraint: nil, message: "the rows exceed the limit", hint: nil)
             case .malformed?: throw DatabaseFailure(sqlState: nil, constraint: nil, message: "a row of the query's result could not be read", hint: nil)
             case nil: break
             }
-            if received < Self.rowsPerChunk { break }
+            defer { received = 0 }
+            return received == Self.rowsPerChunk
         }
-        return Rows(columns: columns, values: values, affected: values.count)
+        // The first chunk is asked for before its columns are known: the server bounds it
+        // by the least a row costs besides its text (one column's worth), and `take`
+        // counts what each row really costs here, so the rows never take more than
+        // `maxBytes`. The scope's steps open the pipeline.
+        let results = try connection.pipeline(entry.steps + [
+            .statement(SQL(declaring: Self.cursor, over: statement, binds: parameters)),
+            .describePortal(Self.cursor),
+            .eachRow(chunk(bytes: maxBytes, perRow: Self.rowOverhead(columns: 1), forTests: forTests)),
+            // Session-level advisory locks outlive a rollback: released in the same round
+            // trip, not left for the rollback that comes later.
+            .statement(Self.unlock),
+        ]) { row, described in
+            columns = described
+            return take(row)
+        }
+        columns = results[entry.steps.count + 1].columns
+        guard let settings = entry.settings ?? entry.fences.flatMap({ results[$0].first }) else {
+            throw DatabaseFailure(sqlState: nil, constraint: nil, message: "the database did not report its limits", hint: nil)
+        }
+        var more = try endOfChunk()
+        guard more else { return (Rows(columns: columns, values: values, affected: values.count), settings) }
+        // What the rows so far may have changed, set back before each further chunk (in
+        // current_setting's own form, units included, which set_config reads).
+        var limits: [String] = []
+        for name in Self.guardedSettings {
+            guard let value = settings[name] ?? nil else {
+                throw DatabaseFailure(sqlState: nil, constraint: nil, message: "the database did not report \(name)", hint: nil)
+            }
+            limits.append(value)
+        }
+        while more {
+            try connection.execute("""
+                SELECT set_config('statement_timeout', \(limits[0]), true), set_config('lock_timeout', \(limits[1]), true),
+                       set_config('idle_in_transaction_session_timeout', \(limits[2]), true), set_config('search_path', \(limits[3]), true)
+                """)
+            let perRow = Self.rowOverhead(columns: columns.count)
+            try connection.forEachRow(chunk(bytes: maxBytes.map { max(0, $0 - used) }, perRow: perRow, forTests: forTests), take)
+            more = try endOfChunk()
+        }
+        try connection.execute(Self.unlock)
+        return (Rows(columns: columns, values: values, affected: values.count), settings)
     }
 
     // MARK: Fences and errors
@@ -248,7 +286,13 @@ struct ReadOnlyQuery {
     /// typo, not an unmigrated database).
     func failure(_ failure: DatabaseFailure) -> ProvisionError {
         switch failure.sqlState {
-        case .undefinedTable?, .undefinedColumn?, .syntaxError?, .undefinedFunction?:
+        case .undefinedTable?:
+            // PostgreSQL names the relation only in its message.
+            let named = failure.message.firstMatch(of: /relation "([^"]+)" does not exist/).map { String($0.1) }
+            let hint = named.flatMap { Suggestion.closest(to: $0, among: ReaderRole.readableTables) }.map { "; did you mean '\($0)'?" } ?? ""
+            return ProvisionError(.databaseError, "query failed: \(failure.message)\(hint) (queries may read \(ReaderRole.readableTables.joined(separator: ", ")))",
+                                  subject: .sql)
+        case .undefinedColumn?, .syntaxError?, .undefinedFunction?:
             return ProvisionError(.databaseError, "query failed: \(failure.message)", subject: .sql)
         case .readOnlySQLTransaction?:
             return ProvisionError(.forbidden, "\(.field) must be a read-only query: \(failure.message)", subject: .sql)

@@ -27,7 +27,7 @@ struct BatchCommand: ParsableCommand {
             """)
     )
 
-    @Argument(help: ArgumentHelp("The CSV file.", valueName: "FILE.csv"), completion: Completions.csv)
+    @Argument(help: ArgumentHelp("The CSV file.", valueName: "FILE.csv"), completion: Completions.batchFile)
     var file: String
 
     @Flag(name: [.customLong("dryRun"), .customLong("dry-run")], help: "Plan the whole file in a READ ONLY transaction: nothing is written.")

@@ -112,7 +112,8 @@ struct MemberOptions: ParsableArguments {
             help: ArgumentHelp("(required) The tenant.", valueName: "slug"), completion: Completions.tenantSlug)
     var tenantSlug: String?
 
-    @Option(name: .customLong("email"), help: ArgumentHelp("(required) The member's login email (any letter case).", valueName: "email"))
+    @Option(name: .customLong("email"), help: ArgumentHelp("(required) The member's login email (any letter case).", valueName: "email"),
+            completion: Completions.email)
     var email: String?
 
     @Flag(name: [.customLong("dryRun"), .customLong("dry-run")], help: "Print the change without writing.")

@@ -7,6 +7,9 @@ import Foundation
 #endif
 import LuaHost
 import ProvisionCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,13 +17,14 @@ struct CheckCommand: ParsableCommand {
         abstract: "Run the go-live checks for one tenant or all of them.",
         usage: "provision check --tenantSlug <slug> [--only <id,...>] [<options>]\nprovision check --all [--only <id,...>] [<options>]",
         discussion: HelpText.paragraphs("""
-            Checks come from stdlib/checks/, every --checks DIR and $PROVISION_CHECKS_PATH
-            (colon-separated). Each runs read-only with a time limit of its own and ends in
-            pass (✓), warn (!), fail (✗) or error (E); one broken check never stops the
-            others. With --all, every tenant is checked in one read-only transaction and
-            reported as soon as it is: one line per tenant, each failing check under it.
-            Exit 0 when nothing failed or errored, 1 otherwise; 4 (not_found) when the
-            tenant does not exist.
+            Checks come from stdlib/checks/, every --checks folder or module, and
+            $PROVISION_CHECKS_PATH (colon-separated). Each runs read-only with a time
+            limit of its own and ends in pass (✓), warn (!), fail (✗) or error (E); one
+            broken check never stops the others. A module that does not load is an error
+            with its file and line, whatever --only names. With --all, every tenant is
+            checked in one read-only transaction and reported as soon as it is: one line
+            per tenant, each failing check under it. Exit 0 when nothing failed or
+            errored, 1 otherwise; 4 (not_found) when the tenant does not exist.
 
             Example:
               provision check --tenantSlug pilot-staging
@@ -36,10 +40,11 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Check every tenant.")
     var all = false
 
-    @Option(help: ArgumentHelp("Run only the checks with these ids (comma-separated).", valueName: "id,..."))
+    @Option(help: ArgumentHelp("Run only the checks with these ids (comma-separated).", valueName: "id,..."),
+            completion: Completions.checkIds)
     var only: String?
 
-    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules (repeatable).", valueName: "DIR"),
+    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of check modules, or one module (repeatable).", valueName: "path"),
             completion: Completions.folder)
     var checkFolders: [String] = []
 
@@ -66,7 +71,7 @@ struct CheckCommand: ParsableCommand {
         let stdlib = try Stdlib.located()
         let checks = try GoLiveChecks(options: .init(folders: GoLiveChecks.Options.folders(stdlib: stdlib, extra: checkFolders), timeoutSeconds: checkTimeout),
                                       stdlib: stdlib)
-        let selected = try selection(among: checks.ids + checks.brokenIds)
+        let selected = try selection(among: checks)
         let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(grantsFor: .reads) }
         // One read-only transaction, rolled back whatever the checks do; each query of a
         // check runs in a savepoint of its own, so one that fails at the database stops
@@ -77,21 +82,32 @@ struct CheckCommand: ParsableCommand {
         guard let slug else {
             // The fleet: each tenant reported as soon as its checks ran, and then let go.
             let fleet = Fleet(connection: connection)
-            let stream = FleetCheckStream(json: output.json, total: try fleet.tenantCount())
-            checks.onCheck = { id, file in stream.checking(id: id, file: file) }
             // A check stuck where no limit can stop it ends the process (the watchdog):
-            // what was done is out already, and the report says where it stopped.
+            // the stream carries on in a process of its own from the next tenant (the
+            // same process id, stdout and arguments: `FleetCheckStream.Resumption`).
+            let resumption = FleetCheckStream.Resumption.taken()
+            let stream = try resumption.map { state throws(ProvisionError) in try FleetCheckStream(json: output.json, resuming: state) }
+                ?? FleetCheckStream(json: output.json, total: try fleet.tenantCount())
+            checks.onCheck = { id, file in stream.checking(id: id, file: file) }
             Watchdog.setReporter { error in stream.stop(error) }
             stream.begin()
             do {
-                try fleet.forEachTenant { tenant throws(ProvisionError) in
+                try fleet.forEachTenant(after: resumption?.after) { tenant throws(ProvisionError) in
                     stream.checking(tenant: tenant)
                     stream.write(tenant: tenant, results: try checks.run(for: tenant, in: run, only: selected))
+                    // No one reads the report any more (`| head`, stdout closed): checking
+                    // on would only load the database.
+                    return Output.standardOutputFailure == nil
                 }
             } catch {
                 // The report is open: it is closed with what was done, and says why it ended.
                 stream.fail(error)
                 throw ExitCode(error.exitStatus)
+            }
+            if let code = Output.standardOutputFailure {
+                let done = stream.tenantsDone
+                Output.standardError("error: could not write to stdout (\(StandardStream.describe(code))): the report stopped after at most \(done) tenant\(done == 1 ? "" : "s")")
+                throw ExitCode.failure
             }
             if stream.finish() { throw ExitCode(1) }
             return
@@ -104,20 +120,34 @@ struct CheckCommand: ParsableCommand {
         if results.contains(where: { $0.status == .fail || $0.status == .error }) { throw ExitCode(1) }
     }
 
-    /// `--only`'s ids, each one a check that exists (exit 2 naming the unknown ones and
-    /// the ids there are); nil without `--only`.
-    func selection(among ids: [String]) throws(ProvisionError) -> Set<String>? {
+    /// `--only`'s ids, each one a check that exists (exit 2 naming the unknown ones, the
+    /// closest id to each and the ids there are), and every module that did not load: it
+    /// is reported whatever was asked for, and makes the run exit 1 like any error. An
+    /// unknown id while a module did not load is 2 naming that module's file, line and
+    /// message: the id may be its. Nil without `--only`.
+    func selection(among checks: GoLiveChecks) throws(ProvisionError) -> Set<String>? {
         guard let only else { return nil }
+        let ids = checks.ids + checks.brokenIds
         let wanted = only.split(separator: ",").map { $0.trimmed(.spaces) }.filter { !$0.isEmpty }
         guard !wanted.isEmpty else {
             throw ProvisionError(.invalidInput, "--only needs at least one check id; the checks are: \(ids.joined(separator: ", "))", field: "only")
         }
         let unknown = wanted.filter { !ids.contains($0) }
         guard unknown.isEmpty else {
-            throw ProvisionError(.invalidInput, "--only: no check has the id \(unknown.map { "'\($0)'" }.joined(separator: ", ")); the checks are: \(ids.joined(separator: ", "))",
+            let named = unknown.map { "'\($0)'" }.joined(separator: ", ")
+            let hints = unknown.compactMap { id in Suggestion.closest(to: id, among: ids).map { "did you mean '\($0)'?" } }
+            let failures = checks.loadErrors
+            let one = failures.count == 1
+            let modules = "\(one ? "a check module" : "\(failures.count) check modules") did not load: \(failures.joined(separator: "; "))"
+            // Without a close id, the one asked for may be in a module that did not load.
+            guard hints.count == unknown.count || failures.isEmpty else {
+                throw ProvisionError(.invalidInput, "--only: \(named) is not among the checks that loaded, and \(modules). Fix \(one ? "it" : "them"), then run again (the checks that loaded: \(checks.ids.joined(separator: ", ")))",
+                                     field: "only")
+            }
+            throw ProvisionError(.invalidInput, "--only: no check has the id \(named)\(hints.isEmpty ? "" : "; " + hints.joined(separator: " ")) (the checks are: \(ids.joined(separator: ", ")))\(failures.isEmpty ? "" : "; also, \(modules)")",
                                  field: "only")
         }
-        return Set(wanted)
+        return Set(wanted + checks.brokenIds)
     }
 }
 
@@ -136,6 +166,10 @@ final class FleetCheckStream: @unchecked Sendable {
     private var counts: [CheckResult.Status: Int] = [:]
     private var current: (tenant: Tenant, check: String, file: String)?
     private var stopped = false
+    /// The checks stuck so far in this run, counting those of the processes before.
+    private var stuckSoFar = 0
+    /// Whether the report's start is out already (a resumed run).
+    private let resumed: Bool
 
     /// The longest message a text line shows whole (JSON has every message whole).
     static let messageWidth = 200
@@ -143,11 +177,28 @@ final class FleetCheckStream: @unchecked Sendable {
     init(json: Bool, total: Int) {
         self.json = json
         self.total = total
+        self.resumed = false
+    }
+
+    /// The stream a process before this one began, from where it left off.
+    init(json: Bool, resuming state: Resumption) throws(ProvisionError) {
+        guard state.json == json else {
+            throw ProvisionError(.invalidInput, "the check run to resume wrote \(state.json ? "JSON" : "text"), not \(json ? "JSON" : "text")")
+        }
+        self.json = json
+        self.total = state.total
+        self.done = state.done
+        self.failing = state.failing
+        self.counts = [.pass: state.pass, .warn: state.warn, .fail: state.fail, .error: state.error]
+        self.stuckSoFar = state.stuck
+        self.resumed = true
     }
 
     func begin() {
         lock.withLock { _ in
-            if json {
+            if resumed {
+                if json { Interrupts.streaming(closing: closing(stop: interruption)) }
+            } else if json {
                 Output.streamStart(#"{\#n  "command" : "check",\#n  "tenants" : ["#, closing: closing(stop: interruption))
             } else {
                 Output.standardOutput(total == 0 ? "No tenants to check." : "Go-live checks for \(total) tenant\(total == 1 ? "" : "s"):")
@@ -156,6 +207,9 @@ final class FleetCheckStream: @unchecked Sendable {
     }
 
     func checking(tenant: Tenant) { lock.withLock { _ in current = (tenant, "", "") } }
+
+    /// How many tenants were reported (or written to a stdout that failed).
+    var tenantsDone: Int { lock.withLock { _ in done } }
 
     func checking(id: String, file: String) { lock.withLock { _ in current?.check = id; current?.file = file } }
 
@@ -196,8 +250,10 @@ final class FleetCheckStream: @unchecked Sendable {
         }
     }
 
-    /// The watchdog ended a check stuck past every limit: that tenant's check is an
-    /// error, the report is closed with the tenants done, and the process exits.
+    /// The watchdog found a check stuck past every limit (called on its thread; the
+    /// stuck one never returns): that tenant's check is an error, and a new process
+    /// image checks the tenants after it, carrying on the report; after too many, the
+    /// report is closed with the tenants done, and the process exits.
     func stop(_ error: ProvisionError) {
         lock.withLock { _ in
             guard !stopped else { return }
@@ -211,9 +267,73 @@ final class FleetCheckStream: @unchecked Sendable {
                     Output.standardOutput(Self.lines(tenant: current.tenant, results: [result]).joined(separator: "\n"))
                 }
             }
-            close(error, stop: Stop(reason: "stuck", tenant: current?.tenant.slug, check: current?.check, message: error.message,
-                                    unchecked: max(0, total - done)),
+            stuckSoFar += 1
+            // The rest of the fleet is checked by a process of its own, unless checks got
+            // stuck so often that going on would mostly wait for the watchdog.
+            if let current, stuckSoFar <= Self.stuckChecksBeforeGivingUp {
+                let state = Resumption(after: current.tenant.slug, json: json, total: total, done: done, failing: failing,
+                                       pass: counts[.pass] ?? 0, warn: counts[.warn] ?? 0, fail: counts[.fail] ?? 0,
+                                       error: counts[.error] ?? 0, stuck: stuckSoFar)
+                state.continueInNewProcess()
+            }
+            let given = stuckSoFar > Self.stuckChecksBeforeGivingUp ? "; \(stuckSoFar) checks got stuck, so the rest were not checked" : ""
+            close(ProvisionError(error.code, "\(error.message)\(given)"),
+                  stop: Stop(reason: "stuck", tenant: current?.tenant.slug, check: current?.check, message: error.message + given,
+                             unchecked: max(0, total - done)),
                   where: "stopped at \(current?.tenant.slug ?? "a tenant")")
+        }
+    }
+
+    /// How many stuck checks a fleet's run carries on after (each costs the check's time
+    /// limit and a second): past it the report is closed where it stopped.
+    static let stuckChecksBeforeGivingUp = 10
+
+    /// Where a fleet's check run stopped when a check got stuck, handed to the process
+    /// that carries on (`PROVISION_FLEET_RESUME`, read and removed at its start): the
+    /// report's counts so far, so that it goes on as one report with one summary.
+    struct Resumption: Codable {
+        static let variable = "PROVISION_FLEET_RESUME"
+
+        let after: String
+        let json: Bool
+        let total: Int
+        let done: Int
+        let failing: Int
+        let pass: Int
+        let warn: Int
+        let fail: Int
+        let error: Int
+        let stuck: Int
+
+        /// The state a process before this one left, if any; the variable is removed.
+        static func taken() -> Resumption? {
+            guard let value = getenv(variable) else { return nil }
+            let text = String(cString: value)
+            unsetenv(variable)
+            return try? JSONDecoder().decode(Resumption.self, from: Data(text.utf8))
+        }
+
+        /// Replaces this process (`execve` of its own executable, with its arguments,
+        /// environment and descriptors) with one that checks the tenants after `after`.
+        /// Called from the watchdog's thread while the stuck one stays stuck: nothing is
+        /// unwound; the database's connection closes with the old image (libpq marks its
+        /// socket close-on-exec), and the server rolls back its read-only transaction.
+        /// Returns only when the new process could not be started.
+        func continueInNewProcess() {
+            guard let encoded = try? JSONEncoder().encode(self) else { return }
+            let assignment = "\(Self.variable)=\(String(decoding: encoded, as: UTF8.self))"
+            var environment = ProcessInfo.processInfo.environment.filter { $0.key != Self.variable }.map { "\($0.key)=\($0.value)" }
+            environment.append(assignment)
+            let arguments = CommandLine.arguments
+            let argv = arguments.map { strdup($0) } + [nil]
+            let envp = environment.map { strdup($0) } + [nil]
+            // The signal mask outlives exec: this thread's (signals blocked while the
+            // report is written) would leave the new process deaf to Ctrl-C.
+            var none = sigset_t()
+            sigemptyset(&none)
+            pthread_sigmask(SIG_SETMASK, &none, nil)
+            execve("/proc/self/exe", argv, envp)
+            for pointer in argv + envp { free(pointer) }
         }
     }
 
@@ -335,6 +455,8 @@ struct CheckReport {
         let width = titles.map(\.count).max() ?? 0
         for (result, (id, title)) in zip(results, zip(ids, titles)) {
             lines.append("  \(Self.symbol(result.status)) \(id.padding(idWidth))  \(title.padding(width))  \(result.message.terminalEscaped)")
+            // An error in the check's code: its line, with a caret under the name it quotes.
+            for line in result.excerpt?.split(separator: "\n") ?? [] { lines.append("      " + String(line).terminalEscaped) }
         }
         lines.append("")
         lines.append(recap)

@@ -92,6 +92,7 @@ enum PlaybookRunner {
                 delivery.writeFile()
                 report(session, delivery)
                 delivery.checkStandardOutput()
+                if let warning = delivery.standardOutputWarning { output.warnings([warning]) }
                 return delivery
             }
             (delivery, lateSignal) = try Interrupts.committing(

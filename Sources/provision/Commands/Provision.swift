@@ -5,12 +5,24 @@ struct Provision: ParsableCommand {
         commandName: "provision",
         abstract: "Provision tenants of the education platform in PostgreSQL, safely.",
         discussion: HelpText.paragraphs("""
-            DATABASE_URL (a libpq URI or key=value conninfo) names the database.
-            Exit codes: 0 success, 1 runtime failure, 2 invalid input, 3 conflict,
-            4 precondition (DATABASE_URL unset or unreachable, schema not migrated, the
-            named tenant does not exist). With --json, stdout holds one JSON document,
-            errors included; share/provision/provision.schema.json where provision is
-            installed (/usr/share/provision/ from the .deb) describes each one.
+            DATABASE_URL (a libpq URI or key=value conninfo) names the database. With
+            --json, stdout holds one JSON document, errors included. Where provision is
+            installed (PREFIX/share/provision/; /usr/share/provision/ from the .deb),
+            provision.schema.json describes each document and validate-json checks one
+            against it: provision list --json | PREFIX/share/provision/validate-json.
+
+            Exit status (every command):
+              0    success (with --dryRun: the plan is valid)
+              1    runtime failure: a database error mid-run, a playbook error, a
+                   failed go-live check
+              2    invalid input: a missing or unknown flag, an invalid value, a
+                   malformed CSV or playbook
+              3    conflict: the slug or the email exists, a duplicate in a batch,
+                   removing the last OWNER of a tenant
+              4    precondition: DATABASE_URL unset or unreachable, the schema not
+                   migrated, the tenant or user does not exist, a tenant in use, a
+                   plan that is stale or not trusted
+              130  interrupted (SIGINT, Ctrl-C; 143 for SIGTERM): rolled back
 
             Quick start (the runbook's staging pilot):
               provision migrate

@@ -25,7 +25,7 @@ struct ResetPasswordCommand: ParsableCommand {
     )
 
     @Option(name: .customLong("email"),
-            help: ArgumentHelp("(required) The user's login email (any letter case).", valueName: "email"))
+            help: ArgumentHelp("(required) The user's login email (any letter case).", valueName: "email"), completion: Completions.email)
     var email: String?
 
     @Flag(name: [.customLong("dryRun"), .customLong("dry-run")],

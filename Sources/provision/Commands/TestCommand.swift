@@ -11,19 +11,22 @@ struct TestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test",
         abstract: "Run Lua test files for go-live checks and playbooks.",
-        usage: "provision test [<PATH> ...] [--checks <DIR> ...]\n  [--timeout <seconds>] [--json]",
+        usage: "provision test [<PATH> ...] [--checks <path> ...]\n  [--timeout <seconds>] [--json]",
         discussion: HelpText.paragraphs("""
             A test file returns a table of test functions by name. Each test runs in a fresh
             Lua state and a database transaction of its own that is always rolled back, with
             t: fixtures (t.tenant, t.user, t.member, t.center, t.level, t.program, t.group,
             t.student, t.parent, t.link), t.check(id, slug), t.run(playbook, vars),
             t.query(sql, ...) and assertions (t.eq, t.ok, t.match, t.fails, t.fail).
-            Without PATH, every tests/**/*_test.lua under the current folder runs. Exit 1
-            when any test failed.
+            Without PATH, every tests/**/*_test.lua under the current folder runs.
+            t.check finds the checks --checks names, and those beside the test file: in
+            its folder, and in checks/ next to its tests/ folder. Exit 1 when any test
+            failed; a failed test shows the errors of the checks it ran.
 
             Example:
               provision test
-              provision test scripts/checks --checks scripts/checks
+              provision test scripts/checks
+              provision test tests/our_test.lua --checks checks/ours.lua
             """)
     )
 
@@ -31,7 +34,7 @@ struct TestCommand: ParsableCommand {
               completion: Completions.testPath)
     var paths: [String] = []
 
-    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of checks for t.check (repeatable).", valueName: "DIR"),
+    @Option(name: .customLong("checks"), help: ArgumentHelp("A folder of checks or one check file (repeatable).", valueName: "path"),
             completion: Completions.folder)
     var checkFolders: [String] = []
 
@@ -48,12 +51,8 @@ struct TestCommand: ParsableCommand {
         }
         let files = try Self.testFiles(in: paths.isEmpty ? ["tests"] : paths, defaulted: paths.isEmpty)
         let stdlib = try Stdlib.located()
-        for folder in checkFolders {
-            var isFolder = false
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder else {
-                throw ProvisionError(.invalidInput, "--checks \(folder) is not a folder", field: "checks")
-            }
-        }
+        // Refused before any test runs, as `check` refuses them.
+        try GoLiveChecks.Options.validate(sources: checkFolders.map { URL(fileURLWithPath: $0) })
         let connection = try ErrorWording.flags.wordingErrors { () throws(ProvisionError) in try DatabaseURL.connectMigrated(grantsFor: .test) }
         let runner = TestRunner(connection: connection,
                                 options: .init(checkFolders: GoLiveChecks.Options.folders(stdlib: stdlib, extra: checkFolders), stdlib: stdlib,
@@ -65,6 +64,8 @@ struct TestCommand: ParsableCommand {
             if !json { TestReport.printFile(file, fileResults, to: output) }
         }
         TestReport(results: results).printSummary(to: output)
+        // Modules of the configured folders that a test's t.check did not ask for.
+        for error in runner.checkLoadErrors { Output.standardError("warning: a check module did not load: \(error)") }
         if results.contains(where: { $0.status != .passed }) { throw ExitCode(1) }
     }
 
@@ -112,6 +113,7 @@ struct TestReport {
         for result in results {
             lines.append("  \(symbol(result.status)) \(result.name.terminalEscaped)")
             if result.status != .passed { lines.append("      \(result.message.terminalEscaped)") }
+            for line in result.notes.flatMap({ $0.split(separator: "\n") }) { lines.append("      \(String(line).terminalEscaped)") }
         }
         output.result(lines.joined(separator: "\n"))
     }

@@ -5,6 +5,9 @@ import Foundation
 #endif
 import LuaHost
 import ProvisionCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The one-time passwords of a committed run on their way to the operator: into the
 /// credentials file, or onto stdout with the report. When they cannot get there (stdout
@@ -36,6 +39,15 @@ final class CredentialDelivery {
     /// could not be delivered.
     var onStandardOutput: [IssuedCredential] {
         file == nil && failure == nil ? records.map(\.credential) : []
+    }
+
+    /// Said on stderr when the passwords went to a stdout that is not a terminal (a pipe,
+    /// a file, a CI log), which may keep them where anyone who reads it sees them; nil
+    /// when none was shown there, or stdout is a terminal.
+    var standardOutputWarning: String? {
+        let count = onStandardOutput.count
+        guard count > 0, isatty(1) == 0 else { return nil }
+        return "\(count) one-time password\(count == 1 ? " was" : "s were") printed to stdout, which is not a terminal: a pipe, a file or a CI log may keep \(count == 1 ? "it" : "them"). To keep one-time passwords out of logs, give --credentialsFile PATH (with --recipient R to encrypt the file with age)."
     }
 
     /// The credentials file, once it holds the passwords.

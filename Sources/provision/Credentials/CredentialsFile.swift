@@ -21,6 +21,17 @@ struct CredentialsFile {
     /// The CSV's columns.
     static let header = ["tenantSlug", "email", "oneTimePassword", "expiresAt"]
 
+    /// Whether the file at `path` is one `--credentialsFile` wrote: it starts with the
+    /// header line, or is encrypted by age (binary or armored). A batch is never read
+    /// from one, so completion does not offer it.
+    static func isCredentialsFile(atPath path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let start = String(decoding: (try? handle.read(upToCount: 128)) ?? Data(), as: UTF8.self)
+        return [header.joined(separator: ",") + "\n", header.joined(separator: ",") + "\r\n",
+                "age-encryption.org/", "-----BEGIN AGE ENCRYPTED FILE-----"].contains { start.hasPrefix($0) }
+    }
+
     /// Creates the file (O_EXCL, 0600).
     init(creating path: String, encryption: AgeEncryption?) throws(ProvisionError) {
         self.path = path

@@ -11,7 +11,8 @@ struct TestDocument: JSONDocument {
         let name: String
         /// passed, failed (an assertion) or error (the test raised, or ran past a limit).
         let status: String
-        /// Why it did not pass, with the test file's file:line; null when it passed.
+        /// Why it did not pass, with the test file's file:line, then the errors of the checks
+        /// it ran, a line each; null when it passed.
         @Nullable var message: String?
     }
 
@@ -29,7 +30,7 @@ struct TestDocument: JSONDocument {
         var files: [FileRecord] = []
         for result in results {
             let record = TestRecord(name: result.name, status: result.status.rawValue,
-                                    message: result.status == .passed ? nil : result.message)
+                                    message: result.status == .passed ? nil : ([result.message] + result.notes).joined(separator: "\n"))
             if files.last?.file == result.file {
                 files[files.count - 1] = FileRecord(file: result.file, tests: files[files.count - 1].tests + [record])
             } else {

@@ -79,7 +79,7 @@ struct ApplyCommand: ParsableCommand {
     var allowedSigners: String?
 
     @Option(name: [.customLong("maxPlanAge"), .customLong("max-plan-age")],
-            help: ArgumentHelp("Refuse a plan older than this many hours, from 0.001 to 8760 (default 24).", valueName: "hours"))
+            help: ArgumentHelp("Refuse a plan older than this many hours, from 0.001 to 8760.", valueName: "hours"))
     var maxPlanAge: Double = 24
 
     @Flag(help: "Print one JSON document on stdout.")
