@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The commands and their flags as ArgumentParser describes them: the document it prints
 /// for `--experimental-dump-help`, which its manual generator reads too. What a command
