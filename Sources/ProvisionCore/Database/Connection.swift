@@ -152,17 +152,6 @@ public final class Connection {
         if let failed { throw failed }
     }
 
-    /// The columns (names and types) of an open cursor, without fetching a row.
-    func describeCursor(_ cursor: Identifier) throws(DatabaseFailure) -> [Rows.Column] {
-        try closeOpenQueryScope()
-        startStatement()
-        guard PQsendDescribePortal(handle, cursor.name) == 1 else {
-            StatementCancellation.end()
-            throw failure(nil, parameters: [])
-        }
-        return try lastResult(parameters: []).columns
-    }
-
     /// The simple-query protocol: several statements, no parameters; the rows of the last.
     fileprivate func executeSimple(_ text: String) throws(DatabaseFailure) -> Rows {
         try closeOpenQueryScope()

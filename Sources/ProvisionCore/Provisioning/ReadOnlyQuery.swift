@@ -146,29 +146,21 @@ struct ReadOnlyQuery {
 
     /// What runs in the query scope's savepoint before its queries, as one statement:
     /// read-only, the check's statement limit, the role, and the limits in force read
-    /// back (to guard them). The transaction pinned `search_path` to provision's schema when it began
-    /// (`Connection.begin`), a list of names without `"$user"`, so names resolve alike
-    /// under the reader.
+    /// back (to guard them). The transaction pinned `search_path` to provision's schema
+    /// when it began (`Connection.begin`), a list of names without `"$user"`, so names
+    /// resolve alike under the reader.
     private func fences(for identity: Identity) -> SQL {
         // An integer of the tool's own options; NULL keeps the limit in force.
         let timeout = statementTimeoutMilliseconds.map { String(max(1, $0)) }
-        return identity == .reader
-            ? """
-              SELECT set_config('transaction_read_only', 'on', true) AS read_only,
-                     CASE WHEN \(timeout) IS NULL THEN current_setting('statement_timeout')
-                          ELSE set_config('statement_timeout', \(timeout), true) END AS statement_timeout,
-                     current_setting('lock_timeout') AS lock_timeout,
-                     current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout,
-                     current_setting('search_path') AS search_path, set_config('role', 'provision_reader', true) AS role
-              """
-            : """
-              SELECT set_config('transaction_read_only', 'on', true) AS read_only,
-                     CASE WHEN \(timeout) IS NULL THEN current_setting('statement_timeout')
-                          ELSE set_config('statement_timeout', \(timeout), true) END AS statement_timeout,
-                     current_setting('lock_timeout') AS lock_timeout,
-                     current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout,
-                     current_setting('search_path') AS search_path
-              """
+        return """
+            SELECT set_config('transaction_read_only', 'on', true) AS read_only,
+                   CASE WHEN \(timeout) IS NULL THEN current_setting('statement_timeout')
+                        ELSE set_config('statement_timeout', \(timeout), true) END AS statement_timeout,
+                   current_setting('lock_timeout') AS lock_timeout,
+                   current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout,
+                   current_setting('search_path') AS search_path,
+                   CASE WHEN \(identity == .reader) THEN set_config('role', 'provision_reader', true) END AS role
+            """
     }
 
     private enum Stop { case tooLarge, malformed }
