@@ -105,4 +105,54 @@ import ProvisionTestSupport
         _ = try run.readOnlyQuery("SELECT pg_advisory_lock(4242) AS locked", parameters: [])
         #expect(try database.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242") == "0")
     }
+
+    /// A fleet's checks send the same query texts for every tenant: the server parses
+    /// each once a transaction (a statement prepared by name), and none outlives the
+    /// transaction (behind a pooler the server connection is then another client's).
+    @Test(arguments: [false, true]) func aTransactionPreparesEachTextOnceAndLeavesNoneBehind(commits: Bool) throws {
+        let database = try TestDatabase.create()
+        let connection = try database.connect()
+        let run = ProvisioningRun(connection: connection, dryRun: !commits)
+        try run.begin()
+        for slug in ["a-1", "b-2", "c-3"] {
+            #expect(try run.readOnlyQuery("SELECT slug FROM tenants WHERE slug = $1", parameters: [.inferred(slug)]).count == 0)
+        }
+        // A text the server refuses is never kept by name: sent again, it is refused again.
+        for _ in 0..<2 {
+            #expect(throws: ProvisionError.self) { try run.readOnlyQuery("SELECT slug FROM tenantz WHERE slug = $1", parameters: [.inferred("x")]) }
+        }
+        let prepared = try run.readOnlyQuery("SELECT name, statement FROM pg_prepared_statements ORDER BY name", parameters: []).values
+        let names = prepared.compactMap { $0[0] }
+        #expect(names.allSatisfy { $0.hasPrefix("provision_ps_") }, "\(names)")
+        #expect(prepared.filter { $0[1]?.contains("WHERE slug = $1") == true }.count == 1, "\(prepared)")
+        #expect(!prepared.contains { $0[1]?.contains("tenantz") == true }, "\(prepared)")
+        #expect(prepared.filter { $0[1]?.contains("provision_query.fetch_rows") == true }.count == 1, "\(prepared)")
+        if commits {
+            _ = try run.commit()
+        } else {
+            run.rollback()
+        }
+        #expect(try connection.run(fixture: "SELECT count(*) FROM pg_prepared_statements").values == [["0"]])
+        // The next transaction on the connection prepares anew, under names of its own.
+        let next = ProvisioningRun(connection: connection, dryRun: true)
+        try next.begin()
+        #expect(try next.readOnlyQuery("SELECT slug FROM tenants WHERE slug = $1", parameters: [.inferred("d-4")]).count == 0)
+        let again = try next.readOnlyQuery("SELECT name FROM pg_prepared_statements", parameters: []).values.compactMap { $0[0] }
+        #expect(!again.isEmpty && Set(again).isDisjoint(with: names), "\(again) after \(names)")
+        next.rollback()
+        #expect(try connection.run(fixture: "SELECT count(*) FROM pg_prepared_statements").values == [["0"]])
+    }
+
+    /// A transaction that failed cannot deallocate: its statements go after the rollback.
+    @Test func aFailedTransactionsStatementsGoAfterItsRollback() throws {
+        let database = try TestDatabase.create()
+        let connection = try database.connect()
+        let run = ProvisioningRun(connection: connection, dryRun: true)
+        try run.begin()
+        _ = try run.readOnlyQuery("SELECT slug FROM tenants", parameters: [])
+        #expect(throws: (any Error).self) { try connection.run(fixture: "SELECT 1/0") }
+        #expect(connection.transactionAborted)
+        run.rollback()
+        #expect(try connection.run(fixture: "SELECT count(*) FROM pg_prepared_statements").values == [["0"]])
+    }
 }

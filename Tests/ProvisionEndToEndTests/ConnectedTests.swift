@@ -25,6 +25,14 @@ private func settings(through url: String) throws -> [String: String] {
     return found
 }
 
+/// The statements prepared on the server connection `url` reaches (through PgBouncer
+/// with one server connection: the one provision used): provision prepares a query's
+/// statements for its transaction and must leave none behind.
+private func preparedStatements(through url: String) throws -> [String] {
+    let connection = try Connection(url: url)
+    return try connection.run(fixture: "SELECT name || ': ' || statement FROM pg_prepared_statements ORDER BY name").values.compactMap { $0.first ?? nil }
+}
+
 /// Writes a playbook into a scratch file.
 private func playbook(_ text: String) throws -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("connected-\(UUID().uuidString).lua").path
@@ -57,9 +65,20 @@ struct PgBouncerTests {
         let csv = FileManager.default.temporaryDirectory.appendingPathComponent("pooled-\(UUID().uuidString).csv").path
         try "tenantSlug,tenantName,ownerEmail\npooled-b,Pooled B,owner@pooled-b.example\n".write(toFile: csv, atomically: true, encoding: .utf8)
         let query = try playbook(#"local p = require "provision"; p.log(#p.query("SELECT slug FROM tenants"))"#)
+        // Queries that fail (twice the same text, which the server then never prepared),
+        // then succeed; and a run that fails after its queries (rolled back).
+        let retried = try playbook("""
+            local p = require "provision"
+            for _ = 1, 2 do assert(not pcall(p.query, "SELECT slug FROM tenantz")) end
+            assert(not pcall(p.query, "SELECT slug FROM tenants WHERE slug = $1 AND pg_sleep(-1) IS NULL AND 1/0 = 1", "x"))
+            p.log(#p.query("SELECT slug FROM tenants WHERE slug = $1", "pilot-staging"))
+            p.log(#p.query("SELECT slug FROM tenants WHERE slug = $1", "pooled-b"))
+            """)
+        let failing = try playbook(#"local p = require "provision"; p.query("SELECT slug FROM tenants"); error("after its queries")"#)
         let commands: [([String], Int32)] = [
             (["migrate"], 0), (["migrate", "--status"], 0),
             (Runbook.staging, 0), (Runbook.dryRun, 0), (["batch", csv], 0), (["run", query], 0),
+            (["run", retried], 0), (["run", failing], 1),
             (["check", "--tenantSlug", "pilot-staging"], 1), (["check", "--all"], 1), (["list"], 0),
             (["show", "--tenantSlug", "pilot-staging"], 0), (["reset-password", "--email", "owner@pooled-b.example"], 0),
             (["delete", "--tenantSlug", "pooled-b", "--dryRun"], 0), (["delete", "--tenantSlug", "pooled-b"], 0),
@@ -69,6 +88,7 @@ struct PgBouncerTests {
             let result = try ProvisionBinary.run(arguments, databaseURL: url, timeout: 120)
             #expect(result.status == expected, "\(arguments): \(result)")
             #expect(try settings(through: url) == serverDefaults, "after \(arguments)")
+            #expect(try preparedStatements(through: url) == [], "after \(arguments)")
         }
         #expect(try db.count("SELECT 1 FROM tenants WHERE slug = 'pilot-staging'") == 1)
     }

@@ -26,6 +26,18 @@ public final class Connection {
     /// of any other statement (`QueryScope`).
     private var queryScope: QueryScope?
     public private(set) var inTransaction = false
+    /// Statements the open transaction sends again and again (`PipelineStep`'s `reused`):
+    /// prepared on first use under a name of this connection's, sent by name after that,
+    /// and deallocated before the transaction ends, so that behind a transaction pooler
+    /// none outlives it on a server connection another client gets next. Keyed by text and
+    /// parameter types.
+    private var preparedStatements: [PreparedKey: Identifier] = [:]
+    private var preparedCounter = 0
+    /// Names no other session takes (a pooled server connection is shared): a random part
+    /// of this connection's, and a number never used twice.
+    private let preparedPrefix = "provision_ps_" + String(UInt32.random(in: .min ... .max), radix: 16)
+    /// At most this many named statements at a time; a query text past them goes unnamed.
+    static let preparedLimit = 64
     /// The open transaction was begun READ ONLY (a dry run, a check).
     private var transactionReadOnly = false
 
@@ -186,6 +198,7 @@ public final class Connection {
         inTransaction = true
         transactionReadOnly = readOnly
         savepointCounter = 0
+        preparedStatements = [:]
         let ours = Int64(statementLimitMilliseconds)
         do throws(ProvisionError) {
             let row = try Self.only(try run("""
@@ -238,6 +251,7 @@ public final class Connection {
     }
 
     public func commit() throws(ProvisionError) {
+        deallocatePreparedStatements()
         inTransaction = false
         statementLimitInForce = statementLimitMilliseconds
         try run("COMMIT")
@@ -246,9 +260,67 @@ public final class Connection {
     /// Rolls back whatever is open. Never throws: a rollback that fails (the connection is
     /// gone) leaves the server to abort the transaction when the session ends.
     public func rollback() {
+        deallocatePreparedStatements()
         inTransaction = false
         statementLimitInForce = statementLimitMilliseconds
         _ = try? withoutDeadline { () throws(ProvisionError) in try run("ROLLBACK") }
+        deallocateStatementsLeftBehind()
+    }
+
+    private struct PreparedKey: Hashable {
+        let text: String
+        let types: [Oid]
+    }
+
+    /// The transaction's prepared statements, deallocated while it is still open (behind
+    /// a transaction pooler its server connection is then another client's): in a
+    /// savepoint, since a pooler that prepares statements itself (PgBouncer 1.21+) knows
+    /// them by other names, and a DEALLOCATE that fails must not abort the transaction.
+    /// A transaction that already failed cannot run them: they are deallocated after it.
+    private func deallocatePreparedStatements() {
+        guard !preparedStatements.isEmpty, PQtransactionStatus(handle) == PQTRANS_INTRANS else { return }
+        let names = preparedStatements.values.sorted { $0.name < $1.name }
+        preparedStatements = [:]
+        let savepoint = nextSavepoint()
+        let saved = deadline
+        deadline = nil
+        defer { deadline = saved }
+        do {
+            _ = try pipeline([.statement("SAVEPOINT \(savepoint.identifier)")] + names.map { .statement("DEALLOCATE \($0)") }
+                             + [.statement("RELEASE SAVEPOINT \(savepoint.identifier)")])
+        } catch {
+            // The connection is gone, or the savepoint is undone: what ends the
+            // transaction says so if it cannot.
+            _ = try? pipeline([.statement("ROLLBACK TO SAVEPOINT \(savepoint.identifier)"), .statement("RELEASE SAVEPOINT \(savepoint.identifier)")])
+        }
+    }
+
+    /// After a failed transaction: its statements, each on its own (one that a pooler
+    /// sent elsewhere is not there to deallocate, and is left to its server connection,
+    /// under a name no one else uses).
+    private func deallocateStatementsLeftBehind() {
+        let names = preparedStatements.values
+        preparedStatements = [:]
+        for name in names {
+            _ = try? withoutDeadline { () throws(ProvisionError) in try run("DEALLOCATE \(name)") }
+        }
+    }
+
+    /// The name `sql` is sent by in this transaction, and whether it must be prepared
+    /// first; nil: sent unnamed (outside a transaction, or past the limit).
+    private func preparedName(for sql: SQL, types: [Oid]) -> (Identifier, prepare: Bool)? {
+        guard inTransaction else { return nil }
+        let key = PreparedKey(text: sql.text, types: types)
+        if let name = preparedStatements[key] { return (name, false) }
+        guard preparedStatements.count < Self.preparedLimit else { return nil }
+        preparedCounter += 1
+        let name = Identifier("\(preparedPrefix)_\(preparedCounter)")!
+        preparedStatements[key] = name
+        return (name, true)
+    }
+
+    private func forgetPrepared(_ name: Identifier) {
+        if let key = preparedStatements.first(where: { $0.value == name })?.key { preparedStatements[key] = nil }
     }
 
     /// A savepoint named by the tool (`provision_sp_<n>`), never by input.
@@ -300,7 +372,7 @@ public final class Connection {
         if let scope = queryScope {
             queryScope = nil
             if scope.key == key {
-                return QueryScopeEntry(steps: [.statement("ROLLBACK TO SAVEPOINT \(scope.inner.identifier)")], fences: nil,
+                return QueryScopeEntry(steps: [.statement("ROLLBACK TO SAVEPOINT \(scope.inner.identifier)", reused: true)], fences: nil,
                                        settings: scope.settings, outer: scope.outer, inner: scope.inner, key: key)
             }
             let closing = Self.closingSteps(scope)
@@ -353,18 +425,20 @@ public final class Connection {
 
     /// One statement of a pipeline.
     enum PipelineStep {
-        /// Its rows are returned.
-        case statement(SQL)
+        /// Its rows are returned. `reused`: a text the transaction sends again and again
+        /// (with other values), prepared once and sent by name after that; the server
+        /// then parses and analyses it once.
+        case statement(SQL, reused: Bool = false)
         /// An open cursor's columns (the rows returned hold none).
         case describePortal(Identifier)
         /// Its rows go one at a time (single-row mode) to the pipeline's `eachRow`, with
         /// the columns of the portal described last before it; `eachRow` returns false
         /// to take no more (the rest are read and dropped).
-        case eachRow(SQL)
+        case eachRow(SQL, reused: Bool = false)
 
         var parameters: [String?] {
             switch self {
-            case .statement(let sql), .eachRow(let sql): sql.parameters
+            case .statement(let sql, _), .eachRow(let sql, _): sql.parameters
             case .describePortal: []
             }
         }
@@ -398,19 +472,36 @@ public final class Connection {
         }
         var failed: DatabaseFailure?
         var sent = 0
-        for step in all {
-            let ok: Int32
+        // The steps sent after a statement of their own that prepares them: its result
+        // comes first.
+        var preparing: [Int: Identifier] = [:]
+        for (index, step) in all.enumerated() {
+            var ok: Int32
             switch step {
-            case .statement(let sql), .eachRow(let sql):
+            case .statement(let sql, let reused), .eachRow(let sql, let reused):
                 let types: [Oid] = sql.binds.map { Oid($0.type.oid) }
-                ok = withOptionalCStringArray(sql.parameters) { values in
-                    PQsendQueryParams(handle, sql.text, Int32(types.count), types, values, nil, nil, 0)
+                if reused, let (name, prepare) = preparedName(for: sql, types: types) {
+                    ok = 1
+                    if prepare {
+                        ok = PQsendPrepare(handle, name.name, sql.text, Int32(types.count), types)
+                        if ok == 1 { preparing[index] = name } else { forgetPrepared(name) }
+                    }
+                    if ok == 1 {
+                        ok = withOptionalCStringArray(sql.parameters) { values in
+                            PQsendQueryPrepared(handle, name.name, Int32(types.count), values, nil, nil, 0)
+                        }
+                    }
+                } else {
+                    ok = withOptionalCStringArray(sql.parameters) { values in
+                        PQsendQueryParams(handle, sql.text, Int32(types.count), types, values, nil, nil, 0)
+                    }
                 }
             case .describePortal(let portal):
                 ok = PQsendDescribePortal(handle, portal.name)
             }
             guard ok == 1 else {
                 failed = failure(nil, parameters: [])
+                if let name = preparing.removeValue(forKey: index) { forgetPrepared(name) }
                 break
             }
             sent += 1
@@ -424,6 +515,21 @@ public final class Connection {
         var described: [Rows.Column] = []
         for (index, step) in all.prefix(sent).enumerated() {
             var rows = Rows(columns: [], values: [], affected: 0)
+            if let name = preparing[index] {
+                // The statement that prepares it: kept by name only once the server has it.
+                var prepared = false
+                while let result = nextResult() {
+                    defer { PQclear(result) }
+                    switch PQresultStatus(result) {
+                    case PGRES_COMMAND_OK: prepared = true
+                    case PGRES_PIPELINE_ABORTED: break
+                    default: failed = failed ?? failure(result, parameters: step.parameters)
+                    }
+                    if PQstatus(handle) == CONNECTION_BAD { break }
+                }
+                if !prepared { forgetPrepared(name) }
+                if PQstatus(handle) == CONNECTION_BAD { break }
+            }
             if case .eachRow = step { _ = PQsetSingleRowMode(handle) }
             while let result = nextResult() {
                 defer { PQclear(result) }
@@ -523,6 +629,7 @@ public final class Connection {
         guard let signal = StatementCancellation.pendingSignal else { return }
         if inTransaction {
             inTransaction = false
+            preparedStatements = [:]
             if let result = PQexec(handle, "ROLLBACK") { PQclear(result) }
         }
         StatementCancellation.finish(signal)

@@ -178,8 +178,8 @@ struct ReadOnlyQuery {
     private func chunk(bytes: Int?, perRow: Int, forTests: Bool) -> SQL {
         let (cursor, limit, bytes, perRow) = (Bind.cursor(Self.cursor), Int32(Self.rowsPerChunk), bytes.map { Int64($0) }, Int32(clamping: perRow))
         return forTests
-            ? "SELECT row_text FROM provision_query.fetch_rows_for_tests(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text"
-            : "SELECT row_text FROM provision_query.fetch_rows(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text"
+            ? "SELECT row_text FROM provision_query.fetch_rows_for_tests(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text UNION ALL SELECT NULL WHERE pg_advisory_unlock_all() IS NULL"
+            : "SELECT row_text FROM provision_query.fetch_rows(\(cursor), \(limit), \(bytes), \(perRow)) AS row_text UNION ALL SELECT NULL WHERE pg_advisory_unlock_all() IS NULL"
     }
 
     private func fetchRows(on connection: Connection, entering entry: Connection.QueryScopeEntry, forTests: Bool) throws(DatabaseFailure) -> (Rows, Row) {
@@ -211,12 +211,11 @@ struct ReadOnlyQuery {
         // counts what each row really costs here, so the rows never take more than
         // `maxBytes`. The scope's steps open the pipeline.
         let results = try connection.pipeline(entry.steps + [
-            .statement(SQL(declaring: Self.cursor, over: statement, binds: parameters)),
+            // A check's queries are the same texts for every tenant: each is parsed once
+            // a transaction (`reused`), like the statements that read its rows.
+            .statement(SQL(declaring: Self.cursor, over: statement, binds: parameters), reused: true),
             .describePortal(Self.cursor),
-            .eachRow(chunk(bytes: maxBytes, perRow: Self.rowOverhead(columns: 1), forTests: forTests)),
-            // Session-level advisory locks outlive a rollback: released in the same round
-            // trip, not left for the rollback that comes later.
-            .statement(Self.unlock),
+            .eachRow(chunk(bytes: maxBytes, perRow: Self.rowOverhead(columns: 1), forTests: forTests), reused: true),
         ]) { row, described in
             columns = described
             return take(row)
@@ -245,7 +244,6 @@ struct ReadOnlyQuery {
             try connection.forEachRow(chunk(bytes: maxBytes.map { max(0, $0 - used) }, perRow: perRow, forTests: forTests), take)
             more = try endOfChunk()
         }
-        try connection.execute(Self.unlock)
         return (Rows(columns: columns, values: values, affected: values.count), settings)
     }
 
