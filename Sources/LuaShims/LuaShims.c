@@ -235,6 +235,11 @@ lua_State *provision_newstate(ProvisionLimits *limits) {
     limits->main = L;
     if (limits->hook_count <= 0) limits->hook_count = 1000;
     lua_atpanic(L, panic_handler);
+    // Generational collection: a fleet's checks make a context, a tenant and rows for
+    // every tenant, all short-lived beside the stdlib, which a minor collection does not
+    // traverse again. Limits are unchanged: a refused allocation still runs a full
+    // collection before the limit trips (counting_alloc).
+    lua_gc(L, LUA_GCGEN, 0, 0);
     // New coroutines inherit the hook of the thread that creates them.
     lua_sethook(L, clock_hook, LUA_MASKCOUNT, limits->hook_count);
     return L;
