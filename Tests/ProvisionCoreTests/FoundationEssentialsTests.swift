@@ -43,6 +43,17 @@ import Testing
         #expect("a\"\u{301}b".replacingEvery("\"", with: "\\\"") == "a\\\"\u{301}b")
     }
 
+    @Test func uuidTextIsUUIDStringInLowerCase() {
+        var uuids = (0..<1000).map { _ in UUID() }
+        uuids += [UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+                  UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255)),
+                  UUID(uuid: (0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xf0, 0x0f, 0x10, 0x9a, 0xa9, 0x5c, 0xc5, 0x80))]
+        for uuid in uuids {
+            #expect(uuid.lowercaseText == uuid.uuidString.lowercased())
+            #expect(UUID(uuidString: uuid.lowercaseText) == uuid)
+        }
+    }
+
     @Test(arguments: [("%g", 2.5), ("%g", 0.001), ("%g", 1e-7), ("%g", 123456789.0), ("%g", 30.0), ("%.1f", 3.25), ("%.1f", 0.05), ("%.1f", 1023.96)])
     func cFormatMatchesStringFormat(format: String, value: Double) {
         #expect(String(cFormat: format, value) == String(format: format, value))

@@ -186,7 +186,7 @@ extension Double: SQLBindable {
 }
 extension UUID: SQLBindable {
     public static var postgresType: PostgresType { .uuid }
-    public var sqlText: String { uuidString.lowercased() }
+    public var sqlText: String { lowercaseText }
 }
 extension Date: SQLBindable {
     public static var postgresType: PostgresType { .timestamptz }

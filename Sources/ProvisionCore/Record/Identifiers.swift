@@ -21,7 +21,7 @@ extension RecordID {
     /// Parsed from text a script or a plan gave (nil when it is not a UUID).
     public init?(text: String) { self.init(sqlText: text) }
 
-    public var description: String { uuid.uuidString.lowercased() }
+    public var description: String { uuid.lowercaseText }
     public static var postgresType: PostgresType { .uuid }
     public var sqlText: String { description }
 

@@ -127,7 +127,7 @@ enum PlaybookRunner {
     /// and which passwords, never shown, to reissue if it did commit.
     static func unknownOutcome(of session: PlaybookSession, _ what: String) -> String {
         let run = session.run
-        var text = "\(what): whether run \(run.audit.runId.uuidString.lowercased()) committed is unknown; it was not reported as rolled back because it may not have been."
+        var text = "\(what): whether run \(run.audit.runId.lowercaseText) committed is unknown; it was not reported as rolled back because it may not have been."
         let slugs = run.record.outcomes.compactMap { if case .tenant(let tenant) = $0 { tenant.slug } else { nil } }
         if !slugs.isEmpty {
             text += " Check whether its tenants exist (\(slugs.map { "provision show --tenantSlug \($0)" }.joined(separator: "; ")): exit 4 not_found means that tenant was not committed)."

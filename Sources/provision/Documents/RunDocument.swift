@@ -130,7 +130,7 @@ extension RunDocument {
     /// passwords revoked after the commit are actions of their own.
     init(command: Command, record: RunRecord, credentials: [CredentialRecord], credentialsFile: String? = nil,
          revoked: [CredentialRecord] = [], wording: any Wording = ErrorWording.flags) {
-        self.init(command: command.rawValue, runId: record.runId.uuidString.lowercased(), dryRun: record.dryRun,
+        self.init(command: command.rawValue, runId: record.runId.lowercaseText, dryRun: record.dryRun,
                   results: Self.results(of: record, wording: wording),
                   credentials: credentialsFile == nil ? credentials : [],
                   summary: Summary(counts: record.counts),
