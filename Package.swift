@@ -2,9 +2,8 @@
 import PackageDescription
 
 // The shipped code uses FoundationEssentials, never full Foundation (whose ICU tables are
-// most of a binary's size). A dependency that imports full Foundation (CSV.swift) would
-// otherwise lend its String and Data extensions to every file of a target that imports
-// it; with member import visibility, a file sees only what it imports itself.
+// most of a binary's size); no dependency brings it in either. With member import
+// visibility, a file sees only what it imports itself.
 let shippedCode: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
 
 let package = Package(
@@ -16,7 +15,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         // System libraries: a modulemap and a shim header each, nothing else.
@@ -33,6 +31,12 @@ let package = Package(
             name: "CArgon2",
             pkgConfig: "libargon2",
             providers: [.apt(["libargon2-dev"])]
+        ),
+        // libcsv (RFC 4180, strict): batch files, readCSV and credentials files. C, so
+        // that no CSV library brings full Foundation (and ICU's tables) into the binary.
+        .systemLibrary(
+            name: "CLibCSV",
+            providers: [.apt(["libcsv-dev"])]
         ),
 
         // The transactional core: knows nothing of Lua or the CLI.
@@ -52,8 +56,7 @@ let package = Package(
         .target(
             name: "LuaHost",
             dependencies: [
-                "ProvisionCore", "CLua", "LuaShims",
-                .product(name: "CSV", package: "CSV.swift"),
+                "ProvisionCore", "CLua", "LuaShims", "CLibCSV",
             ],
             swiftSettings: shippedCode
         ),
@@ -65,7 +68,6 @@ let package = Package(
                 "LuaHost",
                 "ProvisionCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "CSV", package: "CSV.swift"),
             ],
             swiftSettings: shippedCode
         ),

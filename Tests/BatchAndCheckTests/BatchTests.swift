@@ -233,6 +233,29 @@ struct BatchTests {
         #expect(try db.rowCounts() == before)
     }
 
+    @Test("a quote out of place or never closed is invalid input naming FILE:LINE, in text and JSON; exit 2, nothing written")
+    func malformedQuoting() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let before = try db.rowCounts()
+        for (name, lines, line, words) in [
+            ("stray.csv", [requiredHeader, "ok-row,Ok,ok@example.com", "bad-row,Bad \"Quote\",bad@example.com"], 3, "a quote inside a field that is not quoted"),
+            ("open.csv", [requiredHeader, "ok-row,Ok,ok@example.com", "open-row,\"Open,open@example.com", "last,Last,last@example.com"], 3, "a quoted field is never closed"),
+        ] {
+            let file = try scratch.write(name, lines.joined(separator: "\n") + "\n")
+            let text = try ProvisionBinary.batch(file, [], in: db)
+            #expect(text.status == 2, "\(text)")
+            #expect(text.stderr.contains("\(file):\(line): \(words)"), "\(text)")
+            let json = try ProvisionBinary.batch(file, ["--json"], in: db)
+            #expect(json.status == 2 && json.errorCode == "invalid_input", "\(json)")
+            try ContractSchema.validate(json.stdout, as: .error)
+            let problems = (json.json?["error"] as? [String: Any])?["problems"] as? [[String: Any]]
+            #expect(problems?.first?["line"] as? Int == line, "\(json)")
+        }
+        #expect(try db.rowCounts() == before)
+    }
+
     @Test("a file whose only problem is a slug twice in the file exits 3 (duplicate_in_batch), nothing written")
     func inFileDuplicateOnly() throws {
         let db = try TestDatabase.create()

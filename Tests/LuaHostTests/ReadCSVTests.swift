@@ -92,6 +92,64 @@ import Testing
         #expect(log.last?.contains("\(path):3") == true, "FILE:LINE of the bad row: \(log.last ?? "")")
     }
 
+    /// Malformed quoting is an error naming the line, never a guess (libcsv's strict mode).
+    @Test(arguments: [
+        ("slug,name\npilot,Pilot\nsecond,Sec\"ond\n", 3, "a quote inside a field that is not quoted"),
+        ("slug,name\npilot,\"Pilot\" Inc\nsecond,Second\n", 2, "text after a field's closing quote"),
+        ("slug,name\npilot,Pilot\nsecond,\"Second\nthird,Third\n", 3, "a quoted field is never closed"),
+    ])
+    func malformedQuotingIsInvalidInputWithItsLine(text: String, line: Int, message: String) throws {
+        let path = try csv(text)
+        let playbook = try Playbook.fresh()
+        let log = try playbook.execute("""
+            local ok, e = pcall(provision.readCSV, "\(path)")
+            print(ok, e.code, e.field)
+            print(e.message)
+            """)
+        #expect(log.first == "false\tinvalid_input\tpath")
+        #expect(log.last?.hasPrefix("\(path):\(line): ") == true && log.last?.contains(message) == true, "\(log)")
+    }
+
+    @Test func spacesAreDataAndAHeaderAfterBlankLinesKeepsItsLine() throws {
+        let path = try csv("\n\n slug , name\n  pilot ,\tPilot \n")
+        let playbook = try Playbook.fresh()
+        let log = try playbook.execute("""
+            local rows, info = provision.readCSV("\(path)")
+            print(table.concat(info.header, "|"), "[" .. rows[1].slug .. "]", "[" .. rows[1].name .. "]", table.concat(info.lines, ","))
+            """)
+        #expect(log == ["slug|name\t[  pilot ]\t[\tPilot ]\t4"])
+    }
+
+    @Test func aFileOfBlankLinesHasNoHeader() throws {
+        let path = try csv("\n\r\n\n")
+        let playbook = try Playbook.fresh()
+        let log = try playbook.execute("""
+            local ok, e = pcall(provision.readCSV, "\(path)")
+            print(ok, e.code, e.message)
+            """)
+        #expect(log == ["false\tinvalid_input\t\(path):1: the file has no header row"])
+    }
+
+    /// What provision writes (credentials files) quotes only what needs it, and reads back
+    /// as it was.
+    @Test func writtenRecordsQuoteWhatNeedsItAndReadBack() throws {
+        let fields = ["plain", "a,b", "She said \"hi\"", "two\nlines", "cr\r", "", " spaced ", "ü-ñ"]
+        #expect(CSVText.record(["slug", "x"]) == "slug,x\n")
+        #expect(CSVText.record(fields) == "plain,\"a,b\",\"She said \"\"hi\"\"\",\"two\nlines\",\"cr\r\",, spaced ,ü-ñ\n")
+        let path = try csv(CSVText.record((1...fields.count).map { "c\($0)" }) + CSVText.record(fields) + CSVText.record(fields))
+        let playbook = try Playbook.fresh()
+        let log = try playbook.execute("""
+            local rows, info = provision.readCSV("\(path)")
+            local out = {}
+            for i = 1, \(fields.count) do out[#out + 1] = string.format("%q", rows[2]["c" .. i]) end
+            print(#rows, table.concat(info.lines, ","), table.concat(out, " "))
+            """)
+        let quoted = fields.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\\n").replacingOccurrences(of: "\r", with: "\\13") + "\"" }
+        // The first record spans lines 2 and 3 (a quoted newline).
+        #expect(log == ["2\t2,4\t" + quoted.joined(separator: " ")])
+    }
+
     @Test func aMissingFileIsInvalidInput() throws {
         let playbook = try Playbook.fresh()
         let log = try playbook.execute("""

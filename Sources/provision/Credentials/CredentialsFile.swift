@@ -1,7 +1,8 @@
-import CSV
-// CSV.swift writes to a Foundation OutputStream: full Foundation, for as long as CSV.swift
-// is the CSV library (see BENCHMARKS.md, issue 27).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LuaHost
 import ProvisionCore
 #if canImport(Glibc)
@@ -25,9 +26,12 @@ struct CredentialsFile {
     /// header line, or is encrypted by age (binary or armored). A batch is never read
     /// from one, so completion does not offer it.
     static func isCredentialsFile(atPath path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        let start = String(decoding: (try? handle.read(upToCount: 128)) ?? Data(), as: UTF8.self)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var bytes = [UInt8](repeating: 0, count: 128)
+        let count = read(descriptor, &bytes, bytes.count)
+        let start = String(decoding: bytes.prefix(max(0, count)), as: UTF8.self)
         return [header.joined(separator: ",") + "\n", header.joined(separator: ",") + "\r\n",
                 "age-encryption.org/", "-----BEGIN AGE ENCRYPTED FILE-----"].contains { start.hasPrefix($0) }
     }
@@ -42,22 +46,14 @@ struct CredentialsFile {
     /// The CSV of `credentials`, each with the tenant the JSON's `credentials` would
     /// show, ending in a newline. A cell a spreadsheet would take for a formula (it
     /// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'`.
-    static func csv(_ credentials: [RunDocument.CredentialRecord]) throws(ProvisionError) -> String {
-        do {
-            let csv = try CSVWriter(stream: .toMemory())
-            try csv.write(row: header)
-            for record in credentials {
-                let credential = record.credential
-                try csv.write(row: [record.tenantSlug ?? "", credential.email, credential.password.reveal(),
+    static func csv(_ credentials: [RunDocument.CredentialRecord]) -> String {
+        var text = CSVText.record(header)
+        for record in credentials {
+            let credential = record.credential
+            text += CSVText.record([record.tenantSlug ?? "", credential.email, credential.password.reveal(),
                                     UTCTimestamp(credential.expiresAt).description].map(neutralized))
-            }
-            csv.stream.close()
-            let data = (csv.stream.property(forKey: .dataWrittenToMemoryStreamKey) as? Data) ?? Data()
-            let text = String(decoding: data, as: UTF8.self)
-            return text.hasSuffix("\n") ? text : text + "\n"
-        } catch {
-            throw ProvisionError(.invalidInput, "could not encode the credentials file \(error)", field: "credentialsFile")
         }
+        return text
     }
 
     /// OWASP's defence against CSV (formula) injection.
@@ -70,8 +66,7 @@ struct CredentialsFile {
     /// for the operator (the caller then revokes the passwords and removes the file).
     func write(_ credentials: [RunDocument.CredentialRecord]) throws(DeliveryFailure) {
         defer { close(descriptor) }
-        let text: String
-        do { text = try Self.csv(credentials) } catch { throw DeliveryFailure(error.message) }
+        let text = Self.csv(credentials)
         if let encryption {
             try encryption.encrypt(text, into: descriptor, path: path)
         } else if let code = StandardStream.write(text, to: descriptor) {
