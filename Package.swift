@@ -18,9 +18,9 @@ let package = Package(
     ],
     targets: [
         // System libraries: a modulemap and a shim header each, nothing else.
+        // Types only: libpq itself is loaded when a database is first needed.
         .systemLibrary(
             name: "CLibPQ",
-            pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
         .systemLibrary(

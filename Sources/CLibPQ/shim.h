@@ -1,6 +1,6 @@
 #ifndef PROVISION_CLIBPQ_SHIM_H
 #define PROVISION_CLIBPQ_SHIM_H
-#include <libpq-fe.h>
+#include <postgresql/libpq-fe.h>
 
 // PG_DIAG_* are character-literal macros, which Swift does not import.
 static const int provision_pg_diag_sqlstate = PG_DIAG_SQLSTATE;

@@ -220,6 +220,10 @@ struct DebianPackageTests {
     @Test func installRunRemove() throws {
         let deb = try #require(package)
         #expect(!FileManager.default.fileExists(atPath: "/usr/bin/provision"), "a provision is already installed in /usr/bin")
+        // libpq is loaded when a database is first needed, so dpkg-shlibdeps cannot see it:
+        // the package names it itself; libcsv it links.
+        let depends = try Self.tool("/usr/bin/dpkg-deb", ["-f", deb, "Depends"])
+        #expect(depends.output.contains("libpq5 (>= 14)") && depends.output.contains("libcsv3"), "\(depends)")
         let install = try Self.tool("/usr/bin/dpkg", ["-i", deb])
         #expect(install.status == 0, "\(install)")
         defer { _ = try? Self.tool("/usr/bin/dpkg", ["-r", "provision"]) }

@@ -14,6 +14,8 @@ import Glibc
 /// the statement limit or the run's deadline, or one running when Ctrl-C arrives, is
 /// cancelled on the server, never left running.
 public final class Connection {
+    /// libpq's functions, loaded by the first connection (`LibPQ`).
+    private let pq: LibPQ.Functions
     private let handle: OpaquePointer
     private let redactor: Redactor
     /// Kept only to open a short side connection that asks who holds a lock this
@@ -71,7 +73,7 @@ public final class Connection {
 
     /// The open transaction failed (an error that PostgreSQL does not survive without a
     /// savepoint): only a rollback is possible now.
-    public var transactionAborted: Bool { PQtransactionStatus(handle) == PQTRANS_INERROR }
+    public var transactionAborted: Bool { pq.PQtransactionStatus(handle) == PQTRANS_INERROR }
 
     /// Opens `url` (a libpq URI or key=value conninfo). Throws `database_unavailable`
     /// with the password scrubbed from libpq's message. Sets nothing on the session: what
@@ -79,7 +81,8 @@ public final class Connection {
     /// nothing leaks into other clients' server connections.
     public init(url: String, statementTimeoutMilliseconds: Int = 30_000, connectTimeoutSeconds: Int = 10,
                 applicationName: String = "provision") throws(ProvisionError) {
-        let redactor = Redactor(connectionString: url)
+        let pq = try LibPQ.load()
+        let redactor = Redactor(connectionString: url, libpq: pq)
         if let parseError = redactor.parseError {
             throw ProvisionError(.databaseUnavailable, "DATABASE_URL is not a valid libpq URI or key=value conninfo: \(parseError)")
         }
@@ -88,42 +91,43 @@ public final class Connection {
         let values = [String(connectTimeoutSeconds), applicationName, url]
         let connection: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
-                PQconnectdbParams(keywordPointers, valuePointers, 1)
+                pq.PQconnectdbParams(keywordPointers, valuePointers, 1)
             }
         }
         guard let connection else {
             throw ProvisionError(.databaseUnavailable, "cannot connect to the database: out of memory")
         }
-        guard PQstatus(connection) == CONNECTION_OK else {
-            let raw = String(cString: PQerrorMessage(connection))
-            PQfinish(connection)
+        guard pq.PQstatus(connection) == CONNECTION_OK else {
+            let raw = String(libpq: pq.PQerrorMessage(connection))
+            pq.PQfinish(connection)
             var error = ProvisionError(.databaseUnavailable, "cannot connect to the database named by DATABASE_URL (\(redactor.safeTarget)): \(Self.lines(of: redactor.redact(raw)))")
             error.keepsLines = true
             throw error
         }
+        self.pq = pq
         self.handle = connection
         self.redactor = redactor
         self.connectionString = url
-        self.cancelHandle = PQgetCancel(connection)
+        self.cancelHandle = pq.PQgetCancel(connection)
         self.statementLimitMilliseconds = statementTimeoutMilliseconds
         self.statementLimitInForce = statementTimeoutMilliseconds
         // NOTICEs (a migration's "already exists, skipping") are not for the operator.
-        PQsetNoticeReceiver(connection, { _, _ in }, nil)
+        _ = pq.PQsetNoticeReceiver(connection, { _, _ in }, nil)
     }
 
     deinit {
-        if let cancelHandle { PQfreeCancel(cancelHandle) }
-        PQfinish(handle)
+        if let cancelHandle { pq.PQfreeCancel(cancelHandle) }
+        pq.PQfinish(handle)
     }
 
     /// Where the connection points, as libpq reports it after connecting (host or socket
     /// folder, port, database, user; also for `service=` and `PG*` variables), without the
     /// password: for messages and plans.
     public var safeTarget: String {
-        let user = PQuser(handle).map { String(cString: $0) } ?? ""
-        let host = PQhost(handle).map { String(cString: $0) } ?? ""
-        let port = PQport(handle).map { String(cString: $0) } ?? ""
-        let database = PQdb(handle).map { String(cString: $0) } ?? ""
+        let user = pq.PQuser(handle).map { String(cString: $0) } ?? ""
+        let host = pq.PQhost(handle).map { String(cString: $0) } ?? ""
+        let port = pq.PQport(handle).map { String(cString: $0) } ?? ""
+        let database = pq.PQdb(handle).map { String(cString: $0) } ?? ""
         return redactor.redact("\(user.isEmpty ? "" : user + "@")\(host)\(port.isEmpty ? "" : ":" + port)/\(database)")
     }
 
@@ -146,11 +150,11 @@ public final class Connection {
         try send(sql)
         defer { StatementCancellation.end() }
         var failed: DatabaseFailure?
-        var wanted = PQsetSingleRowMode(handle) == 1
+        var wanted = pq.PQsetSingleRowMode(handle) == 1
         if !wanted { failed = failure(nil, parameters: sql.parameters) }
         while let result = nextResult() {
-            defer { PQclear(result) }
-            switch PQresultStatus(result) {
+            defer { pq.PQclear(result) }
+            switch pq.PQresultStatus(result) {
             case PGRES_SINGLE_TUPLE:
                 if wanted, failed == nil { wanted = row(rows(of: result).values.first ?? []) }
             case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
@@ -158,7 +162,7 @@ public final class Connection {
             default:
                 failed = failed ?? failure(result, parameters: sql.parameters)
             }
-            if PQstatus(handle) == CONNECTION_BAD { break }
+            if pq.PQstatus(handle) == CONNECTION_BAD { break }
         }
         try endStatement()
         if let failed { throw failed }
@@ -169,7 +173,7 @@ public final class Connection {
         try closeOpenQueryScope()
         try refuseIfPastDeadline()
         startStatement()
-        guard PQsendQuery(handle, text) == 1 else {
+        guard pq.PQsendQuery(handle, text) == 1 else {
             StatementCancellation.end()
             throw failure(nil, parameters: [])
         }
@@ -278,7 +282,7 @@ public final class Connection {
     /// them by other names, and a DEALLOCATE that fails must not abort the transaction.
     /// A transaction that already failed cannot run them: they are deallocated after it.
     private func deallocatePreparedStatements() {
-        guard !preparedStatements.isEmpty, PQtransactionStatus(handle) == PQTRANS_INTRANS else { return }
+        guard !preparedStatements.isEmpty, pq.PQtransactionStatus(handle) == PQTRANS_INTRANS else { return }
         let names = preparedStatements.values.sorted { $0.name < $1.name }
         preparedStatements = [:]
         let savepoint = nextSavepoint()
@@ -466,7 +470,7 @@ public final class Connection {
             pending = all.count - steps.count
         }
         startStatement()
-        guard PQenterPipelineMode(handle) == 1 else {
+        guard pq.PQenterPipelineMode(handle) == 1 else {
             StatementCancellation.end()
             throw failure(nil, parameters: [])
         }
@@ -483,21 +487,21 @@ public final class Connection {
                 if reused, let (name, prepare) = preparedName(for: sql, types: types) {
                     ok = 1
                     if prepare {
-                        ok = PQsendPrepare(handle, name.name, sql.text, Int32(types.count), types)
+                        ok = pq.PQsendPrepare(handle, name.name, sql.text, Int32(types.count), types)
                         if ok == 1 { preparing[index] = name } else { forgetPrepared(name) }
                     }
                     if ok == 1 {
                         ok = withOptionalCStringArray(sql.parameters) { values in
-                            PQsendQueryPrepared(handle, name.name, Int32(types.count), values, nil, nil, 0)
+                            pq.PQsendQueryPrepared(handle, name.name, Int32(types.count), values, nil, nil, 0)
                         }
                     }
                 } else {
                     ok = withOptionalCStringArray(sql.parameters) { values in
-                        PQsendQueryParams(handle, sql.text, Int32(types.count), types, values, nil, nil, 0)
+                        pq.PQsendQueryParams(handle, sql.text, Int32(types.count), types, values, nil, nil, 0)
                     }
                 }
             case .describePortal(let portal):
-                ok = PQsendDescribePortal(handle, portal.name)
+                ok = pq.PQsendDescribePortal(handle, portal.name)
             }
             guard ok == 1 else {
                 failed = failure(nil, parameters: [])
@@ -508,7 +512,7 @@ public final class Connection {
         }
         // The sync is sent (and the buffer flushed) even after a step could not be queued,
         // so that what was queued is answered and the connection leaves pipeline mode.
-        if PQpipelineSync(handle) != 1, failed == nil { failed = failure(nil, parameters: []) }
+        if pq.PQpipelineSync(handle) != 1, failed == nil { failed = failure(nil, parameters: []) }
         var results: [Rows] = []
         results.reserveCapacity(steps.count)
         var wanted = true
@@ -519,21 +523,21 @@ public final class Connection {
                 // The statement that prepares it: kept by name only once the server has it.
                 var prepared = false
                 while let result = nextResult() {
-                    defer { PQclear(result) }
-                    switch PQresultStatus(result) {
+                    defer { pq.PQclear(result) }
+                    switch pq.PQresultStatus(result) {
                     case PGRES_COMMAND_OK: prepared = true
                     case PGRES_PIPELINE_ABORTED: break
                     default: failed = failed ?? failure(result, parameters: step.parameters)
                     }
-                    if PQstatus(handle) == CONNECTION_BAD { break }
+                    if pq.PQstatus(handle) == CONNECTION_BAD { break }
                 }
                 if !prepared { forgetPrepared(name) }
-                if PQstatus(handle) == CONNECTION_BAD { break }
+                if pq.PQstatus(handle) == CONNECTION_BAD { break }
             }
-            if case .eachRow = step { _ = PQsetSingleRowMode(handle) }
+            if case .eachRow = step { _ = pq.PQsetSingleRowMode(handle) }
             while let result = nextResult() {
-                defer { PQclear(result) }
-                switch PQresultStatus(result) {
+                defer { pq.PQclear(result) }
+                switch pq.PQresultStatus(result) {
                 case PGRES_SINGLE_TUPLE:
                     if wanted, failed == nil { wanted = eachRow(self.rows(of: result).values.first ?? [], described) }
                 case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
@@ -545,21 +549,21 @@ public final class Connection {
                 default:
                     failed = failed ?? failure(result, parameters: step.parameters)
                 }
-                if PQstatus(handle) == CONNECTION_BAD { break }
+                if pq.PQstatus(handle) == CONNECTION_BAD { break }
             }
             if index >= pending { results.append(rows) }
-            if PQstatus(handle) == CONNECTION_BAD { break }
+            if pq.PQstatus(handle) == CONNECTION_BAD { break }
         }
         // The sync's own result, after which the connection may leave pipeline mode.
-        while PQstatus(handle) != CONNECTION_BAD, let result = nextResult() {
-            let status = PQresultStatus(result)
-            PQclear(result)
+        while pq.PQstatus(handle) != CONNECTION_BAD, let result = nextResult() {
+            let status = pq.PQresultStatus(result)
+            pq.PQclear(result)
             if status == PGRES_PIPELINE_SYNC { break }
         }
-        _ = PQexitPipelineMode(handle)
+        _ = pq.PQexitPipelineMode(handle)
         try endStatement()
         if let failed { throw failed }
-        if PQstatus(handle) == CONNECTION_BAD || results.count < steps.count { throw failure(nil, parameters: []) }
+        if pq.PQstatus(handle) == CONNECTION_BAD || results.count < steps.count { throw failure(nil, parameters: []) }
         return results
     }
 
@@ -582,7 +586,7 @@ public final class Connection {
         // In flight from before it is sent: a signal that lands in between still cancels it.
         startStatement()
         let sent = withOptionalCStringArray(parameters) { valuePointers in
-            PQsendQueryParams(handle, sql.text, Int32(parameters.count), types, valuePointers, nil, nil, 0)
+            pq.PQsendQueryParams(handle, sql.text, Int32(parameters.count), types, valuePointers, nil, nil, 0)
         }
         guard sent == 1 else {
             StatementCancellation.end()
@@ -630,7 +634,7 @@ public final class Connection {
         if inTransaction {
             inTransaction = false
             preparedStatements = [:]
-            if let result = PQexec(handle, "ROLLBACK") { PQclear(result) }
+            if let result = pq.PQexec(handle, "ROLLBACK") { pq.PQclear(result) }
         }
         StatementCancellation.finish(signal)
         throw DatabaseFailure(sqlState: .queryCanceled, constraint: nil, message: "canceling statement due to user request", hint: nil,
@@ -642,20 +646,20 @@ public final class Connection {
     private func lastResult(parameters: [String?]) throws(DatabaseFailure) -> Rows {
         var last: OpaquePointer?
         while let result = nextResult() {
-            if let last { PQclear(last) }
+            if let last { pq.PQclear(last) }
             last = result
-            let status = PQresultStatus(result)
-            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH || PQstatus(handle) == CONNECTION_BAD { break }
+            let status = pq.PQresultStatus(result)
+            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH || pq.PQstatus(handle) == CONNECTION_BAD { break }
         }
         do throws(DatabaseFailure) {
             try endStatement()
         } catch {
-            if let last { PQclear(last) }
+            if let last { pq.PQclear(last) }
             throw error
         }
         guard let last else { throw failure(nil, parameters: parameters) }
-        defer { PQclear(last) }
-        switch PQresultStatus(last) {
+        defer { pq.PQclear(last) }
+        switch pq.PQresultStatus(last) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
             return rows(of: last)
         default:
@@ -669,8 +673,8 @@ public final class Connection {
     /// server, then waits for the server to confirm. A signal's cancel was sent by the
     /// handler already.
     private func nextResult() -> OpaquePointer? {
-        let socket = PQsocket(handle)
-        while PQisBusy(handle) == 1 {
+        let socket = pq.PQsocket(handle)
+        while pq.PQisBusy(handle) == 1 {
             let now = ContinuousClock.now
             let statementEnd = statementStarted + .milliseconds(Int64(statementLimitInForce))
             if cancellation == nil {
@@ -694,16 +698,16 @@ public final class Connection {
             next = min(max(next, .milliseconds(1)), .milliseconds(100))
             let milliseconds = Int32(next.components.seconds * 1000 + next.components.attoseconds / 1_000_000_000_000_000)
             var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-            if poll(&descriptor, 1, max(1, milliseconds)) < 0 && errno != EINTR { return PQgetResult(handle) }
-            if PQconsumeInput(handle) == 0 { break }
+            if poll(&descriptor, 1, max(1, milliseconds)) < 0 && errno != EINTR { return pq.PQgetResult(handle) }
+            if pq.PQconsumeInput(handle) == 0 { break }
         }
-        return PQgetResult(handle)
+        return pq.PQgetResult(handle)
     }
 
     private func sendCancel() {
         guard let cancelHandle else { return }
         var buffer = [CChar](repeating: 0, count: 256)
-        _ = PQcancel(cancelHandle, &buffer, 256)
+        _ = pq.PQcancel(cancelHandle, &buffer, 256)
     }
 
     /// Who holds the lock the open transaction's statement waits for, asked on a side
@@ -717,19 +721,19 @@ public final class Connection {
         func wait(_ side: OpaquePointer, forWriting: Bool) -> Bool {
             let left = budget - (ContinuousClock.now - started)
             guard left > .zero else { return false }
-            var descriptor = pollfd(fd: PQsocket(side), events: Int16(forWriting ? POLLOUT : POLLIN), revents: 0)
+            var descriptor = pollfd(fd: pq.PQsocket(side), events: Int16(forWriting ? POLLOUT : POLLIN), revents: 0)
             let milliseconds = Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
             return poll(&descriptor, 1, max(1, milliseconds)) > 0
         }
         let keywords = ["application_name", "dbname"]
         let values = ["provision-lock-probe", connectionString]
-        guard let side = withCStringArray(keywords, { k in withCStringArray(values) { v in PQconnectStartParams(k, v, 1) } }) else { return nil }
-        defer { PQfinish(side) }
+        guard let side = withCStringArray(keywords, { k in withCStringArray(values) { v in pq.PQconnectStartParams(k, v, 1) } }) else { return nil }
+        defer { pq.PQfinish(side) }
         var state = PGRES_POLLING_WRITING
         while state != PGRES_POLLING_OK {
-            guard state != PGRES_POLLING_FAILED, PQstatus(side) != CONNECTION_BAD,
+            guard state != PGRES_POLLING_FAILED, pq.PQstatus(side) != CONNECTION_BAD,
                   wait(side, forWriting: state == PGRES_POLLING_WRITING) else { return nil }
-            state = PQconnectPoll(side)
+            state = pq.PQconnectPoll(side)
         }
         let query = """
             SELECT a.pid::text || ' (' || coalesce(a.usename, '?') || coalesce(', ' || nullif(a.application_name, ''), '') || ')'
@@ -739,36 +743,36 @@ public final class Connection {
             """
         let sent = String(serverProcess).withCString { pointer -> Int32 in
             var values: [UnsafePointer<CChar>?] = [pointer]
-            return PQsendQueryParams(side, query, 1, nil, &values, nil, nil, 0)
+            return pq.PQsendQueryParams(side, query, 1, nil, &values, nil, nil, 0)
         }
         guard sent == 1 else { return nil }
-        while PQisBusy(side) == 1 {
-            guard wait(side, forWriting: false), PQconsumeInput(side) == 1 else {
-                if let cancel = PQgetCancel(side) {
+        while pq.PQisBusy(side) == 1 {
+            guard wait(side, forWriting: false), pq.PQconsumeInput(side) == 1 else {
+                if let cancel = pq.PQgetCancel(side) {
                     var buffer = [CChar](repeating: 0, count: 256)
-                    _ = PQcancel(cancel, &buffer, 256)
-                    PQfreeCancel(cancel)
+                    _ = pq.PQcancel(cancel, &buffer, 256)
+                    pq.PQfreeCancel(cancel)
                 }
                 return nil
             }
         }
         var found: [String] = []
-        while let result = PQgetResult(side) {
-            if PQresultStatus(result) == PGRES_TUPLES_OK {
-                for row in 0..<PQntuples(result) { found.append(String(cString: PQgetvalue(result, row, 0))) }
+        while let result = pq.PQgetResult(side) {
+            if pq.PQresultStatus(result) == PGRES_TUPLES_OK {
+                for row in 0..<pq.PQntuples(result) { found.append(String(libpq: pq.PQgetvalue(result, row, 0))) }
             }
-            PQclear(result)
+            pq.PQclear(result)
         }
         return found.isEmpty ? nil : redactor.redact("backend " + found.joined(separator: "; backend "))
     }
 
     private func rows(of result: OpaquePointer) -> Rows {
-        let columnCount = Int(PQnfields(result))
-        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(pq.PQnfields(result))
+        let rowCount = Int(pq.PQntuples(result))
         var columns: [Rows.Column] = []
         columns.reserveCapacity(columnCount)
         for column in 0..<columnCount {
-            columns.append(.init(name: String(cString: PQfname(result, Int32(column))), typeOID: PQftype(result, Int32(column))))
+            columns.append(.init(name: String(libpq: pq.PQfname(result, Int32(column))), typeOID: pq.PQftype(result, Int32(column))))
         }
         var values: [[String?]] = []
         values.reserveCapacity(rowCount)
@@ -776,11 +780,11 @@ public final class Connection {
             var line: [String?] = []
             line.reserveCapacity(columnCount)
             for column in 0..<columnCount {
-                if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                if pq.PQgetisnull(result, Int32(row), Int32(column)) == 1 {
                     line.append(nil)
                 } else {
-                    let length = Int(PQgetlength(result, Int32(row), Int32(column)))
-                    let bytes = PQgetvalue(result, Int32(row), Int32(column))!
+                    let length = Int(pq.PQgetlength(result, Int32(row), Int32(column)))
+                    let bytes = pq.PQgetvalue(result, Int32(row), Int32(column))!
                     line.append(bytes.withMemoryRebound(to: UInt8.self, capacity: length) {
                         String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
                     })
@@ -788,18 +792,18 @@ public final class Connection {
             }
             values.append(line)
         }
-        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        let affected = Int(String(libpq: pq.PQcmdTuples(result))) ?? 0
         return Rows(columns: columns, values: values, affected: affected)
     }
 
     private func failure(_ result: OpaquePointer?, parameters: [String?]) -> DatabaseFailure {
         func field(_ code: Int32) -> String? {
-            guard let result, let value = PQresultErrorField(result, code) else { return nil }
+            guard let result, let value = pq.PQresultErrorField(result, code) else { return nil }
             return String(cString: value)
         }
         let sqlState = field(provision_pg_diag_sqlstate).map(SQLState.init)
         let primary = field(provision_pg_diag_message_primary)
-            ?? String(cString: PQerrorMessage(handle)).trimmed()
+            ?? String(libpq: pq.PQerrorMessage(handle)).trimmed()
         let redact = { (text: String) in self.redactor.redact(text, boundValues: parameters) }
         var failure = DatabaseFailure(
             sqlState: sqlState,

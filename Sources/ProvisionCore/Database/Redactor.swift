@@ -14,10 +14,10 @@ struct Redactor: Sendable {
     /// libpq's complaint when the connection string does not parse, already redacted.
     let parseError: String?
 
-    init(connectionString: String) {
+    init(connectionString: String, libpq pq: LibPQ.Functions) {
         var options: [String: String] = [:]
         var errorMessage: UnsafeMutablePointer<CChar>?
-        if let parsed = PQconninfoParse(connectionString, &errorMessage) {
+        if let parsed = pq.PQconninfoParse(connectionString, &errorMessage) {
             var option = parsed
             while let keyword = option.pointee.keyword {
                 if let value = option.pointee.val {
@@ -25,7 +25,7 @@ struct Redactor: Sendable {
                 }
                 option += 1
             }
-            PQconninfoFree(parsed)
+            pq.PQconninfoFree(parsed)
         }
         // When libpq cannot parse the string it cannot say which part is the password,
         // and its message quotes the whole string: find the password the way a person
@@ -34,7 +34,7 @@ struct Redactor: Sendable {
         password = options["password"].flatMap { $0.isEmpty ? nil : $0 } ?? guessed
         if let errorMessage {
             let raw = String(cString: errorMessage).trimmed()
-            PQfreemem(errorMessage)
+            pq.PQfreemem(errorMessage)
             var message = raw
             if let guessed { message = message.replacingEvery(guessed, with: "****") }
             // The quoted string may hold a password we could not find: never repeat it.

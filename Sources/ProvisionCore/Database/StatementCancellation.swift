@@ -15,6 +15,8 @@ public enum StatementCancellation {
     /// PQcancel's error buffer, allocated before any handler can need it.
     nonisolated(unsafe) private static var errorBuffer: UnsafeMutablePointer<CChar>?
     private static let errorBufferSize: Int32 = 256
+    /// libpq's PQcancel, set when libpq is loaded (before any statement can be in flight).
+    nonisolated(unsafe) static var cancelFunction: (@convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int32) -> Int32)?
     /// What the front end does once the server confirmed the rollback: report and end the
     /// process. Without it (in-process tests), the statement fails with `interrupted`.
     nonisolated(unsafe) private static var interrupted: ((Int32) -> Never)?
@@ -32,9 +34,9 @@ public enum StatementCancellation {
     /// the run once the server confirmed. False: nothing runs on the server for us.
     public static func cancelFromSignalHandler(_ received: Int32) -> Bool {
         let address = inFlight.load(ordering: .acquiring)
-        guard address != 0, let buffer = errorBuffer else { return false }
+        guard address != 0, let buffer = errorBuffer, let cancel = cancelFunction else { return false }
         _ = signal.compareExchange(expected: 0, desired: received, ordering: .acquiringAndReleasing)
-        _ = PQcancel(OpaquePointer(bitPattern: address), buffer, errorBufferSize)
+        _ = cancel(OpaquePointer(bitPattern: address), buffer, errorBufferSize)
         return true
     }
 
