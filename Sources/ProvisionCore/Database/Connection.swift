@@ -349,7 +349,7 @@ public final class Connection {
     struct QueryScope {
         let outer: Savepoint
         let inner: Savepoint
-        /// The fences' text and values.
+        /// What names the fences (`enterQueryScope`).
         let key: [String?]
         /// What the fences answered (the limits in force, which the queries guard).
         let settings: Row
@@ -370,15 +370,18 @@ public final class Connection {
 
     /// The steps that put the next query in a scope fenced by `fences`: the open one's
     /// inner savepoint rolled back to (undoing the query before) when it has the same
-    /// fences, else a new scope (after closing the open one).
-    func enterQueryScope(fences: SQL) -> QueryScopeEntry {
-        let key = [fences.text] + fences.parameters
+    /// fences, else a new scope (after closing the open one). The fences are named by
+    /// `key` (equal keys: equal fences) and made only when a new scope needs them: a
+    /// fleet's checks enter the open scope thousands of times.
+    func enterQueryScope(key: [String?], fences makeFences: () -> SQL) -> QueryScopeEntry {
+        if let scope = queryScope, scope.key == key {
+            queryScope = nil
+            return QueryScopeEntry(steps: [.statement("ROLLBACK TO SAVEPOINT \(scope.inner.identifier)", reused: true)], fences: nil,
+                                   settings: scope.settings, outer: scope.outer, inner: scope.inner, key: key)
+        }
+        let fences = makeFences()
         if let scope = queryScope {
             queryScope = nil
-            if scope.key == key {
-                return QueryScopeEntry(steps: [.statement("ROLLBACK TO SAVEPOINT \(scope.inner.identifier)", reused: true)], fences: nil,
-                                       settings: scope.settings, outer: scope.outer, inner: scope.inner, key: key)
-            }
             let closing = Self.closingSteps(scope)
             let (outer, inner) = (nextSavepoint(), nextSavepoint())
             return QueryScopeEntry(steps: closing + Self.openingSteps(outer: outer, fences: fences, inner: inner), fences: closing.count + 1,
@@ -828,13 +831,27 @@ private func withCStringArray<R>(_ strings: [String], _ body: ([UnsafePointer<CC
     }
 }
 
-/// Hands libpq a C array of strings (NULL for SQL NULL) that lives for the call.
+/// Hands libpq a C array of strings (NULL for SQL NULL) that lives for the call: one
+/// buffer for all of them (every query of a fleet's checks binds several).
 private func withOptionalCStringArray<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-    var owned: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0)! } }
-    defer { for pointer in owned { free(pointer) } }
-    return owned.withUnsafeMutableBufferPointer { buffer in
-        body(buffer.map { $0.map { UnsafePointer($0) } })
+    let size = strings.reduce(0) { $0 + ($1.map { $0.utf8.count + 1 } ?? 0) }
+    let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, size))
+    defer { buffer.deallocate() }
+    var pointers: [UnsafePointer<CChar>?] = []
+    pointers.reserveCapacity(strings.count)
+    var at = 0
+    for string in strings {
+        guard let string else { pointers.append(nil); continue }
+        let start = buffer + at
+        for byte in string.utf8 {
+            buffer[at] = CChar(bitPattern: byte)
+            at += 1
+        }
+        buffer[at] = 0
+        at += 1
+        pointers.append(UnsafePointer(start))
     }
+    return body(pointers)
 }
 
 extension Connection {

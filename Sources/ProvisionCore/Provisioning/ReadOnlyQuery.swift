@@ -128,7 +128,9 @@ struct ReadOnlyQuery {
     /// are set once for a run of queries with the same ones). A result of more than one
     /// chunk takes a round trip per further chunk.
     func run(on connection: Connection, as identity: Identity) throws(ProvisionError) -> Rows {
-        let entry = connection.enterQueryScope(fences: fences(for: identity))
+        // The fences are a function of whom the query runs as and its statement limit.
+        let key = ["\(identity)", statementTimeoutMilliseconds.map { String($0) }]
+        let entry = connection.enterQueryScope(key: key) { fences(for: identity) }
         do throws(ProvisionError) {
             let (rows, settings) = try fetch(on: connection, entering: entry, as: identity)
             connection.keepQueryScope(entry, settings: settings)
