@@ -113,9 +113,18 @@ public final class GoLiveChecks {
         var oversizedQuery: ProvisionError?
 
         func query(_ text: String, _ parameters: [Bind], maxBytes: Int?) throws(ProvisionError) -> Rows {
+            try reading { run throws(ProvisionError) in try run.readOnlyQuery(text, parameters: parameters, maxBytes: maxBytes) }
+        }
+
+        /// `ctx.count(table)`: the tenant's rows of one of the tenant-scoped tables.
+        func count(_ table: String) throws(ProvisionError) -> Int64 {
+            try reading { run throws(ProvisionError) in try run.countTenantRows(of: table, tenant: tenant?.id?.uuid) }
+        }
+
+        private func reading<T>(_ body: (ProvisioningRun) throws(ProvisionError) -> T) throws(ProvisionError) -> T {
             guard let run else { throw ProvisionError(.playbookError, "ctx is only usable while its check runs") }
             do {
-                return try run.readOnlyQuery(text, parameters: parameters, maxBytes: maxBytes)
+                return try body(run)
             } catch {
                 // Checks are Lua modules whatever runs them: their errors speak Lua.
                 let worded = error.worded(by: LuaWording())
@@ -498,8 +507,16 @@ public final class GoLiveChecks {
                 throw ProvisionError(.invalidInput, "ctx.count: a check cannot count '\(table)'\(hint) (it counts its tenant's rows of \(tables.joined(separator: ", ")); read other tables with ctx.query)",
                                      field: "table")
             }
-            var condition = ""
-            if stack.type(at: 2) == LUA_TSTRING, let text = stack.lossyString(at: 2) { condition = " AND (\(text))" }
+            guard stack.type(at: 2) == LUA_TSTRING, let text = stack.lossyString(at: 2) else {
+                guard stack.top <= 2 else {
+                    throw ProvisionError(.invalidInput, "ctx.count: the values after the table are for a condition's $2, $3, …; give the condition as the second argument (ctx.count(\"\(table)\", \"name = $2\", value))",
+                                         field: "condition")
+                }
+                // No condition: a count of the binary's own text.
+                stack.push(try context.count(table))
+                return 1
+            }
+            let condition = " AND (\(text))"
             // A query of the check's own, fenced like any other: the name is one of the
             // tables above, the condition is the check's SQL; the tenant id and values are
             // bound ($1 is the tenant, a condition's own placeholders start at $2).

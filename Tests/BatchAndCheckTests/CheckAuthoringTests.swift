@@ -424,3 +424,41 @@ struct CheckAuthoringTests {
         #expect(text.status == 2 && text.stderr.contains("did you mean 'owner-password'?"), "\(text)")
     }
 }
+
+/// `ctx.count(table)` runs the binary's own statement (no cursor, no fetch): it must still
+/// see only the tenant's rows, as the reader, after whatever a query before it set.
+@Suite("ctx.count: the tenant's rows, whatever the queries before it set")
+struct ContextCountTests {
+    static let source = """
+        return {
+          id = "counts",
+          title = "Counts",
+          run = function(ctx)
+            -- What a query may set for the rest of its transaction: undone before the count.
+            ctx.query("SELECT set_config('search_path', 'pg_catalog', true) AS path, set_config('statement_timeout', '0', true) AS limit_off, pg_advisory_lock(7707) AS locked")
+            local centers, levels = ctx.count("centers"), ctx.count("levels")
+            local ok, e = pcall(ctx.count, "centers", nil, "stray")
+            ctx.pass(("%d %d %s %s"):format(centers, levels, tostring(ok), tostring(e)))
+          end,
+        }
+        """
+
+    @Test func countsAreTheTenantsOwnAfterWhatAQueryBeforeThemSet() throws {
+        let db = try TestDatabase.create()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try CenterGroups.lonelyTenant(in: db)
+        try ProvisionBinary.tenant("busy", owner: "owner@busy.example", in: db)
+        try db.connect().run(fixture: "INSERT INTO centers (tenant_id, name) SELECT id, 'Center ' || g FROM tenants, generate_series(1, 3) g WHERE slug = 'busy'")
+        try scratch.write("checks/counts.lua", Self.source)
+
+        for (slug, centers) in [("lonely", 1), ("busy", 3)] {
+            let result = try ProvisionBinary.check(slug, ["--checks", scratch.path("checks"), "--only", "counts"], in: db)
+            #expect(result.checkStatus("counts") == "pass", "\(result)")
+            let message = result.checkMessage("counts")
+            #expect(message.hasPrefix("\(centers) 0 false "), "\(slug): \(message)")
+            #expect(message.contains("give the condition as the second argument"), "\(message)")
+        }
+        #expect(try db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7707") == "0")
+    }
+}

@@ -302,7 +302,24 @@ public final class ProvisioningRun {
             if fencedStatements.count >= 256 { fencedStatements.removeAll(keepingCapacity: true) }
             fencedStatements[text] = statement
         }
-        var query = ReadOnlyQuery(statement, parameters: parameters, maxBytes: maxBytes)
+        return try run(ReadOnlyQuery(statement, parameters: parameters, maxBytes: maxBytes), on: connection)
+    }
+
+    /// How many rows of `table`, one of the tenant-scoped tables, belong to `tenant`
+    /// (`ctx.count`), read like any query of a script: as `provision_reader`, read-only,
+    /// under the check's limit.
+    public func countTenantRows(of table: String, tenant: UUID?) throws(ProvisionError) -> Int64 {
+        guard let connection else {
+            throw ProvisionError(.databaseUnavailable, "this dry run has no database (DATABASE_URL is not set), so it cannot query")
+        }
+        guard let query = ReadOnlyQuery.tenantCount(of: table, tenant: tenant) else {
+            throw ProvisionError(.invalidInput, "'\(table)' is not a table whose rows belong to a tenant", field: "table")
+        }
+        return try run(query, on: connection).first?.decode(Int64.self, "n") ?? 0
+    }
+
+    private func run(_ query: ReadOnlyQuery, on connection: Connection) throws(ProvisionError) -> Rows {
+        var query = query
         query.statementTimeoutMilliseconds = queryStatementTimeoutMilliseconds
         try requireOpen()
         let identity: ReadOnlyQuery.Identity
