@@ -6,7 +6,7 @@ import Glibc
 /// libpq, loaded when provision first needs a database (the first connection, or reading
 /// a connection string), never at start: libpq brings some twenty libraries (OpenSSL,
 /// Kerberos, LDAP, GnuTLS…) whose loading was most of the start of a command that needs
-/// no database (an offline dry run, `--help`, completion). The module CLibPQ gives the
+/// no database (an offline dry run, help, completion). The module CLibPQ gives the
 /// types and constants; the functions come from the library, by name. A missing or too
 /// old libpq is an error naming it, not a process that cannot start.
 enum LibPQ {
