@@ -241,7 +241,7 @@ struct PlanBindingTests {
         #expect(dry.stdout.contains("provision show-plan \(path)"), "\(dry)")
 
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        try text.replacingOccurrences(of: "\"Words\"", with: "\"Wordz\"").write(toFile: path, atomically: false, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"Words\"", with: "\"Wordz\"").write(toFile: path, atomically: true, encoding: .utf8)
         let shown = try ProvisionBinary.run(["show-plan", path], databaseURL: db.url)
         #expect(shown.status == 2 && shown.stdout.contains("does NOT match") && !shown.stdout.contains("apply it with"), "\(shown)")
         let json = try ProvisionBinary.run(["show-plan", path, "--json"], databaseURL: db.url)

@@ -174,14 +174,14 @@ struct PlanTests {
         let before = try db.rowCounts()
 
         let original = try String(contentsOfFile: plan, encoding: .utf8)
-        try original.replacingOccurrences(of: "Plan stale-one", with: "Plan Stale Two").write(toFile: plan, atomically: false, encoding: .utf8)
+        try original.replacingOccurrences(of: "Plan stale-one", with: "Plan Stale Two").write(toFile: plan, atomically: true, encoding: .utf8)
         let edited = try ProvisionBinary.run(["apply", plan, "--json"], databaseURL: db.url)
         #expect(edited.status == 2 && edited.errorCode == "invalid_input" && edited.errorField == "plan", "\(edited)")
         #expect(edited.errorMessage?.contains("was edited after it was written") == true, "\(edited)")
         let shown = try ProvisionBinary.run(["show-plan", plan], databaseURL: db.url)
         #expect(shown.status == 2 && shown.stdout.contains("does NOT match"), "\(shown)")
 
-        try original.write(toFile: plan, atomically: false, encoding: .utf8)
+        try original.write(toFile: plan, atomically: true, encoding: .utf8)
         try resign(plan, in: db) { plan in
             plan["schemaVersion"] = 2
             plan["provisionVersion"] = "0.1.0"

@@ -108,7 +108,7 @@ struct CLIConventionTests {
         if !FileManager.default.fileExists(atPath: script.path) {
             let generated = try ProvisionBinary.run(["--generate-completion-script", "bash"], databaseURL: nil)
             #expect(generated.status == 0, "\(generated)")
-            try generated.stdout.write(to: script, atomically: false, encoding: .utf8)
+            try generated.stdout.write(to: script, atomically: true, encoding: .utf8)
         }
         let quoted = words.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let program = """
@@ -181,7 +181,7 @@ struct CLIConventionTests {
         for name in ["zsh", "fish"] {
             let generated = try ProvisionBinary.run(["--generate-completion-script", name], databaseURL: nil)
             #expect(generated.status == 0, "\(generated)")
-            try generated.stdout.write(to: folder.appendingPathComponent("provision.\(name)"), atomically: false, encoding: .utf8)
+            try generated.stdout.write(to: folder.appendingPathComponent("provision.\(name)"), atomically: true, encoding: .utf8)
         }
         let zsh = try Self.tool("/usr/bin/zsh", ["-n", "provision.zsh"], in: folder, environment: environment)
         #expect(zsh.status == 0 && zsh.stderr.isEmpty, "\(zsh.stderr)")
@@ -289,7 +289,7 @@ struct CLIConventionTests {
                 == ["catalog,owner-membership,owner-password"], "an id already given is not offered again")
         // An operator's folder of checks, named by --checks on the same line.
         try #"return { id = "wave-closed", title = "Wave closed", run = function(ctx) ctx.pass("ok") end }"#
-            .write(to: folder.appendingPathComponent("checks/wave.lua"), atomically: false, encoding: .utf8)
+            .write(to: folder.appendingPathComponent("checks/wave.lua"), atomically: true, encoding: .utf8)
         #expect(try Self.complete(["provision", "check", "--checks", "checks", "--only", "w"], in: folder) == ["wave-closed"])
         #expect(try Self.complete(["provision", "check", "--only", "w"], in: folder).isEmpty)
         // A folder that does not exist leaves the stdlib's.
@@ -414,7 +414,7 @@ struct CLIConventionTests {
         let folder = try Self.folderOfFiles()
         defer { try? FileManager.default.removeItem(at: folder) }
         let error = try ProvisionBinary.run(["lst", "--json"], databaseURL: nil)
-        try error.stdout.write(to: folder.appendingPathComponent("error.json"), atomically: false, encoding: .utf8)
+        try error.stdout.write(to: folder.appendingPathComponent("error.json"), atomically: true, encoding: .utf8)
         // The caller's PATH: validate-json needs the python3 that has jsonschema.
         let validate = try Self.tool("/bin/sh", ["-c", "\"$0\" ErrorDocument < error.json", "\(share)/validate-json"], in: folder,
                                      environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"])
@@ -454,7 +454,7 @@ struct CLIConventionTests {
         let folder = try Self.folderOfFiles()
         defer { try? FileManager.default.removeItem(at: folder) }
         let playbook = folder.appendingPathComponent("vars.lua")
-        try #"print(provision.vars.a, provision.vars.b, arg[1], arg[2])"#.write(to: playbook, atomically: false, encoding: .utf8)
+        try #"print(provision.vars.a, provision.vars.b, arg[1], arg[2])"#.write(to: playbook, atomically: true, encoding: .utf8)
         let vars = try ProvisionBinary.run(["run", playbook.path, "--var", "a=1", "--var", "b=2", "--dryRun", "--", "--x", "--y"],
                                            databaseURL: nil)
         #expect(vars.status == 0, "\(vars)")

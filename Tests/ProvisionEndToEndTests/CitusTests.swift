@@ -165,7 +165,7 @@ struct CitusTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let playbook = folder.appendingPathComponent("add-admin.lua").path
-        try Scenario.addAdmin.write(toFile: playbook, atomically: false, encoding: .utf8)
+        try Scenario.addAdmin.write(toFile: playbook, atomically: true, encoding: .utf8)
         #expect(try run(["run", playbook, "--var", "slug=\(slug)", "--var", "email=admin@\(slug).example", "--json"]).status == 0)
         let plan = folder.appendingPathComponent("p.plan").path
         #expect(try run(Runbook.tenant("\(prefix)-planned", owner: "owner@\(prefix)-planned.example") + ["--dryRun", "--planFile", plan]).status == 0)
@@ -183,7 +183,7 @@ struct CitusTests {
         #expect(control.status != 0 && (control.stdout.contains("multi-task") || control.stderr.contains("multi-task")),
                 "list reads every tenant, on every shard: \(control)")
         let everyShard = folder.appendingPathComponent("every-shard.lua").path
-        try "local p = require \"provision\"\nreturn p.query(\"SELECT count(*) AS n FROM memberships\")".write(toFile: everyShard, atomically: false, encoding: .utf8)
+        try "local p = require \"provision\"\nreturn p.query(\"SELECT count(*) AS n FROM memberships\")".write(toFile: everyShard, atomically: true, encoding: .utf8)
         let scripted = try ProvisionBinary.run(["run", everyShard, "--dryRun", "--json"], databaseURL: url, environment: strict)
         #expect(scripted.status == 1 && scripted.stdout.contains("multi-task"), "a script's query of every shard: \(scripted)")
     }
@@ -202,7 +202,7 @@ struct CitusTests {
             local u = p.createOwner{ email = "owner@\(p)-wr.example" }
             p.linkMembership{ tenant = t, user = u, role = "OWNER" }
             p.query("SELECT count(*) AS n FROM memberships WHERE tenant_id = $1", t.id)
-            """.write(toFile: playbook, atomically: false, encoding: .utf8)
+            """.write(toFile: playbook, atomically: true, encoding: .utf8)
         let result = try ProvisionBinary.run(["run", playbook, "--json"], databaseURL: url)
         #expect(result.status == 1 && result.errorCode == "database_error", "\(result)")
         #expect(result.errorMessage?.contains("cannot read rows this run wrote in the same transaction on a Citus cluster") == true, "\(result)")
@@ -265,10 +265,10 @@ struct Scenario {
             \(p)-three,Three,\(owner("\(p)-three"))
             \(p)-four,Four,\(owner("\(p)-four"))
             \(p)-one,One Again,\(owner("\(p)-one"))
-            """.write(toFile: csv, atomically: false, encoding: .utf8)
+            """.write(toFile: csv, atomically: true, encoding: .utf8)
         try step("batch, one row taken", ["batch", csv, "--json"])
         let playbook = folder.appendingPathComponent("add-admin.lua").path
-        try Self.addAdmin.write(toFile: playbook, atomically: false, encoding: .utf8)
+        try Self.addAdmin.write(toFile: playbook, atomically: true, encoding: .utf8)
         try step("run add-admin.lua", ["run", playbook, "--var", "slug=\(p)-one", "--var", "email=admin@\(p)-one.example", "--json"])
         // The changes after go-live (CONTRACT §12).
         try step("update --dryRun", ["update", "--tenantSlug", "\(p)-one", "--supportPhone", "+1 555 0199", "--dryRun", "--json"])
@@ -317,7 +317,7 @@ struct Scenario {
                 t.eq(#t.query("SELECT id FROM centers WHERE tenant_id = $1", tenant.id), 1)
               end,
             }
-            """.write(to: tests.appendingPathComponent("cluster_test.lua"), atomically: false, encoding: .utf8)
+            """.write(to: tests.appendingPathComponent("cluster_test.lua"), atomically: true, encoding: .utf8)
         try step("test", ["test", tests.path, "--json"])
         return steps
     }

@@ -36,7 +36,7 @@ private func preparedStatements(through url: String) throws -> [String] {
 /// Writes a playbook into a scratch file.
 private func playbook(_ text: String) throws -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("connected-\(UUID().uuidString).lua").path
-    try text.write(toFile: path, atomically: false, encoding: .utf8)
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
     return path
 }
 
@@ -63,7 +63,7 @@ struct PgBouncerTests {
         let db = try TestDatabase.create(migrated: false)
         let url = TestServers.url(try #require(TestServers.pgbouncer), database: db.name)
         let csv = FileManager.default.temporaryDirectory.appendingPathComponent("pooled-\(UUID().uuidString).csv").path
-        try "tenantSlug,tenantName,ownerEmail\npooled-b,Pooled B,owner@pooled-b.example\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        try "tenantSlug,tenantName,ownerEmail\npooled-b,Pooled B,owner@pooled-b.example\n".write(toFile: csv, atomically: true, encoding: .utf8)
         let query = try playbook(#"local p = require "provision"; p.log(#p.query("SELECT slug FROM tenants"))"#)
         // Queries that fail (twice the same text, which the server then never prepared),
         // then succeed; and a run that fails after its queries (rolled back).
@@ -221,7 +221,7 @@ struct DatabaseLimitTests {
                   ctx.query("SELECT set_config('statement_timeout', '0', true), pg_sleep(CASE WHEN g > 1 THEN 30 ELSE 0 END) FROM generate_series(1, 300) g")
                   ctx.pass("done")
                 end }
-                """.write(to: folder.appendingPathComponent("slow.lua"), atomically: false, encoding: .utf8)
+                """.write(to: folder.appendingPathComponent("slow.lua"), atomically: true, encoding: .utf8)
             result = try ProvisionBinary.run(["check", "--all", "--only", "slow", "--checks", folder.path, "--checkTimeout", "1", "--json"],
                                              databaseURL: db.url, timeout: 60)
             let statuses = ((result.json?["tenants"] as? [[String: Any]]) ?? []).flatMap { ($0["checks"] as? [[String: Any]]) ?? [] }
@@ -307,7 +307,7 @@ struct ConnectionReportTests {
         let host = components.queryItems?.first { $0.name == "host" }?.value ?? ""
         let port = components.queryItems?.first { $0.name == "port" }?.value ?? ""
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("pg_service-\(UUID().uuidString).conf")
-        try "[platform]\nhost=\(host)\nport=\(port)\ndbname=\(db.name)\nuser=postgres\n".write(to: file, atomically: false, encoding: .utf8)
+        try "[platform]\nhost=\(host)\nport=\(port)\ndbname=\(db.name)\nuser=postgres\n".write(to: file, atomically: true, encoding: .utf8)
         let status = try ProvisionBinary.run(["migrate", "--status"], databaseURL: "service=platform",
                                              environment: ["PGSERVICEFILE": file.path])
         #expect(status.status == 0, "\(status)")

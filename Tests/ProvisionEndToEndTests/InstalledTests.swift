@@ -55,13 +55,13 @@ private struct Installation {
         for (name, text) in files {
             let file = stdlib.appendingPathComponent(name)
             try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try text.write(to: file, atomically: false, encoding: .utf8)
+            try text.write(to: file, atomically: true, encoding: .utf8)
         }
         // The names the binary relies on, so that the decoy is complete to a lax lookup.
         try FileManager.default.createDirectory(at: stdlib.appendingPathComponent("checks"), withIntermediateDirectories: true)
         for name in ["1-owner-membership", "2-owner-password", "3-catalog", "4-portal-access", "5-support-contact", "6-time-zone"] {
             try #"return { id = "decoy-\#(name)", title = "Decoy", run = function(ctx) ctx.pass("planted") end }"#
-                .write(to: stdlib.appendingPathComponent("checks/\(name).lua"), atomically: false, encoding: .utf8)
+                .write(to: stdlib.appendingPathComponent("checks/\(name).lua"), atomically: true, encoding: .utf8)
         }
     }
 
@@ -73,7 +73,7 @@ private struct Installation {
 
     func write(_ name: String, _ text: String) throws -> String {
         let file = work.appendingPathComponent(name)
-        try text.write(to: file, atomically: false, encoding: .utf8)
+        try text.write(to: file, atomically: true, encoding: .utf8)
         return file.path
     }
 }
@@ -148,7 +148,7 @@ struct InstalledTests {
         try FileManager.default.copyItem(at: installation.stdlib, to: changed)
         let tenantPlaybook = changed.appendingPathComponent("playbooks/tenant.lua")
         try (String(contentsOf: tenantPlaybook, encoding: .utf8) + "\n-- changed after review\n")
-            .write(to: tenantPlaybook, atomically: false, encoding: .utf8)
+            .write(to: tenantPlaybook, atomically: true, encoding: .utf8)
         let before = try db.rowCounts()
         let stale = try installation.run(["apply", plan, "--json"], databaseURL: db.url, environment: ["PROVISION_STDLIB": changed.path])
         #expect(stale.status == 4 && stale.errorCode == "plan_stale", "\(stale)")
@@ -199,7 +199,7 @@ struct InstalledTests {
         try ProvisionBinary.run(Runbook.tenant("checked", owner: "owner@checked.example.com"), databaseURL: db.url)
 
         // Modules that return no check: each one an error, never a pass.
-        for name in names { try "return nil".write(to: checks.appendingPathComponent(name), atomically: false, encoding: .utf8) }
+        for name in names { try "return nil".write(to: checks.appendingPathComponent(name), atomically: true, encoding: .utf8) }
         let broken = try ProvisionBinary.run(["check", "--tenantSlug", "checked", "--json"], databaseURL: db.url,
                                              environment: ["PROVISION_STDLIB": stdlib.path])
         #expect(broken.status == 1, "\(broken)")

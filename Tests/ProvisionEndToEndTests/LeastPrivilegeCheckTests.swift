@@ -152,7 +152,7 @@ struct CheckFolder {
                   end,
                 }
                 """
-            try module.write(toFile: path + "/\(id).lua", atomically: false, encoding: .utf8)
+            try module.write(toFile: path + "/\(id).lua", atomically: true, encoding: .utf8)
         }
     }
 

@@ -35,7 +35,7 @@ import Glibc
     func aHugeResultInAPlaybook() throws {
         let db = try TestDatabase.create()
         let file = NSTemporaryDirectory() + "provision-huge-\(UUID().uuidString).lua"
-        try "local rows = provision.query(\"\(Self.hugeQuery)\")\nprint(#rows)\n".write(toFile: file, atomically: false, encoding: .utf8)
+        try "local rows = provision.query(\"\(Self.hugeQuery)\")\nprint(#rows)\n".write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let result = try ProvisionBinary.run(["run", file, "--maxMemoryMB", "64", "--json"], databaseURL: db.url, measurePeakMemory: true)
         #expect(result.status == 1, "\(result)")
@@ -51,7 +51,7 @@ import Glibc
         try """
             local rows = provision.query("SELECT repeat('x', 50000000) AS big FROM generate_series(1, 4)")
             print(#rows)
-            """.write(toFile: file, atomically: false, encoding: .utf8)
+            """.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let result = try ProvisionBinary.run(["run", file, "--maxMemoryMB", "1024"], databaseURL: db.url, measurePeakMemory: true)
         #expect(result.status == 0, "\(result)")

@@ -171,7 +171,7 @@ struct SecretTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("pipe-\(UUID().uuidString).csv")
         defer { try? FileManager.default.removeItem(at: file) }
         try "tenantSlug,tenantName,ownerEmail\nwave-a,Wave A,owner@wave-a.example.com\nwave-b,Wave B,owner@wave-b.example.com\n"
-            .write(to: file, atomically: false, encoding: .utf8)
+            .write(to: file, atomically: true, encoding: .utf8)
         let batch = try ProvisionBinary.run(mode.apply(["batch", file.path]), databaseURL: db.url)
         #expect(batch.status == 0, "\(batch)")
         #expect(batch.stderr.components(separatedBy: "warning: 2 one-time passwords were printed to stdout").count == 2, "\(batch)")
