@@ -168,12 +168,12 @@ public enum CSVText {
     }
 
     static func field(_ text: String) -> String {
-        let special: Set<UInt8> = [UInt8(ascii: ","), UInt8(ascii: "\""), UInt8(ascii: "\r"), UInt8(ascii: "\n")]
-        guard text.utf8.contains(where: special.contains) else { return text }
-        var source = Array(text.utf8)
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") })
+        else { return text }
+        let source = Array(text.utf8)
         let capacity = source.count * 2 + 2
         let quoted = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
-            count = source.withUnsafeMutableBytes { csv_write2(buffer.baseAddress, capacity, $0.baseAddress, $0.count, UInt8(CSV_QUOTE)) }
+            count = source.withUnsafeBytes { csv_write2(buffer.baseAddress, capacity, $0.baseAddress, $0.count, UInt8(CSV_QUOTE)) }
         }
         return String(decoding: quoted, as: UTF8.self)
     }

@@ -290,9 +290,7 @@ public final class ProvisioningRun {
     /// (`ReadOnlyQuery` has the fences): its rows never take more than `maxBytes`
     /// (`limit_exceeded` past it).
     public func readOnlyQuery(_ text: String, parameters: [Bind], maxBytes: Int? = nil) throws(ProvisionError) -> Rows {
-        guard let connection else {
-            throw ProvisionError(.databaseUnavailable, "this dry run has no database (DATABASE_URL is not set), so it cannot query")
-        }
+        let connection = try queryConnection()
         let statement: ReadOnlyQuery.Statement
         if let fenced = fencedStatements[text] {
             statement = fenced
@@ -309,13 +307,18 @@ public final class ProvisioningRun {
     /// (`ctx.count`), read like any query of a script: as `provision_reader`, read-only,
     /// under the check's limit.
     public func countTenantRows(of table: String, tenant: UUID?) throws(ProvisionError) -> Int64 {
-        guard let connection else {
-            throw ProvisionError(.databaseUnavailable, "this dry run has no database (DATABASE_URL is not set), so it cannot query")
-        }
+        let connection = try queryConnection()
         guard let query = ReadOnlyQuery.tenantCount(of: table, tenant: tenant) else {
             throw ProvisionError(.invalidInput, "'\(table)' is not a table whose rows belong to a tenant", field: "table")
         }
         return try run(query, on: connection).first?.decode(Int64.self, "n") ?? 0
+    }
+
+    private func queryConnection() throws(ProvisionError) -> Connection {
+        guard let connection else {
+            throw ProvisionError(.databaseUnavailable, "this dry run has no database (DATABASE_URL is not set), so it cannot query")
+        }
+        return connection
     }
 
     private func run(_ query: ReadOnlyQuery, on connection: Connection) throws(ProvisionError) -> Rows {

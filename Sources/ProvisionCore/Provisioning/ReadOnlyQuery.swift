@@ -21,7 +21,8 @@ import Foundation
 ///   received a row at a time, so the result never takes more than `maxBytes` here.
 struct ReadOnlyQuery {
     /// Whom a query runs as.
-    enum Identity: Equatable {
+    /// (Its raw value names the query scope's fences, entered for every query.)
+    enum Identity: String, Equatable {
         /// `provision_reader`, set up in this database.
         case reader
         /// The connecting role, which is neither a superuser nor holds a server-side power.
@@ -52,7 +53,6 @@ struct ReadOnlyQuery {
     /// Chosen here, never derived from input; the savepoint around the query drops it.
     static let cursor = Identifier("provision_query_rows")!
     static let rowsPerChunk = 100
-    static let unlock: SQL = "SELECT pg_advisory_unlock_all()"
     /// Predefined roles that reach outside the database (files, programs, other sessions).
     /// A login that may become one of them, or a superuser role, is privileged: a query
     /// running as that login could `set_config('role', …)` its way to it.
@@ -145,7 +145,7 @@ struct ReadOnlyQuery {
     /// chunk takes a round trip per further chunk.
     func run(on connection: Connection, as identity: Identity) throws(ProvisionError) -> Rows {
         // The fences are a function of whom the query runs as and its statement limit.
-        let key = ["\(identity)", statementTimeoutMilliseconds.map { String($0) }]
+        let key = [identity.rawValue, statementTimeoutMilliseconds.map { String($0) }]
         let entry = connection.enterQueryScope(key: key) { fences(for: identity) }
         do throws(ProvisionError) {
             let (rows, settings) = try fetch(on: connection, entering: entry, as: identity)
@@ -203,7 +203,9 @@ struct ReadOnlyQuery {
     }
 
     /// The next chunk of the cursor's rows, bounded by the server to `bytes` (nil: no
-    /// bound) counting `perRow` bytes a row besides its text.
+    /// bound) counting `perRow` bytes a row besides its text. Session-level advisory
+    /// locks the query took outlive a rollback: the same statement releases them once the
+    /// chunk is read (the second branch of the UNION runs after the first).
     private func chunk(bytes: Int?, perRow: Int, forTests: Bool) -> SQL {
         let (cursor, limit, bytes, perRow) = (Bind.cursor(Self.cursor), Int32(Self.rowsPerChunk), bytes.map { Int64($0) }, Int32(clamping: perRow))
         return forTests
